@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# Shared settings for the project's scripts. Sourced, never executed.
+# Every value can be overridden from the environment.
+
+MP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export MP_ROOT
+
+# Dapr versions: runtime, CLI and the Go toolchain that can build daprd (see dapr/tools/go.mod).
+export DAPR_VERSION=${DAPR_VERSION:-1.16.5}
+export DAPR_BUILD_TOOLCHAIN=${DAPR_BUILD_TOOLCHAIN:-go1.24.11}
+
+# Built binaries are cached per version; the folder is git-ignored. dapr run --runtime-path wants the folder
+# that contains .dapr/bin, so that is what DAPR_RUNTIME_PATH names.
+export MP_CACHE_DIR=${MP_CACHE_DIR:-$MP_ROOT/.cache}
+export DAPR_RUNTIME_PATH=${DAPR_RUNTIME_PATH:-$MP_CACHE_DIR/dapr/$DAPR_VERSION}
+export DAPR_BIN_DIR=$DAPR_RUNTIME_PATH/.dapr/bin
+export DAPRD=$DAPR_BIN_DIR/daprd
+export DAPR_CLI=$DAPR_BIN_DIR/dapr
+
+# Local data (state store, name resolution, redis, logs); git-ignored, survives restarts.
+export MP_DATA_DIR=${MP_DATA_DIR:-$MP_ROOT/.data}
+export MP_REDIS_PORT=${MP_REDIS_PORT:-6391}
+
+# daprd looks for an external address unless told otherwise, and may exit when it finds none.
+export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}
+
+log() { printf '%s %s\n' "[$(basename "$0")]" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
