@@ -1,0 +1,470 @@
+// Package registry is the management plane's persistent storage: entities kept in a Dapr state store, scoped
+// per tenant, with ordered indexes for cursor pagination. It is the only package that touches the Dapr
+// state API; which store sits behind it (state.sqlite locally, state.redis, state.postgresql, ...) is decided
+// by component YAML alone.
+//
+// Layout of the keys (tenant ids cannot contain '/'):
+//
+//	t/<tenant>/<kind>/e/<id>              one entity, wrapped in an envelope
+//	t/<tenant>/<kind>/i/<index>/h         an index head: next sequence number and member count
+//	t/<tenant>/<kind>/i/<index>/b/<n>     an index bucket: up to BucketSize members, in insertion order
+//
+// Every entity belongs to the index "all" of its kind; more indexes (by label, by parent) are named by
+// the caller. A write changes the entity, the heads and the buckets it touches in one state transaction
+// guarded by ETags, and retries from a fresh read when another writer got there first. So concurrent
+// writers never lose an update and a page costs the same however deep it is: a cursor names a sequence
+// number, which names the bucket to start from.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+)
+
+// Errors callers can test for with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrContention    = errors.New("too many concurrent writers, try again")
+	ErrInvalidCursor = errors.New("invalid cursor")
+)
+
+// StateAPI is the part of the Dapr state API the registry needs; *dapr.GRPCClient implements it.
+type StateAPI interface {
+	GetState(ctx context.Context, storeName, key string, meta map[string]string) (*dapr.StateItem, error)
+	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*dapr.BulkStateItem, error)
+	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*dapr.StateOperation) error
+}
+
+// BucketSize is how many index members share one stored bucket. Pages read one or two buckets.
+const BucketSize = 256
+
+// IndexAll is the index every entity of a kind belongs to.
+const IndexAll = "all"
+
+const maxAttempts = 12
+
+// Registry stores entities in the Dapr state store named by storeName.
+type Registry struct {
+	api   StateAPI
+	store string
+}
+
+// New returns a registry over the state store component storeName.
+func New(api StateAPI, storeName string) *Registry {
+	return &Registry{api: api, store: storeName}
+}
+
+// Scope names a tenant's entities of one kind, such as ("t1", "application").
+type Scope struct {
+	Tenant string
+	Kind   string
+}
+
+func (s Scope) entityKey(id string) string { return "t/" + s.Tenant + "/" + s.Kind + "/e/" + id }
+func (s Scope) headKey(index string) string {
+	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/h"
+}
+func (s Scope) bucketKey(index string, n int64) string {
+	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/b/" + strconv.FormatInt(n, 10)
+}
+
+// envelope is what is stored under an entity key.
+type envelope struct {
+	Data json.RawMessage `json:"data"`
+	// Indexes maps each index the entity is in to its sequence number there.
+	Indexes map[string]int64 `json:"idx"`
+	// WriteID identifies the write that created or last changed the entity, so that a write retried after
+	// a lost answer recognises its own result instead of failing or writing twice.
+	WriteID string `json:"wid,omitempty"`
+}
+
+type head struct {
+	Next  int64 `json:"next"`
+	Count int64 `json:"count"`
+}
+
+type member struct {
+	Seq int64  `json:"s"`
+	ID  string `json:"id"`
+}
+
+// Get reads one entity into out.
+func (r *Registry) Get(ctx context.Context, s Scope, id string, out any) error {
+	env, _, err := r.getEnvelope(ctx, s.entityKey(id))
+	if err != nil {
+		return fmt.Errorf("get %s %s: %w", s.Kind, id, err)
+	}
+	if env == nil {
+		return fmt.Errorf("get %s %s: %w", s.Kind, id, ErrNotFound)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("decode %s %s: %w", s.Kind, id, err)
+	}
+	return nil
+}
+
+// GetMany reads entities by id, in order; ids that do not exist are left out. Each element is decoded with
+// decode, which should keep what it needs.
+func (r *Registry) GetMany(ctx context.Context, s Scope, ids []string, decode func(id string, data []byte) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.entityKey(id)
+	}
+	items, err := r.api.GetBulkState(ctx, r.store, keys, nil, 8)
+	if err != nil {
+		return fmt.Errorf("get %d %s: %w", len(ids), s.Kind, err)
+	}
+	byKey := make(map[string][]byte, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return fmt.Errorf("get %s: %s", it.Key, it.Error)
+		}
+		byKey[it.Key] = it.Value
+	}
+	for i, k := range keys {
+		raw := byKey[k]
+		if len(raw) == 0 {
+			continue
+		}
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		if err := decode(ids[i], env.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Change describes what a write does to one entity. Put nil Data to delete the entity.
+type Change struct {
+	Data    any
+	Indexes []string // indexes besides IndexAll the entity belongs to after the write
+}
+
+// MutateFunc receives the entity's current data (nil when it does not exist) and returns the change to make.
+// It may run more than once when writers collide, so it must not have side effects.
+type MutateFunc func(current []byte) (Change, error)
+
+// Mutate reads the entity id, lets fn decide its new state and writes it together with the index changes,
+// atomically and with optimistic concurrency. writeID, when not empty, makes a retried call idempotent: if
+// the stored entity was last written with the same writeID, Mutate returns without writing.
+func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
+	for attempt := 0; ; attempt++ {
+		err := r.mutateOnce(ctx, s, id, writeID, fn)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("write %s %s: %w", s.Kind, id, ErrContention)
+		}
+		// Back off with jitter so that colliding writers spread out.
+		d := time.Duration(1+rand.IntN(5<<min(attempt, 5))) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+var errConflict = errors.New("etag conflict")
+
+func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
+	key := s.entityKey(id)
+	cur, etag, err := r.getEnvelope(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read %s %s: %w", s.Kind, id, err)
+	}
+	if cur != nil && writeID != "" && cur.WriteID == writeID {
+		return nil
+	}
+	var curData []byte
+	if cur != nil {
+		curData = cur.Data
+	}
+	ch, err := fn(curData)
+	if err != nil {
+		return err
+	}
+
+	var ops []*dapr.StateOperation
+	next := envelope{Indexes: map[string]int64{}, WriteID: writeID}
+	want := map[string]bool{}
+	if ch.Data != nil {
+		if next.Data, err = json.Marshal(ch.Data); err != nil {
+			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+		}
+		want[IndexAll] = true
+		for _, ix := range ch.Indexes {
+			want[ix] = true
+		}
+	}
+	var had map[string]int64
+	if cur != nil {
+		had = cur.Indexes
+	}
+
+	// Index removals and additions, in a stable order so that concurrent writers touch keys alike.
+	names := make([]string, 0, len(had)+len(want))
+	for ix := range had {
+		names = append(names, ix)
+	}
+	for ix := range want {
+		if _, ok := had[ix]; !ok {
+			names = append(names, ix)
+		}
+	}
+	slices.Sort(names)
+	for _, ix := range names {
+		seq, isIn := had[ix]
+		switch {
+		case isIn && want[ix]:
+			next.Indexes[ix] = seq
+		case isIn:
+			iops, err := r.removeMember(ctx, s, ix, seq, id)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, iops...)
+		default:
+			seq, iops, err := r.addMember(ctx, s, ix, id)
+			if err != nil {
+				return err
+			}
+			next.Indexes[ix] = seq
+			ops = append(ops, iops...)
+		}
+	}
+
+	if ch.Data == nil {
+		if cur == nil {
+			return nil
+		}
+		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+			Key: key, Etag: &dapr.ETag{Value: etag},
+		}})
+	} else {
+		raw, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+		}
+		ops = append(ops, upsert(key, raw, etag))
+	}
+	return r.commit(ctx, ops)
+}
+
+// upsert writes value under key if its ETag is still etag; an empty etag means the key must not exist yet.
+func upsert(key string, value []byte, etag string) *dapr.StateOperation {
+	item := &dapr.SetStateItem{Key: key, Value: value}
+	if etag == "" {
+		item.Options = &dapr.StateOptions{Concurrency: dapr.StateConcurrencyFirstWrite}
+	} else {
+		item.Etag = &dapr.ETag{Value: etag}
+		item.Options = &dapr.StateOptions{Concurrency: dapr.StateConcurrencyFirstWrite}
+	}
+	return &dapr.StateOperation{Type: dapr.StateOperationTypeUpsert, Item: item}
+}
+
+func (r *Registry) commit(ctx context.Context, ops []*dapr.StateOperation) error {
+	err := r.api.ExecuteStateTransaction(ctx, r.store, nil, ops)
+	if err == nil {
+		return nil
+	}
+	if isETagMismatch(err) {
+		return errConflict
+	}
+	return fmt.Errorf("state transaction: %w", err)
+}
+
+// isETagMismatch recognises the store's "someone else wrote first" answer. Dapr wraps it into a generic
+// transaction error, so the message is all there is to go on.
+func isETagMismatch(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "etag") || strings.Contains(msg, "possible etag mismatch")
+}
+
+func (r *Registry) getEnvelope(ctx context.Context, key string) (*envelope, string, error) {
+	item, err := r.api.GetState(ctx, r.store, key, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if item == nil || len(item.Value) == 0 {
+		return nil, "", nil
+	}
+	var env envelope
+	if err := json.Unmarshal(item.Value, &env); err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", key, err)
+	}
+	return &env, item.Etag, nil
+}
+
+func (r *Registry) getJSON(ctx context.Context, key string, out any) (etag string, found bool, err error) {
+	item, err := r.api.GetState(ctx, r.store, key, nil)
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if item == nil || len(item.Value) == 0 {
+		return "", false, nil
+	}
+	if err := json.Unmarshal(item.Value, out); err != nil {
+		return "", false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return item.Etag, true, nil
+}
+
+// addMember appends id to an index and returns its sequence number and the writes to make.
+func (r *Registry) addMember(ctx context.Context, s Scope, index, id string) (int64, []*dapr.StateOperation, error) {
+	var h head
+	hEtag, _, err := r.getJSON(ctx, s.headKey(index), &h)
+	if err != nil {
+		return 0, nil, err
+	}
+	seq := h.Next
+	h.Next++
+	h.Count++
+	bkey := s.bucketKey(index, seq/BucketSize)
+	var b []member
+	bEtag, _, err := r.getJSON(ctx, bkey, &b)
+	if err != nil {
+		return 0, nil, err
+	}
+	b = append(b, member{Seq: seq, ID: id})
+	hraw, _ := json.Marshal(h)
+	braw, _ := json.Marshal(b)
+	return seq, []*dapr.StateOperation{upsert(s.headKey(index), hraw, hEtag), upsert(bkey, braw, bEtag)}, nil
+}
+
+// removeMember takes the member with sequence number seq out of an index.
+func (r *Registry) removeMember(ctx context.Context, s Scope, index string, seq int64, id string) ([]*dapr.StateOperation, error) {
+	var h head
+	hEtag, found, err := r.getJSON(ctx, s.headKey(index), &h)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("index %s of %s/%s has no head", index, s.Tenant, s.Kind)
+	}
+	h.Count--
+	bkey := s.bucketKey(index, seq/BucketSize)
+	var b []member
+	bEtag, _, err := r.getJSON(ctx, bkey, &b)
+	if err != nil {
+		return nil, err
+	}
+	b = slices.DeleteFunc(b, func(m member) bool { return m.Seq == seq && m.ID == id })
+	hraw, _ := json.Marshal(h)
+	ops := []*dapr.StateOperation{upsert(s.headKey(index), hraw, hEtag)}
+	if len(b) == 0 {
+		// An empty bucket is deleted; pages skip missing buckets.
+		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+			Key: bkey, Etag: &dapr.ETag{Value: bEtag},
+		}})
+	} else {
+		braw, _ := json.Marshal(b)
+		ops = append(ops, upsert(bkey, braw, bEtag))
+	}
+	return ops, nil
+}
+
+// Page is one page of an index.
+type Page struct {
+	IDs         []string
+	EndCursor   string
+	HasNextPage bool
+	TotalCount  int64
+}
+
+// List returns up to first ids of an index, after the cursor (empty for the first page). Ids come in the
+// order they joined the index.
+func (r *Registry) List(ctx context.Context, s Scope, index string, first int, after string) (Page, error) {
+	start, err := decodeCursor(after)
+	if err != nil {
+		return Page{}, err
+	}
+	var h head
+	if _, _, err := r.getJSON(ctx, s.headKey(index), &h); err != nil {
+		return Page{}, err
+	}
+	p := Page{TotalCount: h.Count}
+	if first <= 0 || start >= h.Next {
+		return p, nil
+	}
+	// Read the buckets the page can span in one round trip, then more if deletions left them thin.
+	for bucket := start / BucketSize; bucket*BucketSize < h.Next && len(p.IDs) <= first; {
+		n := int64(first/BucketSize + 2)
+		keys := make([]string, 0, n)
+		for i := int64(0); i < n && (bucket+i)*BucketSize < h.Next; i++ {
+			keys = append(keys, s.bucketKey(index, bucket+i))
+		}
+		items, err := r.api.GetBulkState(ctx, r.store, keys, nil, 4)
+		if err != nil {
+			return Page{}, fmt.Errorf("list %s/%s: %w", s.Kind, index, err)
+		}
+		byKey := make(map[string][]byte, len(items))
+		for _, it := range items {
+			byKey[it.Key] = it.Value
+		}
+		for _, k := range keys {
+			if len(byKey[k]) == 0 {
+				continue
+			}
+			var b []member
+			if err := json.Unmarshal(byKey[k], &b); err != nil {
+				return Page{}, fmt.Errorf("decode %s: %w", k, err)
+			}
+			for _, m := range b {
+				if m.Seq < start {
+					continue
+				}
+				if len(p.IDs) == first {
+					p.HasNextPage = true
+					break
+				}
+				p.IDs = append(p.IDs, m.ID)
+				p.EndCursor = encodeCursor(m.Seq + 1)
+			}
+			if p.HasNextPage {
+				break
+			}
+		}
+		if p.HasNextPage {
+			break
+		}
+		bucket += int64(len(keys))
+	}
+	return p, nil
+}
+
+// Cursors are opaque to clients; inside they are the sequence number to continue from.
+func encodeCursor(seq int64) string {
+	return "c" + strconv.FormatInt(seq, 36)
+}
+
+func decodeCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	if !strings.HasPrefix(c, "c") {
+		return 0, ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(c[1:], 36, 64)
+	if err != nil || n < 0 {
+		return 0, ErrInvalidCursor
+	}
+	return n, nil
+}
