@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+)
+
+// Invoker reaches the apps behind the gateway; *invoke.Client implements it over Dapr service invocation.
+type Invoker interface {
+	Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error)
+	Ready(ctx context.Context) error
+}
+
+// routeConfig is what the router needs besides its collaborators.
+type routeConfig struct {
+	// Services maps the public path prefix to the Dapr app id serving GraphQL at /graphql.
+	Services     map[string]string
+	MaxBodyBytes int64
+}
+
+// forwardedHeaders are the request headers passed on to the apps; credentials stay at the gateway.
+var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-Request-Id", "Traceparent", "Tracestate"}
+
+func newRouter(log *slog.Logger, inv Invoker, auth gin.HandlerFunc, cfg routeConfig) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery(), requestLog(log), stripIdentity())
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if err := inv.Ready(c.Request.Context()); err != nil {
+			authn.Abort(c, http.StatusServiceUnavailable, "NOT_READY", err.Error())
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+
+	for prefix, appID := range cfg.Services {
+		// The playground is a static page; the queries it sends go through authentication like any other.
+		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
+		r.POST("/"+prefix+"/graphql", auth, forward(log, inv, appID, "graphql", cfg.MaxBodyBytes))
+	}
+	return r
+}
+
+// requestLog logs each request once it is answered and gives it a request id.
+func requestLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		rid := c.GetHeader("X-Request-Id")
+		if rid == "" {
+			rid = uuid.NewString()
+			c.Request.Header.Set("X-Request-Id", rid)
+		}
+		c.Header("X-Request-Id", rid)
+		c.Request = c.Request.WithContext(logger.WithAttrs(c.Request.Context(), slog.String("request_id", rid)))
+		c.Next()
+		level := slog.LevelInfo
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
+		log.Log(c.Request.Context(), level, "request",
+			"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	}
+}
+
+// forward passes the request to method on appID through the sidecar, with the caller's identity as headers.
+func forward(log *slog.Logger, inv Invoker, appID, method string, maxBody int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := authn.Identity(c)
+		if !ok {
+			authn.Abort(c, http.StatusUnauthorized, "UNAUTHENTICATED", "no identity")
+			return
+		}
+		h := http.Header{}
+		for _, k := range forwardedHeaders {
+			if v := c.Request.Header.Values(k); len(v) > 0 {
+				h[k] = v
+			}
+		}
+		id.SetHeaders(h)
+		body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+		resp, err := inv.Do(c.Request.Context(), appID, http.MethodPost, method, h, body)
+		if err != nil {
+			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
+				return
+			}
+			log.ErrorContext(c.Request.Context(), "forward", "app", appID, "err", err)
+			authn.Abort(c, http.StatusBadGateway, "UPSTREAM_UNAVAILABLE", appID+" is not reachable")
+			return
+		}
+		defer resp.Body.Close()
+		c.Status(resp.StatusCode)
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			c.Header("Content-Type", ct)
+		}
+		if _, err := io.Copy(c.Writer, resp.Body); err != nil {
+			log.WarnContext(c.Request.Context(), "copy response", "app", appID, "err", err)
+		}
+	}
+}
+
+// stripIdentity removes identity headers a client may have sent, before anything reads the request.
+func stripIdentity() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		identity.StripHeaders(c.Request.Header)
+		c.Next()
+	}
+}
