@@ -8,6 +8,7 @@
 //	t/<tenant>/<kind>/e/<id>              one entity, wrapped in an envelope
 //	t/<tenant>/<kind>/i/<index>/h         an index head: next sequence number and member count
 //	t/<tenant>/<kind>/i/<index>/b/<n>     an index bucket: up to BucketSize members, in insertion order
+//	t/<tenant>/<kind>/u/<key>             a unique key (such as a name) claimed by one entity
 //
 // Every entity belongs to the index "all" of its kind; more indexes (by label, by parent) are named by
 // the caller. A write changes the entity, the heads and the buckets it touches in one state transaction
@@ -74,6 +75,7 @@ func (s Scope) entityKey(id string) string { return "t/" + s.Tenant + "/" + s.Ki
 func (s Scope) headKey(index string) string {
 	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/h"
 }
+func (s Scope) uniqueKey(key string) string { return "t/" + s.Tenant + "/" + s.Kind + "/u/" + key }
 func (s Scope) bucketKey(index string, n int64) string {
 	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/b/" + strconv.FormatInt(n, 10)
 }
@@ -83,6 +85,8 @@ type envelope struct {
 	Data json.RawMessage `json:"data"`
 	// Indexes maps each index the entity is in to its sequence number there.
 	Indexes map[string]int64 `json:"idx"`
+	// Unique lists the unique keys the entity holds.
+	Unique []string `json:"uniq,omitempty"`
 	// WriteID identifies the write that created or last changed the entity, so that a write retried after
 	// a lost answer recognises its own result instead of failing or writing twice.
 	WriteID string `json:"wid,omitempty"`
@@ -154,6 +158,9 @@ func (r *Registry) GetMany(ctx context.Context, s Scope, ids []string, decode fu
 type Change struct {
 	Data    any
 	Indexes []string // indexes besides IndexAll the entity belongs to after the write
+	// Unique keys the entity holds after the write (a name, say). Claiming a key another entity of the same
+	// scope holds fails with ErrAlreadyExists.
+	Unique []string
 }
 
 // MutateFunc receives the entity's current data (nil when it does not exist) and returns the change to make.
@@ -251,6 +258,19 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		}
 	}
 
+	var hadUnique []string
+	if cur != nil {
+		hadUnique = cur.Unique
+	}
+	if ch.Data != nil {
+		next.Unique = ch.Unique
+	}
+	uops, err := r.uniqueChanges(ctx, s, id, hadUnique, next.Unique)
+	if err != nil {
+		return err
+	}
+	ops = append(ops, uops...)
+
 	if ch.Data == nil {
 		if cur == nil {
 			return nil
@@ -266,6 +286,43 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		ops = append(ops, upsert(key, raw, etag))
 	}
 	return r.commit(ctx, ops)
+}
+
+// uniqueChanges claims the unique keys in want that are not in had and releases those no longer wanted.
+func (r *Registry) uniqueChanges(ctx context.Context, s Scope, id string, had, want []string) ([]*dapr.StateOperation, error) {
+	var ops []*dapr.StateOperation
+	for _, k := range want {
+		if slices.Contains(had, k) {
+			continue
+		}
+		var owner string
+		_, found, err := r.getJSON(ctx, s.uniqueKey(k), &owner)
+		if err != nil {
+			return nil, err
+		}
+		if found && owner != id {
+			return nil, fmt.Errorf("%s %s: %w", s.Kind, k, ErrAlreadyExists)
+		}
+		raw, _ := json.Marshal(id)
+		// First-write: if another writer claims the key meanwhile, the transaction fails and is retried.
+		ops = append(ops, upsert(s.uniqueKey(k), raw, ""))
+	}
+	for _, k := range had {
+		if slices.Contains(want, k) {
+			continue
+		}
+		var owner string
+		etag, found, err := r.getJSON(ctx, s.uniqueKey(k), &owner)
+		if err != nil {
+			return nil, err
+		}
+		if found && owner == id {
+			ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+				Key: s.uniqueKey(k), Etag: &dapr.ETag{Value: etag},
+			}})
+		}
+	}
+	return ops, nil
 }
 
 // upsert writes value under key if its ETag is still etag; an empty etag means the key must not exist yet.

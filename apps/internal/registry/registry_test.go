@@ -218,3 +218,36 @@ func TestInvalidCursor(t *testing.T) {
 		}
 	}
 }
+
+func TestUniqueKeys(t *testing.T) {
+	r := registry.New(memstate.New(), "registry")
+	s := registry.Scope{Tenant: "t", Kind: "application"}
+	create := func(id, name string) error {
+		return r.Mutate(context.Background(), s, id, "", func([]byte) (registry.Change, error) {
+			return registry.Change{Data: item{Name: name}, Unique: []string{"name:" + name}}, nil
+		})
+	}
+	if err := create("1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("2", "a"); !errors.Is(err, registry.ErrAlreadyExists) {
+		t.Fatalf("second holder of a name: %v", err)
+	}
+	if p, _ := r.List(context.Background(), s, registry.IndexAll, 10, ""); p.TotalCount != 1 {
+		t.Fatalf("refused write left %d entities", p.TotalCount)
+	}
+	// Deleting the holder frees the name.
+	if err := r.Mutate(context.Background(), s, "1", "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("2", "a"); err != nil {
+		t.Fatalf("name not freed: %v", err)
+	}
+	// Another tenant may use the same name.
+	other := registry.Scope{Tenant: "u", Kind: "application"}
+	if err := r.Mutate(context.Background(), other, "3", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "a"}, Unique: []string{"name:a"}}, nil
+	}); err != nil {
+		t.Fatalf("name taken across tenants: %v", err)
+	}
+}

@@ -1,0 +1,49 @@
+# Dapr-native Management Plane. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+APPS := $(notdir $(patsubst %/main.go,%,$(wildcard apps/*/main.go)))
+BENCHTIME ?= 200x
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## Build daprd and the dapr CLI into .cache/ and install redis-server if missing
+	@scripts/install.sh
+
+.PHONY: build
+build: ## Build every app into bin/
+	go build -o bin/ $(addprefix ./apps/,$(APPS))
+
+.PHONY: generate
+generate: ## Regenerate gqlgen code after a schema change
+	go generate ./apps/...
+
+.PHONY: run
+run: install build ## Run the whole plane locally (redis, sidecars, apps) until Ctrl-C
+	@scripts/run.sh
+
+.PHONY: test
+test: install ## Run unit and end-to-end tests (real daprd and redis), e2e against sqlite and redis state
+	go vet ./...
+	MP_REQUIRE_E2E=1 go test -count=1 ./...
+	MP_REQUIRE_E2E=1 MP_E2E_REGISTRY=redis go test -count=1 ./apps/e2e/...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no sidecar
+	go test -count=1 -short ./...
+
+.PHONY: bench
+bench: install ## Run the benchmarks against a real stack
+	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./apps/...
+
+.PHONY: clean
+clean: ## Remove built binaries (keeps the Dapr build cache and local data)
+	rm -rf bin/
+
+.PHONY: reset
+reset: ## Delete local data: registry, redis, logs
+	@scripts/redis.sh stop
+	rm -rf .data/ apps/*/.dapr/logs

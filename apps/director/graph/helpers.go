@@ -1,0 +1,34 @@
+package graph
+
+import (
+	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+)
+
+// notImplemented answers operations of the Compass API that this Director does not serve yet.
+func notImplemented(op string) error {
+	return apperr.New(apperr.CodeNotImplemented, "%s is not implemented yet", op)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// pageSize applies the schema's default when first is absent.
+func pageSize(first *int) int {
+	if first == nil {
+		return application.MaxPageSize
+	}
+	return *first
+}
+
+// nullIfNotFound turns NOT_FOUND into a null result, which is how the API answers a lookup by id.
+func nullIfNotFound[T any](v *T, err error) (*T, error) {
+	if err != nil && apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, nil
+	}
+	return v, err
+}

@@ -1,0 +1,18 @@
+package model
+
+import "time"
+
+// Application is an application as stored in the registry and served by the GraphQL API; the fields that
+// take arguments or live elsewhere (labels, bundles, auths, eventing) have resolvers.
+type Application struct {
+	ID                  string             `json:"id"`
+	Name                string             `json:"name"`
+	ProviderName        *string            `json:"providerName,omitempty"`
+	Description         *string            `json:"description,omitempty"`
+	IntegrationSystemID *string            `json:"integrationSystemID,omitempty"`
+	Labels              map[string]any     `json:"labels,omitempty"`
+	Status              *ApplicationStatus `json:"status"`
+	Webhooks            []*Webhook         `json:"webhooks,omitempty"`
+	HealthCheckURL      *string            `json:"healthCheckURL,omitempty"`
+	CreatedAt           time.Time          `json:"createdAt"`
+}

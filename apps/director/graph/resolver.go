@@ -1,0 +1,13 @@
+// Package graph is the Director's GraphQL transport: thin resolvers over the domain services.
+package graph
+
+import (
+	"github.com/mgmtplane/mgmtplane/apps/director/application"
+)
+
+//go:generate go tool gqlgen generate --config ../gqlgen.yml
+
+// Resolver is the root of the resolvers and holds their dependencies.
+type Resolver struct {
+	Apps *application.Service
+}

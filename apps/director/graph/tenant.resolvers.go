@@ -1,0 +1,11 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+)
+
+func (r *queryResolver) Tenants(ctx context.Context) ([]*model.Tenant, error) {
+	return nil, notImplemented("tenants")
+}

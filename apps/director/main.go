@@ -1,0 +1,83 @@
+// Command director serves the Director GraphQL API: applications, runtimes, labels, scenarios, bundles and
+// the rest of the Compass Director API, stored in the Registry (a Dapr state store). It is reached only
+// through the gateway, by Dapr service invocation.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/ardanlabs/conf/v3"
+	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/web"
+)
+
+type config struct {
+	Port            int           `conf:"default:3001,env:APP_PORT"`
+	DaprGRPCPort    int           `conf:"default:50001,env:DAPR_GRPC_PORT"`
+	StateStore      string        `conf:"default:registry,env:STATESTORE_NAME"`
+	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
+	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+}
+
+func main() {
+	log := logger.New("director")
+	if err := run(context.Background(), log); err != nil {
+		log.Error("director stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	var cfg config
+	if help, err := conf.Parse("", &cfg); err != nil {
+		if errors.Is(err, conf.ErrHelpWanted) {
+			fmt.Println(help)
+			return nil
+		}
+		return fmt.Errorf("config: %w", err)
+	}
+	out, _ := conf.String(&cfg)
+	log.Info("starting", "config", out)
+
+	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	if err != nil {
+		return fmt.Errorf("dapr client: %w", err)
+	}
+	defer client.Close()
+	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
+		return fmt.Errorf("wait for sidecar: %w", err)
+	}
+
+	reg := registry.New(client, cfg.StateStore)
+	resolver := &graph.Resolver{Apps: application.NewService(reg)}
+
+	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
+	gql.AddTransport(transport.POST{})
+	gql.Use(extension.Introspection{})
+	gql.SetErrorPresenter(graph.ErrorPresenter(log))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.Handle("POST /graphql", identity.Middleware(gql))
+
+	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), mux, cfg.ShutdownTimeout)
+}

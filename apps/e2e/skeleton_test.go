@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
+)
+
+// gql sends a GraphQL request to the Director through the gateway as tenant (none when empty).
+func gql(t *testing.T, tenant, query string, vars map[string]any) *stacktest.Response {
+	t.Helper()
+	h := http.Header{}
+	if tenant != "" {
+		h.Set("Tenant", tenant)
+	}
+	resp, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/director/graphql", h, query, vars)
+	if err != nil {
+		t.Fatalf("graphql: %v", err)
+	}
+	return resp
+}
+
+// ok fails the test unless the response is a 200 without GraphQL errors, and decodes its data into out.
+func ok(t *testing.T, r *stacktest.Response, out any) {
+	t.Helper()
+	if r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("status %d, errors %+v, body %s", r.Status, r.Errors, r.Raw)
+	}
+	if out != nil {
+		if err := r.Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type appData struct {
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	Labels map[string]any `json:"labels"`
+	Status struct {
+		Condition string `json:"condition"`
+	} `json:"status"`
+}
+
+const registerApp = `mutation($in: ApplicationRegisterInput!) {
+  registerApplication(in: $in) { id name labels status { condition } }
+}`
+
+const getApp = `query($id: ID!) { application(id: $id) { id name labels status { condition } } }`
+
+const listApps = `query($first: Int, $after: PageCursor) {
+  applications(first: $first, after: $after) {
+    data { id name } totalCount pageInfo { endCursor hasNextPage }
+  }
+}`
+
+type appPage struct {
+	Applications struct {
+		Data       []appData `json:"data"`
+		TotalCount int       `json:"totalCount"`
+		PageInfo   struct {
+			EndCursor   string `json:"endCursor"`
+			HasNextPage bool   `json:"hasNextPage"`
+		} `json:"pageInfo"`
+	} `json:"applications"`
+}
+
+func TestRegisterReadAndTenantIsolation(t *testing.T) {
+	var reg struct{ RegisterApplication appData }
+	ok(t, gql(t, "tenant-a", registerApp, map[string]any{"in": map[string]any{
+		"name": "wordpress", "labels": map[string]any{"group": []string{"production"}},
+	}}), &reg)
+	app := reg.RegisterApplication
+	if app.ID == "" || app.Name != "wordpress" || app.Status.Condition != "INITIAL" {
+		t.Fatalf("registered %+v", app)
+	}
+
+	var got struct{ Application *appData }
+	ok(t, gql(t, "tenant-a", getApp, map[string]any{"id": app.ID}), &got)
+	if got.Application == nil || got.Application.Name != "wordpress" || got.Application.Labels["group"] == nil {
+		t.Fatalf("read back %+v", got.Application)
+	}
+
+	var page appPage
+	ok(t, gql(t, "tenant-a", listApps, map[string]any{"first": 10}), &page)
+	if !containsApp(page.Applications.Data, app.ID) || page.Applications.TotalCount < 1 {
+		t.Fatalf("tenant-a's list misses its application: %+v", page)
+	}
+
+	// Tenant B sees none of it: not by id, not in its list.
+	ok(t, gql(t, "tenant-b", getApp, map[string]any{"id": app.ID}), &got)
+	if got.Application != nil {
+		t.Fatalf("tenant-b read tenant-a's application: %+v", got.Application)
+	}
+	ok(t, gql(t, "tenant-b", listApps, map[string]any{"first": 10}), &page)
+	if containsApp(page.Applications.Data, app.ID) || page.Applications.TotalCount != 0 {
+		t.Fatalf("tenant-b lists tenant-a's applications: %+v", page)
+	}
+}
+
+func TestPagination(t *testing.T) {
+	const tenant, n = "tenant-pages", 7
+	for i := range n {
+		ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "app-" + string(rune('a'+i))}}), nil)
+	}
+	seen := map[string]bool{}
+	after := ""
+	for pages := 1; ; pages++ {
+		var page appPage
+		ok(t, gql(t, tenant, listApps, map[string]any{"first": 3, "after": after}), &page)
+		if page.Applications.TotalCount != n {
+			t.Fatalf("totalCount %d, want %d", page.Applications.TotalCount, n)
+		}
+		for _, a := range page.Applications.Data {
+			if seen[a.ID] {
+				t.Fatalf("%s listed twice", a.Name)
+			}
+			seen[a.ID] = true
+		}
+		if !page.Applications.PageInfo.HasNextPage {
+			if pages != 3 {
+				t.Fatalf("%d pages of 3 for %d applications", pages, n)
+			}
+			break
+		}
+		after = page.Applications.PageInfo.EndCursor
+	}
+	if len(seen) != n {
+		t.Fatalf("listed %d applications, want %d", len(seen), n)
+	}
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	const tenant = "tenant-bad"
+	ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "taken"}}), nil)
+
+	cases := []struct {
+		name string
+		in   map[string]any
+		code string
+	}{
+		{"invalid name", map[string]any{"name": "Not A Name"}, "INVALID_INPUT"},
+		{"duplicate name", map[string]any{"name": "taken"}, "ALREADY_EXISTS"},
+		{"bad health URL", map[string]any{"name": "ok-name", "healthCheckURL": "ftp://x"}, "INVALID_INPUT"},
+		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a-b": "x"}}, "INVALID_INPUT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := gql(t, tenant, registerApp, map[string]any{"in": c.in})
+			if len(r.Errors) == 0 || r.Errors[0].Code() != c.code || r.Errors[0].Message == "" {
+				t.Fatalf("want error %s, got %s", c.code, r.Raw)
+			}
+		})
+	}
+	var page appPage
+	ok(t, gql(t, tenant, listApps, map[string]any{"first": 10}), &page)
+	if page.Applications.TotalCount != 1 {
+		t.Fatalf("refused registrations left %d applications, want 1", page.Applications.TotalCount)
+	}
+
+	// Without a tenant the gateway refuses before anything reaches the Director.
+	r := gql(t, "", listApps, nil)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("no tenant: status %d %s", r.Status, r.Raw)
+	}
+}
+
+func containsApp(apps []appData, id string) bool {
+	for _, a := range apps {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,63 @@
+// Package apperr gives domain errors a stable code that transports turn into GraphQL error codes or HTTP
+// statuses in one place. Domain code returns these (wrapped with context as usual); anything else is an
+// internal error whose details stay in the logs.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for clients.
+type Code string
+
+// Codes shared by every app.
+const (
+	CodeInvalidInput      Code = "INVALID_INPUT"
+	CodeNotFound          Code = "NOT_FOUND"
+	CodeAlreadyExists     Code = "ALREADY_EXISTS"
+	CodeConflict          Code = "CONFLICT"
+	CodeUnauthenticated   Code = "UNAUTHENTICATED"
+	CodeForbidden         Code = "FORBIDDEN"
+	CodeNotImplemented    Code = "NOT_IMPLEMENTED"
+	CodeInvalidLabelQuery Code = "INVALID_LABEL_FILTER"
+	CodeUnavailable       Code = "UNAVAILABLE"
+	CodeInternal          Code = "INTERNAL"
+)
+
+// Error is an error with a code meant for the client.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// New returns an error with code and a message for the client.
+func New(code Code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an INVALID_INPUT error.
+func Invalid(format string, args ...any) error { return New(CodeInvalidInput, format, args...) }
+
+// NotFound returns a NOT_FOUND error for the object kind with id.
+func NotFound(kind, id string) error { return New(CodeNotFound, "%s %q not found", kind, id) }
+
+// CodeOf returns the code of the first *Error in err's chain, or CodeInternal.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Public returns the message a client may see for err, and whether err is one the client may see at all.
+func Public(err error) (string, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message, true
+	}
+	return "", false
+}

@@ -1,0 +1,419 @@
+// Package stacktest starts the management plane for end-to-end tests the way it runs for real: redis-server,
+// one daprd sidecar per app (the project's own build) and the apps' binaries, all on free loopback ports
+// with their data in a temporary folder. It uses the checked-in components and Configuration, rewritten
+// only where paths and ports must differ.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// App is one Dapr app of the stack.
+type App struct {
+	ID  string            // Dapr app id; also the folder under apps/
+	Env map[string]string // extra environment for the app
+}
+
+// Options choose what to start.
+type Options struct {
+	Apps []App
+	// Registry selects the state store behind the registry component: "sqlite" (default, the checked-in
+	// component) or "redis".
+	Registry string
+}
+
+// Stack is a running set of apps and sidecars.
+type Stack struct {
+	Dir       string // temporary folder holding data, logs and rendered components
+	RedisAddr string
+	apps      map[string]*running
+	procs     []*exec.Cmd
+	logs      []string
+}
+
+type running struct {
+	AppPort, HTTPPort, GRPCPort int
+}
+
+// AppURL returns the base URL of an app's own HTTP server.
+func (s *Stack) AppURL(appID string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", s.apps[appID].AppPort)
+}
+
+// SidecarURL returns the base URL of an app's daprd HTTP API.
+func (s *Stack) SidecarURL(appID string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", s.apps[appID].HTTPPort)
+}
+
+// SidecarGRPC returns the address of an app's daprd gRPC API.
+func (s *Stack) SidecarGRPC(appID string) string {
+	return fmt.Sprintf("127.0.0.1:%d", s.apps[appID].GRPCPort)
+}
+
+// ErrNoDaprd means the Dapr toolchain has not been built; tests should skip with this message unless the
+// run requires the end-to-end suite.
+var ErrNoDaprd = errors.New("daprd not built: run `make install` (or `make test`, which installs it)")
+
+// Required reports whether missing prerequisites must fail the test run instead of skipping it.
+// `make test` and CI set MP_REQUIRE_E2E=1.
+func Required() bool { return os.Getenv("MP_REQUIRE_E2E") == "1" }
+
+// RepoRoot returns the repository root: the nearest folder above the working directory holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Daprd returns the path of the project's daprd build, following the same variables as scripts/env.sh.
+func Daprd(root string) (string, error) {
+	if p := os.Getenv("DAPRD"); p != "" {
+		return p, nil
+	}
+	rt := os.Getenv("DAPR_RUNTIME_PATH")
+	if rt == "" {
+		cache := os.Getenv("MP_CACHE_DIR")
+		if cache == "" {
+			cache = filepath.Join(root, ".cache")
+		}
+		v := os.Getenv("DAPR_VERSION")
+		if v == "" {
+			v = "1.16.5"
+		}
+		rt = filepath.Join(cache, "dapr", v)
+	}
+	p := filepath.Join(rt, ".dapr", "bin", "daprd")
+	if _, err := os.Stat(p); err != nil {
+		return "", ErrNoDaprd
+	}
+	return p, nil
+}
+
+// Start builds the apps, starts redis, the sidecars and the apps, and waits until every sidecar is healthy.
+// Call Stop when done, also after an error.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	daprd, err := Daprd(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, errors.New("redis-server not found: run `make install`")
+	}
+	dir, err := os.MkdirTemp("", "mp-stack-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Dir: dir, apps: map[string]*running{}}
+	for _, sub := range []string{"bin", "resources", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return s, err
+		}
+	}
+
+	if err := s.buildApps(ctx, root, opts.Apps); err != nil {
+		return s, err
+	}
+	if err := s.startRedis(ctx); err != nil {
+		return s, err
+	}
+	if err := s.renderResources(root, opts); err != nil {
+		return s, err
+	}
+	for _, app := range opts.Apps {
+		if err := s.startApp(ctx, daprd, app); err != nil {
+			return s, err
+		}
+	}
+	for _, app := range opts.Apps {
+		if err := waitHTTP(ctx, s.SidecarURL(app.ID)+"/v1.0/healthz", 90*time.Second); err != nil {
+			return s, fmt.Errorf("sidecar of %s: %w\n%s", app.ID, err, s.LogTail(40))
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) buildApps(ctx context.Context, root string, apps []App) error {
+	args := []string{"build", "-o", filepath.Join(s.Dir, "bin") + "/"}
+	for _, a := range apps {
+		args = append(args, "./apps/"+a.ID)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func (s *Stack) startRedis(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.RedisAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	if err := s.spawn(ctx, "redis", "", nil, "redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--dir", s.Dir, "--appendonly", "yes", "--save", ""); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", s.RedisAddr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("redis did not start on %s", s.RedisAddr)
+}
+
+// renderResources copies the checked-in components and Configuration into the stack folder, pointing
+// file paths and the redis address at this stack.
+func (s *Stack) renderResources(root string, opts Options) error {
+	files, err := filepath.Glob(filepath.Join(root, "components", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		doc, err := readYAML(f)
+		if err != nil {
+			return err
+		}
+		name, _ := dig(doc, "metadata", "name").(string)
+		spec, _ := dig(doc, "spec").(map[string]any)
+		switch {
+		case dig(doc, "kind") != "Component":
+		case name == "registry" && opts.Registry == "redis":
+			spec["type"] = "state.redis"
+			spec["metadata"] = []any{
+				map[string]any{"name": "redisHost", "value": s.RedisAddr},
+				map[string]any{"name": "keyPrefix", "value": "appid"},
+			}
+		default:
+			setMetadata(spec, "connectionString", filepath.Join(s.Dir, name+".db"))
+			setMetadata(spec, "redisHost", s.RedisAddr)
+			setMetadata(spec, "secretsFile", filepath.Join(s.Dir, "secrets.json"))
+		}
+		if err := writeYAML(filepath.Join(s.Dir, "resources", filepath.Base(f)), doc); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir, "secrets.json"), []byte("{}"), 0o600); err != nil {
+		return err
+	}
+	cfg, err := readYAML(filepath.Join(root, "dapr", "config.yaml"))
+	if err != nil {
+		return err
+	}
+	nr, _ := dig(cfg, "spec", "nameResolution", "configuration").(map[string]any)
+	if nr == nil {
+		return errors.New("dapr/config.yaml: no spec.nameResolution.configuration")
+	}
+	nr["connectionString"] = filepath.Join(s.Dir, "nameresolution.db")
+	return writeYAML(filepath.Join(s.Dir, "config.yaml"), cfg)
+}
+
+func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
+	var ports [4]int
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	r := &running{AppPort: ports[0], HTTPPort: ports[1], GRPCPort: ports[2]}
+	s.apps[app.ID] = r
+
+	env := map[string]string{
+		"APP_PORT":       strconv.Itoa(r.AppPort),
+		"APP_ID":         app.ID,
+		"DAPR_HTTP_PORT": strconv.Itoa(r.HTTPPort),
+		"DAPR_GRPC_PORT": strconv.Itoa(r.GRPCPort),
+		"MP_DATA_DIR":    s.Dir,
+	}
+	for k, v := range app.Env {
+		env[k] = v
+	}
+	if err := s.spawn(ctx, app.ID, s.Dir, env, filepath.Join(s.Dir, "bin", app.ID)); err != nil {
+		return err
+	}
+	return s.spawn(ctx, app.ID+"-daprd", s.Dir, map[string]string{"DAPR_HOST_IP": "127.0.0.1"}, daprd,
+		"--app-id", app.ID,
+		"--app-port", strconv.Itoa(r.AppPort),
+		"--dapr-http-port", strconv.Itoa(r.HTTPPort),
+		"--dapr-grpc-port", strconv.Itoa(r.GRPCPort),
+		"--metrics-port", strconv.Itoa(ports[3]),
+		"--resources-path", filepath.Join(s.Dir, "resources"),
+		"--config", filepath.Join(s.Dir, "config.yaml"),
+		"--log-level", "info",
+	)
+}
+
+// spawn starts a process whose output goes to logs/<name>.log.
+func (s *Stack) spawn(_ context.Context, name, dir string, env map[string]string, bin string, args ...string) error {
+	logPath := filepath.Join(s.Dir, "logs", name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	// Not CommandContext: the processes must outlive the start-up context and end in Stop.
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	s.procs = append(s.procs, cmd)
+	s.logs = append(s.logs, logPath)
+	return nil
+}
+
+// LogTail returns the last lines of every process log, for failure messages.
+func (s *Stack) LogTail(lines int) string {
+	var b strings.Builder
+	for _, p := range s.logs {
+		data, _ := os.ReadFile(p)
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(&b, "==> %s <==\n%s\n", filepath.Base(p), strings.Join(all, "\n"))
+	}
+	return b.String()
+}
+
+// Stop ends every process (apps first, redis last) and removes the stack folder unless keep is set.
+func (s *Stack) Stop(keep bool) {
+	var wg sync.WaitGroup
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		cmd := s.procs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+	if !keep && s.Dir != "" {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not healthy after %s: %v", url, timeout, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func readYAML(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc, nil
+}
+
+func writeYAML(path string, doc map[string]any) error {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func dig(doc map[string]any, path ...string) any {
+	var cur any = doc
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// setMetadata replaces the value of a component metadata item if the component has it.
+func setMetadata(spec map[string]any, name, value string) {
+	items, _ := spec["metadata"].([]any)
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok && m["name"] == name {
+			m["value"] = value
+		}
+	}
+}
