@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 APPS := $(notdir $(patsubst %/main.go,%,$(wildcard apps/*/main.go)))
-BENCHTIME ?= 200x
+BENCHTIME ?= 2000x
 
 .PHONY: help
 help: ## Show this help

@@ -32,4 +32,9 @@ MSG
 	log "the gateway did not become ready; see apps/*/.dapr/logs/"
 ) &
 
-"$DAPR_CLI" run -f dapr/dapr.yaml
+# The CLI moves itself into its own process group, so Ctrl-C in the terminal does not reach it; pass the
+# interrupt on as SIGTERM, which makes it stop every app and sidecar, and wait until it has.
+"$DAPR_CLI" run -f dapr/dapr.yaml &
+cli=$!
+trap 'kill -TERM "$cli" 2>/dev/null || true' INT TERM
+wait "$cli" || wait "$cli" || true
