@@ -4,7 +4,6 @@ package application
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
@@ -49,13 +47,7 @@ var (
 	labelKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,256}$`)
 )
 
-func scope(ctx context.Context) (registry.Scope, error) {
-	tenant, err := identity.TenantFrom(ctx)
-	if err != nil {
-		return registry.Scope{}, apperr.New(apperr.CodeUnauthenticated, "%v", err)
-	}
-	return registry.Scope{Tenant: tenant, Kind: Kind}, nil
-}
+func scope(ctx context.Context) (registry.Scope, error) { return registry.TenantScope(ctx, Kind) }
 
 // nameIndex is the unique key that keeps application names unique within a tenant.
 func nameIndex(name string) string { return "name:" + name }
@@ -193,28 +185,16 @@ func (s *Service) List(ctx context.Context, first int, after string) (*model.App
 	if first < 0 || first > MaxPageSize {
 		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
 	}
-	p, err := s.store.List(ctx, sc, registry.IndexAll, first, after)
+	apps, p, err := registry.ListAs[model.Application](ctx, s.store, sc, registry.IndexAll, first, after)
 	if errors.Is(err, registry.ErrInvalidCursor) {
 		return nil, apperr.Invalid("after: not a cursor this API handed out")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
-	page := &model.ApplicationPage{
-		Data:       make([]*model.Application, 0, len(p.IDs)),
+	return &model.ApplicationPage{
+		Data:       apps,
 		TotalCount: int(p.TotalCount),
 		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
-	}
-	err = s.store.GetMany(ctx, sc, p.IDs, func(_ string, data []byte) error {
-		var app model.Application
-		if err := json.Unmarshal(data, &app); err != nil {
-			return err
-		}
-		page.Data = append(page.Data, &app)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list applications: %w", err)
-	}
-	return page, nil
+	}, nil
 }
