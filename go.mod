@@ -10,6 +10,7 @@ require (
 	github.com/dapr/go-sdk v1.13.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/google/uuid v1.6.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/vektah/gqlparser/v2 v2.5.33
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -21,6 +21,8 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -65,7 +67,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 
 	reg := registry.New(client, cfg.StateStore)
-	resolver := &graph.Resolver{Apps: application.NewService(reg)}
+	defs := label.NewDefinitions(reg)
+	resolver := &graph.Resolver{
+		Apps:       application.NewService(reg, defs),
+		RuntimeSvc: runtimes.NewService(reg, defs),
+		Labels:     defs,
+	}
 
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
 	gql.AddTransport(transport.POST{})

@@ -1,5 +1,5 @@
-// Package application is the Director's domain logic for applications: validation, tenancy and storage
-// through the registry.
+// Package application is the Director's domain logic for applications: validation, labels and scenarios,
+// webhooks, tenancy and storage through the registry.
 package application
 
 import (
@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
@@ -21,38 +23,58 @@ import (
 const Kind = "application"
 
 // MaxPageSize is the largest page a list returns.
-const MaxPageSize = 200
+const MaxPageSize = label.MaxPageSize
 
 // Store is the storage the service needs; *registry.Registry implements it.
 type Store interface {
-	Get(ctx context.Context, s registry.Scope, id string, out any) error
-	GetMany(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
-	Mutate(ctx context.Context, s registry.Scope, id, writeID string, fn registry.MutateFunc) error
-	List(ctx context.Context, s registry.Scope, index string, first int, after string) (registry.Page, error)
+	label.Store
+	Owner(ctx context.Context, s registry.Scope, key string) (string, error)
+}
+
+// Parts are the things an application owns that live in other packages (bundles, for instance): they are
+// created with it and removed with it.
+type Parts interface {
+	CreateForApplication(ctx context.Context, appID string, in []*model.BundleCreateInput) error
+	DeleteForApplication(ctx context.Context, appID string) error
 }
 
 // Service manages the applications of the calling tenant.
 type Service struct {
 	store Store
+	defs  *label.Definitions
+	objs  *label.Objects[model.Application, *model.Application]
+	parts Parts
 	now   func() time.Time
 }
 
-// NewService returns a service storing applications in store.
-func NewService(store Store) *Service {
-	return &Service{store: store, now: time.Now}
+// NewService returns a service storing applications in store and checking labels against defs.
+func NewService(store Store, defs *label.Definitions) *Service {
+	s := &Service{store: store, defs: defs, now: time.Now}
+	s.objs = &label.Objects[model.Application, *model.Application]{Kind: Kind, Noun: "application", Store: store, Defs: defs}
+	defs.AddHolder(s.objs)
+	return s
 }
 
-var (
-	namePattern     = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
-	labelKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,256}$`)
-)
+// SetParts connects the owner of the application's bundles.
+func (s *Service) SetParts(p Parts) { s.parts = p }
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
 
 func scope(ctx context.Context) (registry.Scope, error) { return registry.TenantScope(ctx, Kind) }
 
-// nameIndex is the unique key that keeps application names unique within a tenant.
-func nameIndex(name string) string { return "name:" + name }
+// Unique keys held by an application: its name and its webhooks' ids (to find the application of a webhook).
+func nameKey(name string) string  { return "name:" + name }
+func webhookKey(id string) string { return "webhook:" + id }
 
-// Register validates in and stores a new application.
+func uniqueKeys(app *model.Application) []string {
+	keys := []string{nameKey(app.Name)}
+	for _, w := range app.Webhooks {
+		keys = append(keys, webhookKey(w.ID))
+	}
+	return keys
+}
+
+// Register validates in and stores a new application, with its bundles when given.
 func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInput) (*model.Application, error) {
 	sc, err := scope(ctx)
 	if err != nil {
@@ -62,17 +84,33 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 	if err != nil {
 		return nil, err
 	}
+	if len(in.Bundles) > 0 && s.parts == nil {
+		return nil, apperr.New(apperr.CodeNotImplemented, "bundles cannot be registered yet")
+	}
+	if err := s.defs.Validate(ctx, app.Labels); err != nil {
+		return nil, err
+	}
 	err = s.store.Mutate(ctx, sc, app.ID, "", func(cur []byte) (registry.Change, error) {
 		if cur != nil {
 			return registry.Change{}, fmt.Errorf("application id %s: %w", app.ID, registry.ErrAlreadyExists)
 		}
-		return registry.Change{Data: app, Unique: []string{nameIndex(app.Name)}}, nil
+		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app)}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "an application named %q already exists", app.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register application: %w", err)
+	}
+	if len(in.Bundles) > 0 {
+		if err := s.parts.CreateForApplication(ctx, app.ID, in.Bundles); err != nil {
+			// Bundles are validated before anything is written, so this is a storage failure: take the
+			// application back rather than leave it half registered.
+			if _, uerr := s.Unregister(ctx, app.ID); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+			return nil, err
+		}
 	}
 	return app, nil
 }
@@ -81,23 +119,16 @@ func (s *Service) fromInput(in model.ApplicationRegisterInput) (*model.Applicati
 	if !namePattern.MatchString(in.Name) {
 		return nil, apperr.Invalid("name %q: use up to 36 lower case letters, digits, '-' and '.', starting with a letter", in.Name)
 	}
-	if in.ProviderName != nil && len(*in.ProviderName) > 256 {
-		return nil, apperr.Invalid("providerName: at most 256 characters")
+	if err := checkFields(in.ProviderName, in.Description, in.HealthCheckURL); err != nil {
+		return nil, err
 	}
-	if in.Description != nil && len(*in.Description) > 2000 {
-		return nil, apperr.Invalid("description: at most 2000 characters")
-	}
-	if in.HealthCheckURL != nil {
-		if err := validURL(*in.HealthCheckURL, 256); err != nil {
-			return nil, apperr.Invalid("healthCheckURL: %v", err)
-		}
-	}
-	if len(in.Bundles) > 0 {
-		return nil, apperr.New(apperr.CodeNotImplemented, "bundles cannot be registered yet")
-	}
-	labels, err := validLabels(in.Labels)
+	labels, err := normalizeLabels(in.Labels)
 	if err != nil {
 		return nil, err
+	}
+	// Applications without a scenario join the tenant's default one.
+	if _, ok := labels[label.ScenariosKey]; !ok {
+		labels[label.ScenariosKey] = []any{label.DefaultScenario}
 	}
 	now := s.now().UTC()
 	app := &model.Application{
@@ -118,18 +149,42 @@ func (s *Service) fromInput(in model.ApplicationRegisterInput) (*model.Applicati
 		app.Status.Condition = *in.StatusCondition
 	}
 	for i, w := range in.Webhooks {
-		if err := validURL(w.URL, 256); err != nil {
-			return nil, apperr.Invalid("webhooks[%d].url: %v", i, err)
-		}
-		auth, err := model.AuthFromInput(w.Auth)
+		wh, err := webhookFromInput(app.ID, w)
 		if err != nil {
-			return nil, apperr.Invalid("webhooks[%d].auth: %v", i, err)
+			return nil, apperr.Invalid("webhooks[%d]: %v", i, err)
 		}
-		app.Webhooks = append(app.Webhooks, &model.Webhook{
-			ID: uuid.NewString(), ApplicationID: app.ID, Type: w.Type, URL: w.URL, Auth: auth,
-		})
+		app.Webhooks = append(app.Webhooks, wh)
 	}
 	return app, nil
+}
+
+func checkFields(providerName, description, healthCheckURL *string) error {
+	if providerName != nil && len(*providerName) > 256 {
+		return apperr.Invalid("providerName: at most 256 characters")
+	}
+	if description != nil && len(*description) > 2000 {
+		return apperr.Invalid("description: at most 2000 characters")
+	}
+	if healthCheckURL != nil {
+		if err := validURL(*healthCheckURL, 256); err != nil {
+			return apperr.Invalid("healthCheckURL: %v", err)
+		}
+	}
+	return nil
+}
+
+func webhookFromInput(appID string, w *model.WebhookInput) (*model.Webhook, error) {
+	if !w.Type.IsValid() {
+		return nil, fmt.Errorf("type %q is not valid", w.Type)
+	}
+	if err := validURL(w.URL, 256); err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	auth, err := model.AuthFromInput(w.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &model.Webhook{ID: uuid.NewString(), ApplicationID: appID, Type: w.Type, URL: w.URL, Auth: auth}, nil
 }
 
 func validURL(raw string, maxLen int) error {
@@ -143,58 +198,180 @@ func validURL(raw string, maxLen int) error {
 	return nil
 }
 
-func validLabels(in map[string]any) (map[string]any, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
+func normalizeLabels(in map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(in))
 	for k, v := range in {
-		if !labelKeyPattern.MatchString(k) {
+		if !label.ValidKey(k) {
 			return nil, apperr.Invalid("label key %q: use letters, digits and underscores", k)
 		}
-		if v == nil {
-			return nil, apperr.Invalid("label %q: value must not be null", k)
+		n, err := label.Normalize(v)
+		if err != nil || n == nil {
+			return nil, apperr.Invalid("label %q: value must be a non-null JSON value", k)
 		}
-		out[k] = v
+		out[k] = n
 	}
 	return out, nil
 }
 
 // Get returns the application id of the calling tenant.
 func (s *Service) Get(ctx context.Context, id string) (*model.Application, error) {
-	sc, err := scope(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var app model.Application
-	if err := s.store.Get(ctx, sc, id, &app); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return nil, apperr.NotFound("application", id)
-		}
-		return nil, err
-	}
-	return &app, nil
+	return s.objs.Get(ctx, id)
 }
 
-// List returns a page of the calling tenant's applications, oldest first.
-func (s *Service) List(ctx context.Context, first int, after string) (*model.ApplicationPage, error) {
+// List returns a page of the calling tenant's applications matching filters, oldest first.
+func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.ApplicationPage, error) {
+	p, err := s.objs.List(ctx, filters, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ApplicationPage{Data: p.Data, PageInfo: p.PageInfo, TotalCount: p.Total}, nil
+}
+
+// Update changes an application's own fields.
+func (s *Service) Update(ctx context.Context, id string, in model.ApplicationUpdateInput) (*model.Application, error) {
+	if err := checkFields(in.ProviderName, in.Description, in.HealthCheckURL); err != nil {
+		return nil, err
+	}
+	if in.StatusCondition != nil && !in.StatusCondition.IsValid() {
+		return nil, apperr.Invalid("statusCondition %q is not valid", *in.StatusCondition)
+	}
+	now := s.now().UTC()
+	return s.objs.Update(ctx, id, func(app *model.Application) error {
+		// As in Compass, the update input replaces the application's own fields.
+		app.ProviderName, app.Description = in.ProviderName, in.Description
+		app.HealthCheckURL, app.IntegrationSystemID = in.HealthCheckURL, in.IntegrationSystemID
+		if in.StatusCondition != nil && *in.StatusCondition != app.Status.Condition {
+			app.Status = &model.ApplicationStatus{Condition: *in.StatusCondition, Timestamp: now}
+		}
+		return nil
+	})
+}
+
+// Unregister removes an application with everything it owns and returns it.
+func (s *Service) Unregister(ctx context.Context, id string) (*model.Application, error) {
 	sc, err := scope(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if first < 0 || first > MaxPageSize {
-		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
-	}
-	apps, p, err := registry.ListAs[model.Application](ctx, s.store, sc, registry.IndexAll, first, after)
-	if errors.Is(err, registry.ErrInvalidCursor) {
-		return nil, apperr.Invalid("after: not a cursor this API handed out")
-	}
+	app, err := s.Get(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("list applications: %w", err)
+		return nil, err
 	}
-	return &model.ApplicationPage{
-		Data:       apps,
-		TotalCount: int(p.TotalCount),
-		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
-	}, nil
+	if s.parts != nil {
+		if err := s.parts.DeleteForApplication(ctx, id); err != nil {
+			return nil, fmt.Errorf("unregister application %s: %w", id, err)
+		}
+	}
+	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+		return nil, fmt.Errorf("unregister application %s: %w", id, err)
+	}
+	return app, nil
+}
+
+// SetLabel sets one label of an application.
+func (s *Service) SetLabel(ctx context.Context, id, key string, value any) (*model.Label, error) {
+	return s.objs.SetLabel(ctx, id, key, value)
+}
+
+// DeleteLabel removes one label of an application.
+func (s *Service) DeleteLabel(ctx context.Context, id, key string) (*model.Label, error) {
+	return s.objs.DeleteLabel(ctx, id, key)
+}
+
+// ForScenarios returns a page of the applications in any of scenarios. Each application appears once:
+// under the first of the scenarios it is in, which keeps the walk (and the cursor) simple.
+func (s *Service) ForScenarios(ctx context.Context, scenarios []string, first int, after string) (*model.ApplicationPage, error) {
+	return forScenarios(ctx, s.store, scenarios, first, after)
+}
+
+// AddWebhook adds a webhook to an application.
+func (s *Service) AddWebhook(ctx context.Context, appID string, in model.WebhookInput) (*model.Webhook, error) {
+	var wh *model.Webhook
+	_, err := s.updateWithKeys(ctx, appID, func(app *model.Application) error {
+		var err error
+		if wh, err = webhookFromInput(app.ID, &in); err != nil {
+			return apperr.Invalid("%v", err)
+		}
+		app.Webhooks = append(app.Webhooks, wh)
+		return nil
+	})
+	return wh, err
+}
+
+// UpdateWebhook replaces a webhook's type, URL and auth.
+func (s *Service) UpdateWebhook(ctx context.Context, webhookID string, in model.WebhookInput) (*model.Webhook, error) {
+	appID, err := s.webhookOwner(ctx, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	var wh *model.Webhook
+	_, err = s.updateWithKeys(ctx, appID, func(app *model.Application) error {
+		i := slices.IndexFunc(app.Webhooks, func(w *model.Webhook) bool { return w.ID == webhookID })
+		if i < 0 {
+			return apperr.NotFound("webhook", webhookID)
+		}
+		next, err := webhookFromInput(app.ID, &in)
+		if err != nil {
+			return apperr.Invalid("%v", err)
+		}
+		next.ID = webhookID
+		app.Webhooks[i], wh = next, next
+		return nil
+	})
+	return wh, err
+}
+
+// DeleteWebhook removes a webhook and returns it.
+func (s *Service) DeleteWebhook(ctx context.Context, webhookID string) (*model.Webhook, error) {
+	appID, err := s.webhookOwner(ctx, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	var wh *model.Webhook
+	_, err = s.updateWithKeys(ctx, appID, func(app *model.Application) error {
+		i := slices.IndexFunc(app.Webhooks, func(w *model.Webhook) bool { return w.ID == webhookID })
+		if i < 0 {
+			return apperr.NotFound("webhook", webhookID)
+		}
+		wh = app.Webhooks[i]
+		app.Webhooks = slices.Delete(app.Webhooks, i, i+1)
+		return nil
+	})
+	return wh, err
+}
+
+func (s *Service) webhookOwner(ctx context.Context, webhookID string) (string, error) {
+	sc, err := scope(ctx)
+	if err != nil {
+		return "", err
+	}
+	appID, err := s.store.Owner(ctx, sc, webhookKey(webhookID))
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", apperr.NotFound("webhook", webhookID)
+	}
+	return appID, err
+}
+
+// updateWithKeys is Update for changes that alter the application's unique keys (its webhooks).
+func (s *Service) updateWithKeys(ctx context.Context, id string, fn func(*model.Application) error) (*model.Application, error) {
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out *model.Application
+	err = s.store.Mutate(ctx, sc, id, "", func(cur []byte) (registry.Change, error) {
+		if cur == nil {
+			return registry.Change{}, apperr.NotFound("application", id)
+		}
+		app, err := decode(cur)
+		if err != nil {
+			return registry.Change{}, err
+		}
+		if err := fn(app); err != nil {
+			return registry.Change{}, err
+		}
+		out = app
+		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app)}, nil
+	})
+	return out, err
 }

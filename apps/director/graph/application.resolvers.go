@@ -8,14 +8,7 @@ import (
 )
 
 func (r *applicationResolver) Labels(ctx context.Context, obj *model.Application, key *string) (map[string]any, error) {
-	if key == nil {
-		return obj.Labels, nil
-	}
-	v, ok := obj.Labels[*key]
-	if !ok {
-		return map[string]any{}, nil
-	}
-	return map[string]any{*key: v}, nil
+	return labelsOf(obj.Labels, key), nil
 }
 
 func (r *applicationResolver) Bundles(ctx context.Context, obj *model.Application, first *int, after *string) (*model.BundlePage, error) {
@@ -41,26 +34,23 @@ func (r *mutationResolver) RegisterApplication(ctx context.Context, in model.App
 }
 
 func (r *mutationResolver) UpdateApplication(ctx context.Context, id string, in model.ApplicationUpdateInput) (*model.Application, error) {
-	return nil, notImplemented("updateApplication")
+	return r.Apps.Update(ctx, id, in)
 }
 
 func (r *mutationResolver) UnregisterApplication(ctx context.Context, id string) (*model.Application, error) {
-	return nil, notImplemented("unregisterApplication")
+	return r.Apps.Unregister(ctx, id)
 }
 
 func (r *mutationResolver) SetApplicationLabel(ctx context.Context, applicationID string, key string, value any) (*model.Label, error) {
-	return nil, notImplemented("setApplicationLabel")
+	return r.Apps.SetLabel(ctx, applicationID, key, value)
 }
 
 func (r *mutationResolver) DeleteApplicationLabel(ctx context.Context, applicationID string, key string) (*model.Label, error) {
-	return nil, notImplemented("deleteApplicationLabel")
+	return r.Apps.DeleteLabel(ctx, applicationID, key)
 }
 
 func (r *queryResolver) Applications(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.ApplicationPage, error) {
-	if len(filter) > 0 {
-		return nil, notImplemented("applications(filter)")
-	}
-	return r.Resolver.Apps.List(ctx, pageSize(first), deref(after))
+	return r.Apps.List(ctx, filter, pageSize(first), deref(after))
 }
 
 func (r *queryResolver) Application(ctx context.Context, id string) (*model.Application, error) {
@@ -68,7 +58,11 @@ func (r *queryResolver) Application(ctx context.Context, id string) (*model.Appl
 }
 
 func (r *queryResolver) ApplicationsForRuntime(ctx context.Context, runtimeID string, first *int, after *string) (*model.ApplicationPage, error) {
-	return nil, notImplemented("applicationsForRuntime")
+	scenarios, err := r.RuntimeSvc.Scenarios(ctx, runtimeID)
+	if err != nil {
+		return nil, err
+	}
+	return r.Apps.ForScenarios(ctx, scenarios, pageSize(first), deref(after))
 }
 
 func (r *Resolver) Application() generated.ApplicationResolver { return &applicationResolver{r} }

@@ -32,3 +32,15 @@ func nullIfNotFound[T any](v *T, err error) (*T, error) {
 	}
 	return v, err
 }
+
+// labelsOf answers the labels(key) field: all labels, or only the one asked for.
+func labelsOf(labels map[string]any, key *string) map[string]any {
+	if key == nil {
+		return labels
+	}
+	v, ok := labels[*key]
+	if !ok {
+		return map[string]any{}
+	}
+	return map[string]any{*key: v}
+}

@@ -7,45 +7,45 @@ import (
 )
 
 func (r *mutationResolver) CreateLabelDefinition(ctx context.Context, in model.LabelDefinitionInput) (*model.LabelDefinition, error) {
-	return nil, notImplemented("createLabelDefinition")
+	return r.Labels.Create(ctx, in)
 }
 
 func (r *mutationResolver) UpdateLabelDefinition(ctx context.Context, in model.LabelDefinitionInput) (*model.LabelDefinition, error) {
-	return nil, notImplemented("updateLabelDefinition")
+	return r.Labels.Update(ctx, in)
 }
 
 func (r *mutationResolver) DeleteLabelDefinition(ctx context.Context, key string, deleteRelatedLabels *bool) (*model.LabelDefinition, error) {
-	return nil, notImplemented("deleteLabelDefinition")
+	return r.Labels.Delete(ctx, key, deleteRelatedLabels != nil && *deleteRelatedLabels)
 }
 
 func (r *mutationResolver) CreateAutomaticScenarioAssignment(ctx context.Context, in model.AutomaticScenarioAssignmentSetInput) (*model.AutomaticScenarioAssignment, error) {
-	return nil, notImplemented("createAutomaticScenarioAssignment")
+	return r.RuntimeSvc.CreateAssignment(ctx, in)
 }
 
 func (r *mutationResolver) DeleteAutomaticScenarioAssignmentForScenario(ctx context.Context, scenarioName string) (*model.AutomaticScenarioAssignment, error) {
-	return nil, notImplemented("deleteAutomaticScenarioAssignmentForScenario")
+	return r.RuntimeSvc.DeleteAssignmentForScenario(ctx, scenarioName)
 }
 
 func (r *mutationResolver) DeleteAutomaticScenarioAssignmentsForSelector(ctx context.Context, selector model.LabelSelectorInput) ([]*model.AutomaticScenarioAssignment, error) {
-	return nil, notImplemented("deleteAutomaticScenarioAssignmentsForSelector")
+	return r.RuntimeSvc.DeleteAssignmentsForSelector(ctx, selector)
 }
 
 func (r *queryResolver) LabelDefinitions(ctx context.Context) ([]*model.LabelDefinition, error) {
-	return nil, notImplemented("labelDefinitions")
+	return r.Labels.List(ctx)
 }
 
 func (r *queryResolver) LabelDefinition(ctx context.Context, key string) (*model.LabelDefinition, error) {
-	return nil, notImplemented("labelDefinition")
+	return nullIfNotFound(r.Labels.Get(ctx, key))
 }
 
 func (r *queryResolver) AutomaticScenarioAssignmentForScenario(ctx context.Context, scenarioName string) (*model.AutomaticScenarioAssignment, error) {
-	return nil, notImplemented("automaticScenarioAssignmentForScenario")
+	return nullIfNotFound(r.RuntimeSvc.AssignmentForScenario(ctx, scenarioName))
 }
 
 func (r *queryResolver) AutomaticScenarioAssignmentsForSelector(ctx context.Context, selector model.LabelSelectorInput) ([]*model.AutomaticScenarioAssignment, error) {
-	return nil, notImplemented("automaticScenarioAssignmentsForSelector")
+	return r.RuntimeSvc.AssignmentsForSelector(ctx, selector)
 }
 
 func (r *queryResolver) AutomaticScenarioAssignments(ctx context.Context, first *int, after *string) (*model.AutomaticScenarioAssignmentPage, error) {
-	return nil, notImplemented("automaticScenarioAssignments")
+	return r.RuntimeSvc.Assignments(ctx, pageSize(first), deref(after))
 }

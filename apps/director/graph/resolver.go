@@ -3,11 +3,15 @@ package graph
 
 import (
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 )
 
 //go:generate go tool gqlgen generate --config ../gqlgen.yml
 
 // Resolver is the root of the resolvers and holds their dependencies.
 type Resolver struct {
-	Apps *application.Service
+	Apps       *application.Service
+	RuntimeSvc *runtimes.Service
+	Labels     *label.Definitions
 }

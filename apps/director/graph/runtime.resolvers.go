@@ -8,15 +8,15 @@ import (
 )
 
 func (r *mutationResolver) RegisterRuntime(ctx context.Context, in model.RuntimeInput) (*model.Runtime, error) {
-	return nil, notImplemented("registerRuntime")
+	return r.RuntimeSvc.Register(ctx, in)
 }
 
 func (r *mutationResolver) UpdateRuntime(ctx context.Context, id string, in model.RuntimeInput) (*model.Runtime, error) {
-	return nil, notImplemented("updateRuntime")
+	return r.RuntimeSvc.Update(ctx, id, in)
 }
 
 func (r *mutationResolver) UnregisterRuntime(ctx context.Context, id string) (*model.Runtime, error) {
-	return nil, notImplemented("unregisterRuntime")
+	return r.RuntimeSvc.Unregister(ctx, id)
 }
 
 func (r *mutationResolver) RegisterRuntimeContext(ctx context.Context, in model.RuntimeContextInput) (*model.RuntimeContext, error) {
@@ -32,19 +32,19 @@ func (r *mutationResolver) UnregisterRuntimeContext(ctx context.Context, id stri
 }
 
 func (r *mutationResolver) SetRuntimeLabel(ctx context.Context, runtimeID string, key string, value any) (*model.Label, error) {
-	return nil, notImplemented("setRuntimeLabel")
+	return r.RuntimeSvc.SetLabel(ctx, runtimeID, key, value)
 }
 
 func (r *mutationResolver) DeleteRuntimeLabel(ctx context.Context, runtimeID string, key string) (*model.Label, error) {
-	return nil, notImplemented("deleteRuntimeLabel")
+	return r.RuntimeSvc.DeleteLabel(ctx, runtimeID, key)
 }
 
 func (r *queryResolver) Runtimes(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.RuntimePage, error) {
-	return nil, notImplemented("runtimes")
+	return r.RuntimeSvc.List(ctx, filter, pageSize(first), deref(after))
 }
 
 func (r *queryResolver) Runtime(ctx context.Context, id string) (*model.Runtime, error) {
-	return nil, notImplemented("runtime")
+	return nullIfNotFound(r.RuntimeSvc.Get(ctx, id))
 }
 
 func (r *queryResolver) RuntimeContexts(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.RuntimeContextPage, error) {
@@ -56,7 +56,16 @@ func (r *queryResolver) RuntimeContext(ctx context.Context, id string) (*model.R
 }
 
 func (r *runtimeResolver) Labels(ctx context.Context, obj *model.Runtime, key *string) (map[string]any, error) {
-	return nil, notImplemented("labels")
+	return labelsOf(obj.Labels, key), nil
+}
+
+func (r *runtimeResolver) Auths(ctx context.Context, obj *model.Runtime) ([]*model.SystemAuth, error) {
+	// System auths are issued by the Connector, which does not exist yet; so there are none.
+	return []*model.SystemAuth{}, nil
+}
+
+func (r *runtimeResolver) EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error) {
+	return nil, nil
 }
 
 func (r *Resolver) Runtime() generated.RuntimeResolver { return &runtimeResolver{r} }

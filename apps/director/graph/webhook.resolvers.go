@@ -7,13 +7,13 @@ import (
 )
 
 func (r *mutationResolver) AddWebhook(ctx context.Context, applicationID string, in model.WebhookInput) (*model.Webhook, error) {
-	return nil, notImplemented("addWebhook")
+	return r.Apps.AddWebhook(ctx, applicationID, in)
 }
 
 func (r *mutationResolver) UpdateWebhook(ctx context.Context, webhookID string, in model.WebhookInput) (*model.Webhook, error) {
-	return nil, notImplemented("updateWebhook")
+	return r.Apps.UpdateWebhook(ctx, webhookID, in)
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, webhookID string) (*model.Webhook, error) {
-	return nil, notImplemented("deleteWebhook")
+	return r.Apps.DeleteWebhook(ctx, webhookID)
 }

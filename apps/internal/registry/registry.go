@@ -102,6 +102,19 @@ type member struct {
 	ID  string `json:"id"`
 }
 
+// Owner returns the id of the entity holding unique key in scope s, or ErrNotFound.
+func (r *Registry) Owner(ctx context.Context, s Scope, key string) (string, error) {
+	var id string
+	_, found, err := r.getJSON(ctx, s.uniqueKey(key), &id)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("%s %s: %w", s.Kind, key, ErrNotFound)
+	}
+	return id, nil
+}
+
 // Get reads one entity into out.
 func (r *Registry) Get(ctx context.Context, s Scope, id string, out any) error {
 	env, _, err := r.getEnvelope(ctx, s.entityKey(id))
@@ -159,7 +172,7 @@ type Change struct {
 	Data    any
 	Indexes []string // indexes besides IndexAll the entity belongs to after the write
 	// Unique keys the entity holds after the write (a name, say). Claiming a key another entity of the same
-	// scope holds fails with ErrAlreadyExists.
+	// scope holds fails with ErrAlreadyExists. Nil keeps the keys the entity has; deleting releases them.
 	Unique []string
 }
 
@@ -262,7 +275,11 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	if cur != nil {
 		hadUnique = cur.Unique
 	}
-	if ch.Data != nil {
+	switch {
+	case ch.Data == nil:
+	case ch.Unique == nil:
+		next.Unique = hadUnique
+	default:
 		next.Unique = ch.Unique
 	}
 	uops, err := r.uniqueChanges(ctx, s, id, hadUnique, next.Unique)
@@ -440,7 +457,9 @@ func (r *Registry) removeMember(ctx context.Context, s Scope, index string, seq 
 
 // Page is one page of an index.
 type Page struct {
-	IDs         []string
+	IDs []string
+	// Cursors[i] continues the index right after IDs[i], for callers that stop part-way through a page.
+	Cursors     []string
 	EndCursor   string
 	HasNextPage bool
 	TotalCount  int64
@@ -494,6 +513,7 @@ func (r *Registry) List(ctx context.Context, s Scope, index string, first int, a
 				}
 				p.IDs = append(p.IDs, m.ID)
 				p.EndCursor = encodeCursor(m.Seq + 1)
+				p.Cursors = append(p.Cursors, p.EndCursor)
 			}
 			if p.HasNextPage {
 				break

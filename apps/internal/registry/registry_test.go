@@ -251,3 +251,30 @@ func TestUniqueKeys(t *testing.T) {
 		t.Fatalf("name taken across tenants: %v", err)
 	}
 }
+
+func TestUniqueKeysSurviveUpdatesThatDoNotName(t *testing.T) {
+	r := registry.New(memstate.New(), "registry")
+	s := registry.Scope{Tenant: "t", Kind: "application"}
+	ctx := context.Background()
+	if err := r.Mutate(ctx, s, "1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "a"}, Unique: []string{"name:a", "webhook:w1"}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Mutate(ctx, s, "1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "a", Count: 1}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, err := r.Owner(ctx, s, "webhook:w1"); err != nil || owner != "1" {
+		t.Fatalf("owner after update: %q %v", owner, err)
+	}
+	if err := r.Mutate(ctx, s, "1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "a"}, Unique: []string{"name:a"}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Owner(ctx, s, "webhook:w1"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("released key still owned: %v", err)
+	}
+}

@@ -19,6 +19,9 @@ import (
 
 type RuntimeResolver interface {
 	Labels(ctx context.Context, obj *model.Runtime, key *string) (map[string]any, error)
+
+	Auths(ctx context.Context, obj *model.Runtime) ([]*model.SystemAuth, error)
+	EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -247,7 +250,7 @@ func (ec *executionContext) _Runtime_auths(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Runtime_auths(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Auths, nil
+			return ec.Resolvers.Runtime().Auths(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.SystemAuth) graphql.Marshaler {
@@ -261,8 +264,8 @@ func (ec *executionContext) fieldContext_Runtime_auths(_ context.Context, field 
 	fc = &graphql.FieldContext{
 		Object:     "Runtime",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SystemAuth(ctx, field)
 		},
@@ -279,7 +282,7 @@ func (ec *executionContext) _Runtime_eventingConfiguration(ctx context.Context, 
 			return ec.fieldContext_Runtime_eventingConfiguration(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.EventingConfiguration, nil
+			return ec.Resolvers.Runtime().EventingConfiguration(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeEventingConfiguration) graphql.Marshaler {
@@ -293,8 +296,8 @@ func (ec *executionContext) fieldContext_Runtime_eventingConfiguration(_ context
 	fc = &graphql.FieldContext{
 		Object:     "Runtime",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_RuntimeEventingConfiguration(ctx, field)
 		},
@@ -831,9 +834,71 @@ func (ec *executionContext) _Runtime(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "auths":
-			out.Values[i] = ec._Runtime_auths(ctx, field, obj)
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Runtime_auths(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "eventingConfiguration":
-			out.Values[i] = ec._Runtime_eventingConfiguration(ctx, field, obj)
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Runtime_eventingConfiguration(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -16,3 +16,8 @@ type Application struct {
 	HealthCheckURL      *string            `json:"healthCheckURL,omitempty"`
 	CreatedAt           time.Time          `json:"createdAt"`
 }
+
+// ObjectID, LabelMap and SetLabelMap let the label package handle an application's labels.
+func (a *Application) ObjectID() string             { return a.ID }
+func (a *Application) LabelMap() map[string]any     { return a.Labels }
+func (a *Application) SetLabelMap(l map[string]any) { a.Labels = l }

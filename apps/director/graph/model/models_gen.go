@@ -679,22 +679,6 @@ type PlaceholderDefinitionInput struct {
 type Query struct {
 }
 
-// An environment that consumes applications' APIs and events.
-type Runtime struct {
-	ID       string           `json:"id"`
-	Metadata *RuntimeMetadata `json:"metadata"`
-	// Unique name of the runtime within the tenant.
-	Name        string  `json:"name"`
-	Description *string `json:"description,omitempty"`
-	// The runtime's labels, or only the label `key` when given.
-	Labels map[string]any `json:"labels,omitempty"`
-	Status *RuntimeStatus `json:"status"`
-	// Credentials the runtime uses to call the management plane; at most one today.
-	Auths []*SystemAuth `json:"auths,omitempty"`
-	// Default eventing endpoint of the runtime.
-	EventingConfiguration *RuntimeEventingConfiguration `json:"eventingConfiguration,omitempty"`
-}
-
 // A named part of a runtime, such as a namespace, with labels of its own.
 type RuntimeContext struct {
 	ID    string `json:"id"`

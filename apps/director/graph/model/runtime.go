@@ -1,0 +1,17 @@
+package model
+
+// Runtime is a runtime as stored in the registry and served by the GraphQL API; labels (which takes an
+// argument), auths and eventing have resolvers.
+type Runtime struct {
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Description *string          `json:"description,omitempty"`
+	Labels      map[string]any   `json:"labels,omitempty"`
+	Status      *RuntimeStatus   `json:"status"`
+	Metadata    *RuntimeMetadata `json:"metadata"`
+}
+
+// ObjectID, LabelMap and SetLabelMap let the label package handle a runtime's labels.
+func (r *Runtime) ObjectID() string             { return r.ID }
+func (r *Runtime) LabelMap() map[string]any     { return r.Labels }
+func (r *Runtime) SetLabelMap(l map[string]any) { r.Labels = l }

@@ -1,0 +1,311 @@
+package label
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+)
+
+// DefinitionKind is the registry kind of label definitions; the id is the label key.
+const DefinitionKind = "labeldefinition"
+
+// defaultScenariosSchema is the scenarios definition a tenant starts with: a non-empty list of distinct
+// scenario names, DEFAULT being the only one until the tenant defines more.
+const defaultScenariosSchema = `{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","pattern":"^[A-Za-z0-9]([-_A-Za-z0-9 ]{0,126}[A-Za-z0-9])?$","enum":["DEFAULT"]}}`
+
+// Store is the storage label definitions need; *registry.Registry implements it.
+type Store interface {
+	registry.Lister
+	Get(ctx context.Context, s registry.Scope, id string, out any) error
+	Mutate(ctx context.Context, s registry.Scope, id, writeID string, fn registry.MutateFunc) error
+}
+
+// Holder is a kind of object that carries labels (applications, runtimes). Definitions use it to check a
+// new schema against existing labels and to remove labels with their definition.
+type Holder interface {
+	// EachLabel calls fn with every value of label key held by the caller's tenant's objects.
+	EachLabel(ctx context.Context, key string, fn func(value any) error) error
+	// RemoveLabel removes label key from every object of the caller's tenant.
+	RemoveLabel(ctx context.Context, key string) error
+}
+
+// Definitions manages label definitions and validates label values against them.
+type Definitions struct {
+	store   Store
+	holders []Holder
+
+	mu       sync.Mutex
+	compiled map[[32]byte]*jsonschema.Schema
+}
+
+// NewDefinitions returns the label definitions kept in store.
+func NewDefinitions(store Store) *Definitions {
+	return &Definitions{store: store, compiled: map[[32]byte]*jsonschema.Schema{}}
+}
+
+// AddHolder registers a kind of labelled object. Call it while wiring, before serving.
+func (d *Definitions) AddHolder(h Holder) { d.holders = append(d.holders, h) }
+
+func (d *Definitions) scope(ctx context.Context) (registry.Scope, error) {
+	return registry.TenantScope(ctx, DefinitionKind)
+}
+
+// compile returns the compiled schema, cached by its text.
+func (d *Definitions) compile(schema string) (*jsonschema.Schema, error) {
+	sum := sha256.Sum256([]byte(schema))
+	d.mu.Lock()
+	s, ok := d.compiled[sum]
+	d.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		return nil, fmt.Errorf("schema is not JSON: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("label.json", doc); err != nil {
+		return nil, err
+	}
+	s, err = c.Compile("label.json")
+	if err != nil {
+		return nil, fmt.Errorf("schema is not a valid JSON Schema: %w", err)
+	}
+	d.mu.Lock()
+	d.compiled[sum] = s
+	d.mu.Unlock()
+	return s, nil
+}
+
+func (d *Definitions) validate(def *model.LabelDefinition, value any) error {
+	if def == nil || def.Schema == nil || *def.Schema == "" {
+		return nil
+	}
+	s, err := d.compile(*def.Schema)
+	if err != nil {
+		return fmt.Errorf("label definition %q: %w", def.Key, err)
+	}
+	if err := s.Validate(value); err != nil {
+		var verr *jsonschema.ValidationError
+		if errors.As(err, &verr) {
+			return apperr.Invalid("label %q does not satisfy its definition's schema: %s", def.Key, oneLine(verr))
+		}
+		return apperr.Invalid("label %q does not satisfy its definition's schema: %v", def.Key, err)
+	}
+	return nil
+}
+
+func oneLine(err *jsonschema.ValidationError) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "\n", "; ")
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// Validate checks normalised labels against their definitions, creating a definition without a schema for
+// every key used for the first time (and the default one for scenarios).
+func (d *Definitions) Validate(ctx context.Context, labels map[string]any) error {
+	for k, v := range labels {
+		if !ValidKey(k) {
+			return apperr.Invalid("label key %q: use letters, digits and underscores (at most 256)", k)
+		}
+		def, err := d.ensure(ctx, k)
+		if err != nil {
+			return err
+		}
+		if err := d.validate(def, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure returns the definition of key, creating it if missing.
+func (d *Definitions) ensure(ctx context.Context, key string) (*model.LabelDefinition, error) {
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var def model.LabelDefinition
+	err = d.store.Mutate(ctx, sc, key, "", func(cur []byte) (registry.Change, error) {
+		if cur != nil {
+			if err := json.Unmarshal(cur, &def); err != nil {
+				return registry.Change{}, err
+			}
+			return registry.Change{Data: nil, Indexes: nil}, errKeep
+		}
+		def = model.LabelDefinition{Key: key}
+		if key == ScenariosKey {
+			s := defaultScenariosSchema
+			def.Schema = &s
+		}
+		return registry.Change{Data: def}, nil
+	})
+	if err != nil && !errors.Is(err, errKeep) {
+		return nil, fmt.Errorf("label definition %s: %w", key, err)
+	}
+	return &def, nil
+}
+
+// errKeep ends a Mutate that found what it needed without writing.
+var errKeep = errors.New("keep")
+
+// Get returns the definition of key.
+func (d *Definitions) Get(ctx context.Context, key string) (*model.LabelDefinition, error) {
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var def model.LabelDefinition
+	if err := d.store.Get(ctx, sc, key, &def); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return nil, apperr.NotFound("label definition", key)
+		}
+		return nil, err
+	}
+	return &def, nil
+}
+
+// List returns every label definition of the tenant.
+func (d *Definitions) List(ctx context.Context) ([]*model.LabelDefinition, error) {
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*model.LabelDefinition
+	after := ""
+	for {
+		defs, p, err := registry.ListAs[model.LabelDefinition](ctx, d.store, sc, registry.IndexAll, MaxPageSize, after)
+		if err != nil {
+			return nil, fmt.Errorf("list label definitions: %w", err)
+		}
+		out = append(out, defs...)
+		if !p.HasNextPage {
+			return out, nil
+		}
+		after = p.EndCursor
+	}
+}
+
+func (d *Definitions) checkInput(in model.LabelDefinitionInput) error {
+	if !ValidKey(in.Key) {
+		return apperr.Invalid("key %q: use letters, digits and underscores (at most 256)", in.Key)
+	}
+	if in.Schema != nil && *in.Schema != "" {
+		if _, err := d.compile(*in.Schema); err != nil {
+			return apperr.Invalid("schema: %v", err)
+		}
+	}
+	return nil
+}
+
+// Create defines a label key. A key used before without a definition of its own already has an empty
+// one (created on first use); creating it again sets its schema, provided existing labels satisfy it.
+func (d *Definitions) Create(ctx context.Context, in model.LabelDefinitionInput) (*model.LabelDefinition, error) {
+	if err := d.checkInput(in); err != nil {
+		return nil, err
+	}
+	cur, err := d.Get(ctx, in.Key)
+	if err == nil && cur.Schema != nil {
+		return nil, apperr.New(apperr.CodeAlreadyExists, "label definition %q already exists", in.Key)
+	}
+	if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
+		return nil, err
+	}
+	return d.put(ctx, in)
+}
+
+// Update replaces the schema of an existing definition, if every existing label satisfies it.
+func (d *Definitions) Update(ctx context.Context, in model.LabelDefinitionInput) (*model.LabelDefinition, error) {
+	if err := d.checkInput(in); err != nil {
+		return nil, err
+	}
+	if _, err := d.Get(ctx, in.Key); err != nil {
+		return nil, err
+	}
+	return d.put(ctx, in)
+}
+
+func (d *Definitions) put(ctx context.Context, in model.LabelDefinitionInput) (*model.LabelDefinition, error) {
+	def := &model.LabelDefinition{Key: in.Key, Schema: in.Schema}
+	for _, h := range d.holders {
+		if err := h.EachLabel(ctx, in.Key, func(v any) error { return d.validate(def, v) }); err != nil {
+			if apperr.CodeOf(err) == apperr.CodeInvalidInput {
+				return nil, apperr.Invalid("existing labels do not satisfy the new schema: %v", err)
+			}
+			return nil, err
+		}
+	}
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.store.Mutate(ctx, sc, in.Key, "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: def}, nil
+	}); err != nil {
+		return nil, fmt.Errorf("save label definition %s: %w", in.Key, err)
+	}
+	return def, nil
+}
+
+// Delete removes a definition; with deleteRelated the labels using it go too, otherwise it must be unused.
+func (d *Definitions) Delete(ctx context.Context, key string, deleteRelated bool) (*model.LabelDefinition, error) {
+	def, err := d.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if key == ScenariosKey {
+		return nil, apperr.Invalid("the scenarios label definition cannot be deleted")
+	}
+	for _, h := range d.holders {
+		if deleteRelated {
+			if err := h.RemoveLabel(ctx, key); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		inUse := errors.New("in use")
+		if err := h.EachLabel(ctx, key, func(any) error { return inUse }); errors.Is(err, inUse) {
+			return nil, apperr.New(apperr.CodeConflict, "label %q is still in use; pass deleteRelatedLabels: true to remove those labels", key)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.store.Mutate(ctx, sc, key, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+		return nil, fmt.Errorf("delete label definition %s: %w", key, err)
+	}
+	return def, nil
+}
+
+// Scenarios returns the scenario names the tenant has defined.
+func (d *Definitions) Scenarios(ctx context.Context) ([]string, error) {
+	def, err := d.ensure(ctx, ScenariosKey)
+	if err != nil {
+		return nil, err
+	}
+	if def.Schema == nil {
+		return nil, nil
+	}
+	var s struct {
+		Items struct {
+			Enum []string `json:"enum"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(*def.Schema), &s); err != nil {
+		return nil, nil
+	}
+	return s.Items.Enum, nil
+}

@@ -1,0 +1,230 @@
+// Package runtimes is the Director's domain logic for runtimes and for the automatic scenario assignments
+// that put runtimes into scenarios by their labels.
+package runtimes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+)
+
+// Kind is the registry kind of runtimes.
+const Kind = "runtime"
+
+// Service manages the runtimes of the calling tenant.
+type Service struct {
+	store label.Store
+	defs  *label.Definitions
+	objs  *label.Objects[model.Runtime, *model.Runtime]
+	now   func() time.Time
+}
+
+// NewService returns a service storing runtimes in store and checking labels against defs.
+func NewService(store label.Store, defs *label.Definitions) *Service {
+	s := &Service{store: store, defs: defs, now: time.Now}
+	s.objs = &label.Objects[model.Runtime, *model.Runtime]{
+		Kind: Kind, Noun: "runtime", Store: store, Defs: defs, Changed: s.applyAssignments,
+	}
+	defs.AddHolder(s.objs)
+	return s
+}
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
+
+func nameKey(name string) string { return "name:" + name }
+
+func (s *Service) validate(ctx context.Context, in model.RuntimeInput) (map[string]any, error) {
+	if !namePattern.MatchString(in.Name) {
+		return nil, apperr.Invalid("name %q: use up to 36 lower case letters, digits, '-' and '.', starting with a letter", in.Name)
+	}
+	if in.Description != nil && len(*in.Description) > 2000 {
+		return nil, apperr.Invalid("description: at most 2000 characters")
+	}
+	if in.StatusCondition != nil && !in.StatusCondition.IsValid() {
+		return nil, apperr.Invalid("statusCondition %q is not valid", *in.StatusCondition)
+	}
+	labels := make(map[string]any, len(in.Labels))
+	for k, v := range in.Labels {
+		n, err := label.Normalize(v)
+		if err != nil || n == nil {
+			return nil, apperr.Invalid("label %q: value must be a non-null JSON value", k)
+		}
+		labels[k] = n
+	}
+	if err := s.defs.Validate(ctx, labels); err != nil {
+		return nil, err
+	}
+	return labels, nil
+}
+
+// Register validates in and stores a new runtime, in the scenarios its labels select.
+func (s *Service) Register(ctx context.Context, in model.RuntimeInput) (*model.Runtime, error) {
+	sc, err := registry.TenantScope(ctx, Kind)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := s.validate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	rt := &model.Runtime{
+		ID:          uuid.NewString(),
+		Name:        in.Name,
+		Description: in.Description,
+		Labels:      labels,
+		Status:      &model.RuntimeStatus{Condition: model.RuntimeStatusConditionInitial, Timestamp: now},
+		Metadata:    &model.RuntimeMetadata{CreationTimestamp: now},
+	}
+	if in.StatusCondition != nil {
+		rt.Status.Condition = *in.StatusCondition
+	}
+	asas, err := s.assignments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	assign(rt, asas)
+	err = s.store.Mutate(ctx, sc, rt.ID, "", func(cur []byte) (registry.Change, error) {
+		if cur != nil {
+			return registry.Change{}, registry.ErrAlreadyExists
+		}
+		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}}, nil
+	})
+	if errors.Is(err, registry.ErrAlreadyExists) {
+		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", rt.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register runtime: %w", err)
+	}
+	return rt, nil
+}
+
+// Update replaces a runtime's name, description, status and labels.
+func (s *Service) Update(ctx context.Context, id string, in model.RuntimeInput) (*model.Runtime, error) {
+	sc, err := registry.TenantScope(ctx, Kind)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := s.validate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	asas, err := s.assignments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	var out *model.Runtime
+	err = s.store.Mutate(ctx, sc, id, "", func(cur []byte) (registry.Change, error) {
+		if cur == nil {
+			return registry.Change{}, apperr.NotFound("runtime", id)
+		}
+		rt, err := decode(cur)
+		if err != nil {
+			return registry.Change{}, err
+		}
+		rt.Name, rt.Description, rt.Labels = in.Name, in.Description, maps.Clone(labels)
+		if in.StatusCondition != nil && *in.StatusCondition != rt.Status.Condition {
+			rt.Status = &model.RuntimeStatus{Condition: *in.StatusCondition, Timestamp: now}
+		}
+		assign(rt, asas)
+		out = rt
+		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}}, nil
+	})
+	if errors.Is(err, registry.ErrAlreadyExists) {
+		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", in.Name)
+	}
+	return out, err
+}
+
+// Unregister removes a runtime and returns it.
+func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, error) {
+	rt, err := s.objs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sc, _ := registry.TenantScope(ctx, Kind)
+	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+		return nil, fmt.Errorf("unregister runtime %s: %w", id, err)
+	}
+	return rt, nil
+}
+
+// Get returns runtime id of the calling tenant.
+func (s *Service) Get(ctx context.Context, id string) (*model.Runtime, error) { return s.objs.Get(ctx, id) }
+
+// List returns a page of the tenant's runtimes matching filters.
+func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.RuntimePage, error) {
+	p, err := s.objs.List(ctx, filters, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RuntimePage{Data: p.Data, PageInfo: p.PageInfo, TotalCount: p.Total}, nil
+}
+
+// SetLabel sets one label of a runtime (and applies the scenario assignments it may now match).
+func (s *Service) SetLabel(ctx context.Context, id, key string, value any) (*model.Label, error) {
+	return s.objs.SetLabel(ctx, id, key, value)
+}
+
+// DeleteLabel removes one label of a runtime.
+func (s *Service) DeleteLabel(ctx context.Context, id, key string) (*model.Label, error) {
+	return s.objs.DeleteLabel(ctx, id, key)
+}
+
+// Scenarios returns the scenarios runtime id is in.
+func (s *Service) Scenarios(ctx context.Context, id string) ([]string, error) {
+	rt, err := s.objs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return label.Strings(rt.Labels[label.ScenariosKey]), nil
+}
+
+// assign adds to rt the scenarios of the assignments whose selector its labels match.
+func assign(rt *model.Runtime, asas []*model.AutomaticScenarioAssignment) bool {
+	scenarios := label.Strings(rt.Labels[label.ScenariosKey])
+	changed := false
+	for _, a := range asas {
+		if v, ok := rt.Labels[a.Selector.Key]; ok && v == a.Selector.Value && !slices.Contains(scenarios, a.ScenarioName) {
+			scenarios = append(scenarios, a.ScenarioName)
+			changed = true
+		}
+	}
+	if changed {
+		if rt.Labels == nil {
+			rt.Labels = map[string]any{}
+		}
+		rt.Labels[label.ScenariosKey] = label.StringList(scenarios)
+	}
+	return changed
+}
+
+// applyAssignments runs after every label change of a runtime.
+func (s *Service) applyAssignments(ctx context.Context, rt *model.Runtime) error {
+	asas, err := s.assignments(ctx)
+	if err != nil {
+		return err
+	}
+	probe := *rt
+	probe.Labels = maps.Clone(rt.Labels)
+	if !assign(&probe, asas) {
+		return nil
+	}
+	_, err = s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) error {
+		assign(cur, asas)
+		return nil
+	})
+	return err
+}

@@ -1,0 +1,209 @@
+package runtimes_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/directortest"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+)
+
+type fixture struct {
+	apps *application.Service
+	rts  *runtimes.Service
+	defs *label.Definitions
+}
+
+func newFixture() fixture {
+	reg := directortest.Registry()
+	defs := label.NewDefinitions(reg)
+	return fixture{apps: application.NewService(reg, defs), rts: runtimes.NewService(reg, defs), defs: defs}
+}
+
+func (f fixture) defineScenarios(t *testing.T, ctx context.Context, names ...string) {
+	t.Helper()
+	enum := `"DEFAULT"`
+	for _, n := range names {
+		enum += `,"` + n + `"`
+	}
+	schema := `{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":[` + enum + `]}}`
+	if _, err := f.defs.Update(ctx, model.LabelDefinitionInput{Key: "scenarios", Schema: &schema}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f fixture) app(t *testing.T, ctx context.Context, name string, labels map[string]any) *model.Application {
+	t.Helper()
+	a, err := f.apps.Register(ctx, model.ApplicationRegisterInput{Name: name, Labels: labels})
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	return a
+}
+
+func names(apps []*model.Application) []string {
+	var out []string
+	for _, a := range apps {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+func TestApplicationsForRuntimeFollowScenarios(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	_, _ = f.defs.Scenarios(ctx) // creates the default definition
+	f.defineScenarios(t, ctx, "blue", "green")
+	f.app(t, ctx, "a-default", nil)
+	f.app(t, ctx, "b-blue", map[string]any{"scenarios": []any{"blue"}})
+	f.app(t, ctx, "c-both", map[string]any{"scenarios": []any{"blue", "green"}})
+	f.app(t, ctx, "d-green", map[string]any{"scenarios": []any{"green"}})
+
+	rt, err := f.rts.Register(ctx, model.RuntimeInput{Name: "rt", Labels: map[string]any{"scenarios": []any{"blue", "green"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen, _ := f.rts.Scenarios(ctx, rt.ID)
+	var got []string
+	after := ""
+	for {
+		p, err := f.apps.ForScenarios(ctx, scen, 2, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.TotalCount != 3 {
+			t.Fatalf("totalCount %d, want 3", p.TotalCount)
+		}
+		got = append(got, names(p.Data)...)
+		if !p.PageInfo.HasNextPage {
+			break
+		}
+		after = p.PageInfo.EndCursor
+	}
+	if !slices.Equal(got, []string{"b-blue", "c-both", "d-green"}) {
+		t.Fatalf("applications for runtime: %v", got)
+	}
+	// Another tenant's runtime id is unknown here.
+	if _, err := f.rts.Scenarios(directortest.Tenant("t2"), rt.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("t2 reads t1's runtime: %v", err)
+	}
+}
+
+func TestDefaultScenarioAndLabelFilters(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.app(t, ctx, "one", map[string]any{"env": "prod", "tier": 1})
+	f.app(t, ctx, "two", map[string]any{"env": "dev"})
+	f.app(t, ctx, "three", map[string]any{"env": "prod", "tier": 2})
+
+	a, _ := f.apps.Get(ctx, mustFirst(t, f, ctx).ID)
+	if !slices.Equal(label.Strings(a.Labels["scenarios"]), []string{"DEFAULT"}) {
+		t.Fatalf("application without scenarios got %v", a.Labels["scenarios"])
+	}
+	q := func(s string) *string { return &s }
+	tests := []struct {
+		filters []*model.LabelFilter
+		want    []string
+	}{
+		{[]*model.LabelFilter{{Key: "tier"}}, []string{"one", "three"}},
+		{[]*model.LabelFilter{{Key: "env", Query: q(`$ ? (@ == "prod")`)}}, []string{"one", "three"}},
+		{[]*model.LabelFilter{{Key: "env", Query: q(`$ ? (@ == "prod")`)}, {Key: "tier", Query: q(`$ ? (@ == 2)`)}}, []string{"three"}},
+		{[]*model.LabelFilter{{Key: "scenarios", Query: q(`$[*] ? (@ == "DEFAULT")`)}}, []string{"one", "two", "three"}},
+		{[]*model.LabelFilter{{Key: "nope"}}, nil},
+	}
+	for _, tt := range tests {
+		p, err := f.apps.List(ctx, tt.filters, 1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := names(p.Data)
+		for p.PageInfo.HasNextPage {
+			if p, err = f.apps.List(ctx, tt.filters, 1, p.PageInfo.EndCursor); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, names(p.Data)...)
+		}
+		if !slices.Equal(got, tt.want) || p.TotalCount != len(tt.want) {
+			t.Errorf("filters %+v: got %v (total %d), want %v", tt.filters, got, p.TotalCount, tt.want)
+		}
+	}
+	if _, err := f.apps.List(directortest.Tenant("t2"), []*model.LabelFilter{{Key: "env"}}, 10, ""); err != nil {
+		t.Fatal(err)
+	} else if p, _ := f.apps.List(directortest.Tenant("t2"), nil, 10, ""); p.TotalCount != 0 {
+		t.Fatalf("t2 lists t1's applications")
+	}
+}
+
+func mustFirst(t *testing.T, f fixture, ctx context.Context) *model.Application {
+	p, err := f.apps.List(ctx, nil, 1, "")
+	if err != nil || len(p.Data) == 0 {
+		t.Fatalf("list: %v", err)
+	}
+	return p.Data[0]
+}
+
+func TestScenarioAssignments(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	_, _ = f.defs.Scenarios(ctx)
+	f.defineScenarios(t, ctx, "edge")
+	early, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "early", Labels: map[string]any{"region": "eu"}})
+	other, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "other", Labels: map[string]any{"region": "us"}})
+
+	if _, err := f.rts.CreateAssignment(ctx, model.AutomaticScenarioAssignmentSetInput{ScenarioName: "nope", Selector: &model.LabelSelectorInput{Key: "region", Value: "eu"}}); apperr.CodeOf(err) != apperr.CodeInvalidInput {
+		t.Fatalf("assignment to an undefined scenario: %v", err)
+	}
+	if _, err := f.rts.CreateAssignment(ctx, model.AutomaticScenarioAssignmentSetInput{ScenarioName: "edge", Selector: &model.LabelSelectorInput{Key: "region", Value: "eu"}}); err != nil {
+		t.Fatal(err)
+	}
+	has := func(id string) bool {
+		s, err := f.rts.Scenarios(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(s, "edge")
+	}
+	if !has(early.ID) || has(other.ID) {
+		t.Fatal("existing runtimes not assigned by selector")
+	}
+	late, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "late", Labels: map[string]any{"region": "eu"}})
+	if !has(late.ID) {
+		t.Fatal("runtime registered after the assignment not assigned")
+	}
+	if _, err := f.rts.SetLabel(ctx, other.ID, "region", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	if !has(other.ID) {
+		t.Fatal("runtime relabelled into the selector not assigned")
+	}
+	if _, err := f.rts.DeleteAssignmentForScenario(ctx, "edge"); err != nil {
+		t.Fatal(err)
+	}
+	if has(early.ID) || has(late.ID) || has(other.ID) {
+		t.Fatal("deleting the assignment left the scenario on runtimes")
+	}
+}
+
+func TestUpdateDefinitionChecksExistingLabels(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.app(t, ctx, "one", map[string]any{"size": "big"})
+	schema := `{"type":"number"}`
+	if _, err := f.defs.Update(ctx, model.LabelDefinitionInput{Key: "size", Schema: &schema}); apperr.CodeOf(err) != apperr.CodeInvalidInput {
+		t.Fatalf("schema that existing labels violate accepted: %v", err)
+	}
+	if _, err := f.defs.Delete(ctx, "size", false); apperr.CodeOf(err) != apperr.CodeConflict {
+		t.Fatalf("deleting a definition in use: %v", err)
+	}
+	if _, err := f.defs.Delete(ctx, "size", true); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := f.apps.List(ctx, []*model.LabelFilter{{Key: "size"}}, 10, ""); p.TotalCount != 0 {
+		t.Fatalf("labels left after deleting with deleteRelatedLabels: %d", p.TotalCount)
+	}
+}
