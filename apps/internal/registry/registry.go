@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
@@ -44,6 +45,8 @@ type StateAPI interface {
 	GetState(ctx context.Context, storeName, key string, meta map[string]string) (*dapr.StateItem, error)
 	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*dapr.BulkStateItem, error)
 	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*dapr.StateOperation) error
+	SaveState(ctx context.Context, storeName, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error
+	DeleteState(ctx context.Context, storeName, key string, meta map[string]string) error
 }
 
 // BucketSize is how many index members share one stored bucket. Pages read one or two buckets.
@@ -58,11 +61,19 @@ const maxAttempts = 12
 type Registry struct {
 	api   StateAPI
 	store string
+
+	outboxTenants sync.Map // tenants known to have an outbox
+	kick          chan struct{}
+	locks         bool
 }
 
 // New returns a registry over the state store component storeName.
-func New(api StateAPI, storeName string) *Registry {
-	return &Registry{api: api, store: storeName}
+func New(api StateAPI, storeName string, opts ...Option) *Registry {
+	r := &Registry{api: api, store: storeName, kick: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Scope names a tenant's entities of one kind, such as ("t1", "application").
@@ -174,7 +185,11 @@ type Change struct {
 	// Unique keys the entity holds after the write (a name, say). Claiming a key another entity of the same
 	// scope holds fails with ErrAlreadyExists. Nil keeps the keys the entity has; deleting releases them.
 	Unique []string
+	// Events announce the change on pub/sub once it is written (see Relay).
+	Events []Event
 }
+
+type operation = *dapr.StateOperation
 
 // MutateFunc receives the entity's current data (nil when it does not exist) and returns the change to make.
 // It may run more than once when writers collide, so it must not have side effects.
@@ -184,8 +199,19 @@ type MutateFunc func(current []byte) (Change, error)
 // atomically and with optimistic concurrency. writeID, when not empty, makes a retried call idempotent: if
 // the stored entity was last written with the same writeID, Mutate returns without writing.
 func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
+	// Recorded before any lock is taken, because recording is itself a (global) write.
+	if s.Kind != outboxTenantsKind {
+		if err := r.knowOutboxTenant(ctx, s.Tenant); err != nil {
+			return err
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		err := r.mutateOnce(ctx, s, id, writeID, fn)
+		unlock, err := r.lock(ctx, s.Tenant)
+		if err != nil {
+			return err
+		}
+		err = r.mutateOnce(ctx, s, id, writeID, fn)
+		unlock()
 		if !errors.Is(err, errConflict) {
 			return err
 		}
@@ -288,6 +314,12 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	}
 	ops = append(ops, uops...)
 
+	outbox, err := r.outboxOps(ctx, s.Tenant, ch.Events)
+	if err != nil {
+		return err
+	}
+	ops = append(ops, outbox...)
+
 	if ch.Data == nil {
 		if cur == nil {
 			return nil
@@ -302,7 +334,13 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		}
 		ops = append(ops, upsert(key, raw, etag))
 	}
-	return r.commit(ctx, ops)
+	if err := r.commit(ctx, ops); err != nil {
+		return err
+	}
+	if len(ch.Events) > 0 {
+		r.signalRelay()
+	}
+	return nil
 }
 
 // uniqueChanges claims the unique keys in want that are not in had and releases those no longer wanted.
@@ -369,7 +407,8 @@ func (r *Registry) commit(ctx context.Context, ops []*dapr.StateOperation) error
 // transaction error, so the message is all there is to go on.
 func isETagMismatch(err error) bool {
 	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "etag") || strings.Contains(msg, "possible etag mismatch")
+	// state.redis reports failed checks from its scripts as "failed to set key" / "failed to delete".
+	return strings.Contains(msg, "etag") || strings.Contains(msg, "failed to set key") || strings.Contains(msg, "failed to delete")
 }
 
 func (r *Registry) getEnvelope(ctx context.Context, key string) (*envelope, string, error) {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
@@ -137,7 +139,17 @@ func TestDeleteAndIndexes(t *testing.T) {
 }
 
 func TestConcurrentWritersLoseNothing(t *testing.T) {
-	r := registry.New(memstate.New(), "registry")
+	t.Run("atomic transactions", func(t *testing.T) {
+		testConcurrentWriters(t, registry.New(memstate.New(), "registry"))
+	})
+	// A store like state.redis, whose transactions apply whatever passed its checks: tenant locks keep
+	// writers from interleaving. (Without them this test loses updates.)
+	t.Run("non-atomic transactions with tenant locks", func(t *testing.T) {
+		testConcurrentWriters(t, registry.New(memstate.NewNonAtomic(), "registry", registry.WithTenantLocks()))
+	})
+}
+
+func testConcurrentWriters(t *testing.T, r *registry.Registry) {
 	s := registry.Scope{Tenant: "t", Kind: "counter"}
 	put(t, r, s, "c", item{})
 	const writers, each = 8, 25
@@ -276,5 +288,87 @@ func TestUniqueKeysSurviveUpdatesThatDoNotName(t *testing.T) {
 	}
 	if _, err := r.Owner(ctx, s, "webhook:w1"); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("released key still owned: %v", err)
+	}
+}
+
+type recordingPublisher struct {
+	mu     sync.Mutex
+	topics []string
+	ids    map[string]bool
+	fail   bool
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, topic, id string, _ []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail {
+		return errors.New("broker down")
+	}
+	if p.ids == nil {
+		p.ids = map[string]bool{}
+	}
+	if !p.ids[id] {
+		p.ids[id] = true
+		p.topics = append(p.topics, topic)
+	}
+	return nil
+}
+
+func (p *recordingPublisher) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.topics...)
+}
+
+func TestOutboxEventsSurviveBrokerOutage(t *testing.T) {
+	st := memstate.New()
+	r := registry.New(st, "registry")
+	s := registry.Scope{Tenant: "t", Kind: "application"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 3 {
+		err := r.Mutate(ctx, s, fmt.Sprint(i), "", func([]byte) (registry.Change, error) {
+			return registry.Change{Data: item{Count: i}, Events: []registry.Event{{Topic: "application.created", Data: i}}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The broker is down: nothing goes out, nothing is lost.
+	down := &recordingPublisher{fail: true}
+	relayCtx, stop := context.WithCancel(ctx)
+	go r.Relay(relayCtx, slog.New(slog.DiscardHandler), down, 5*time.Millisecond)
+	time.Sleep(30 * time.Millisecond)
+	stop()
+	// A new process (a fresh registry on the same store) with the broker back publishes all of them.
+	up := &recordingPublisher{}
+	go registry.New(st, "registry").Relay(ctx, slog.New(slog.DiscardHandler), up, time.Hour)
+	deadline := time.Now().Add(2 * time.Second)
+	for len(up.seen()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := up.seen(); len(got) != 3 {
+		t.Fatalf("published %v, want 3 application.created events", got)
+	}
+}
+
+func TestRelayPublishesRightAfterTheWrite(t *testing.T) {
+	r := registry.New(memstate.New(), "registry")
+	pub := &recordingPublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// With an hour between sweeps, only the signal from the write can explain a prompt publish.
+	go r.Relay(ctx, slog.New(slog.DiscardHandler), pub, time.Hour)
+	if err := r.Mutate(ctx, registry.Scope{Tenant: "t", Kind: "a"}, "1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: 1, Events: []registry.Event{{Topic: "a.created", Data: 1}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(pub.seen()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if len(pub.seen()) != 1 {
+		t.Fatal("event not published after the write")
 	}
 }

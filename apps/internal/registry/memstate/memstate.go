@@ -25,12 +25,42 @@ type Store struct {
 	mu   sync.Mutex
 	data map[string]entry
 	seq  int
+	// nonAtomic makes transactions behave like state.redis: each operation is checked and applied on its
+	// own, a failed check does not undo the others.
+	nonAtomic bool
 	// Txns counts committed transactions, for tests that check how much work an operation did.
 	Txns int
 }
 
 // New returns an empty store.
 func New() *Store { return &Store{data: map[string]entry{}} }
+
+// NewNonAtomic returns an empty store whose transactions are not all-or-nothing, like state.redis.
+func NewNonAtomic() *Store { return &Store{data: map[string]entry{}, nonAtomic: true} }
+
+// SaveState implements registry.StateAPI for single writes (first-write or last-write, no ETag).
+func (s *Store) SaveState(_ context.Context, _, key string, data []byte, _ map[string]string, so ...dapr.StateOption) error {
+	opts := &dapr.StateOptions{}
+	for _, o := range so {
+		o(opts)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, exists := s.data[key]; exists && opts.Concurrency == dapr.StateConcurrencyFirstWrite {
+		return ErrETagMismatch
+	}
+	s.seq++
+	s.data[key] = entry{value: append([]byte(nil), data...), etag: s.seq}
+	return nil
+}
+
+// DeleteState implements registry.StateAPI.
+func (s *Store) DeleteState(_ context.Context, _, key string, _ map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.data, key)
+	return nil
+}
 
 // GetState implements registry.StateAPI.
 func (s *Store) GetState(_ context.Context, _, key string, _ map[string]string) (*dapr.StateItem, error) {
@@ -57,20 +87,35 @@ func (s *Store) GetBulkState(ctx context.Context, store string, keys []string, m
 func (s *Store) ExecuteStateTransaction(_ context.Context, _ string, _ map[string]string, ops []*dapr.StateOperation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, op := range ops {
+	check := func(op *dapr.StateOperation) error {
 		e, exists := s.data[op.Item.Key]
 		switch {
 		case op.Item.Etag != nil:
 			if !exists || strconv.Itoa(e.etag) != op.Item.Etag.Value {
 				return ErrETagMismatch
 			}
+		case s.nonAtomic:
+			// Like state.redis inside a transaction: no ETag means no check.
 		case op.Item.Options != nil && op.Item.Options.Concurrency == dapr.StateConcurrencyFirstWrite && op.Type == dapr.StateOperationTypeUpsert:
 			if exists {
 				return ErrETagMismatch
 			}
 		}
+		return nil
+	}
+	var failed error
+	for _, op := range ops {
+		if err := check(op); err != nil {
+			if !s.nonAtomic {
+				return err
+			}
+			failed = err
+		}
 	}
 	for _, op := range ops {
+		if s.nonAtomic && check(op) != nil {
+			continue
+		}
 		switch op.Type {
 		case dapr.StateOperationTypeUpsert:
 			s.seq++
@@ -80,7 +125,7 @@ func (s *Store) ExecuteStateTransaction(_ context.Context, _ string, _ map[strin
 		}
 	}
 	s.Txns++
-	return nil
+	return failed
 }
 
 // Len returns the number of keys stored.
