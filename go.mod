@@ -12,6 +12,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/vektah/gqlparser/v2 v2.5.33
+	github.com/vikstrous/dataloadgen v0.0.9
 	gopkg.in/yaml.v3 v3.0.1
 )
 

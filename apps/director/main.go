@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -19,10 +21,18 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
+	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
+	"github.com/mgmtplane/mgmtplane/apps/director/eventing"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
+	"github.com/mgmtplane/mgmtplane/apps/director/health"
+	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
+	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -33,6 +43,8 @@ type config struct {
 	Port            int           `conf:"default:3001,env:APP_PORT"`
 	DaprGRPCPort    int           `conf:"default:50001,env:DAPR_GRPC_PORT"`
 	StateStore      string        `conf:"default:registry,env:STATESTORE_NAME"`
+	PubSub          string        `conf:"default:pubsub,env:PUBSUB_NAME"`
+	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 }
@@ -66,12 +78,32 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("wait for sidecar: %w", err)
 	}
 
-	reg := registry.New(client, cfg.StateStore)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	storeType, err := componentType(ctx, client, cfg.StateStore)
+	if err != nil {
+		return err
+	}
+	log.Info("registry", "component", cfg.StateStore, "type", storeType)
+	reg := registry.New(client, cfg.StateStore, registry.OptionsFor(storeType)...)
+	// Changes are announced on pub/sub from the registry's outbox, so none is lost between write and publish.
+	go reg.Relay(ctx, log, events.NewPublisher(client, cfg.PubSub, "director"), cfg.RelayInterval)
 	defs := label.NewDefinitions(reg)
+	apps := application.NewService(reg, defs)
+	bundles := bundle.NewService(reg, &http.Client{}, bundle.Config{})
+	apps.SetParts(bundles)
+	lookup := eventing.NewLookup(reg)
 	resolver := &graph.Resolver{
-		Apps:       application.NewService(reg, defs),
-		RuntimeSvc: runtimes.NewService(reg, defs),
-		Labels:     defs,
+		Apps:                 apps,
+		RuntimeSvc:           runtimes.NewService(reg, defs),
+		Labels:               defs,
+		IntegrationSystemSvc: integrationsystem.NewService(reg),
+		AppTemplateSvc:       apptemplate.NewService(reg, apps),
+		TenantSvc:            tenant.NewService(reg),
+		HealthSvc:            health.NewService(reg),
+		EventingSvc:          eventing.NewService(reg, lookup, lookup),
+		Bundles:              bundles,
 	}
 
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
@@ -84,7 +116,21 @@ func run(ctx context.Context, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("POST /graphql", identity.Middleware(gql))
+	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles)))
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), mux, cfg.ShutdownTimeout)
+}
+
+// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...).
+func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
+	md, err := client.GetMetadata(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sidecar metadata: %w", err)
+	}
+	for _, c := range md.RegisteredComponents {
+		if c.Name == name {
+			return c.Type, nil
+		}
+	}
+	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
 }

@@ -30,7 +30,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	var err error
 	stack, err = stacktest.Start(ctx, stacktest.Options{
-		Apps:     []stacktest.App{{ID: "director"}, {ID: "gateway"}},
+		Apps:     []stacktest.App{{ID: "director", Env: map[string]string{"OUTBOX_RELAY_INTERVAL": "1h"}}, {ID: "gateway"}},
 		Registry: os.Getenv("MP_E2E_REGISTRY"),
 	})
 	if errors.Is(err, stacktest.ErrNoDaprd) && !stacktest.Required() {

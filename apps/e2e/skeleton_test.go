@@ -144,7 +144,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"invalid name", map[string]any{"name": "Not A Name"}, "INVALID_INPUT"},
 		{"duplicate name", map[string]any{"name": "taken"}, "ALREADY_EXISTS"},
 		{"bad health URL", map[string]any{"name": "ok-name", "healthCheckURL": "ftp://x"}, "INVALID_INPUT"},
-		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a-b": "x"}}, "INVALID_INPUT"},
+		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a b": "x"}}, "INVALID_INPUT"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

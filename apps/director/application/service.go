@@ -34,6 +34,7 @@ type Store interface {
 // Parts are the things an application owns that live in other packages (bundles, for instance): they are
 // created with it and removed with it.
 type Parts interface {
+	ValidateForApplication(in []*model.BundleCreateInput) error
 	CreateForApplication(ctx context.Context, appID string, in []*model.BundleCreateInput) error
 	DeleteForApplication(ctx context.Context, appID string) error
 }
@@ -62,6 +63,11 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
 
 func scope(ctx context.Context) (registry.Scope, error) { return registry.TenantScope(ctx, Kind) }
 
+// event announces a change of app on topic application.<verb>.
+func event(verb string, app *model.Application) registry.Event {
+	return registry.Event{Topic: "application." + verb, Data: app}
+}
+
 // Unique keys held by an application: its name and its webhooks' ids (to find the application of a webhook).
 func nameKey(name string) string  { return "name:" + name }
 func webhookKey(id string) string { return "webhook:" + id }
@@ -84,8 +90,13 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 	if err != nil {
 		return nil, err
 	}
-	if len(in.Bundles) > 0 && s.parts == nil {
-		return nil, apperr.New(apperr.CodeNotImplemented, "bundles cannot be registered yet")
+	if len(in.Bundles) > 0 {
+		if s.parts == nil {
+			return nil, apperr.New(apperr.CodeNotImplemented, "bundles cannot be registered here")
+		}
+		if err := s.parts.ValidateForApplication(in.Bundles); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.defs.Validate(ctx, app.Labels); err != nil {
 		return nil, err
@@ -94,7 +105,7 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 		if cur != nil {
 			return registry.Change{}, fmt.Errorf("application id %s: %w", app.ID, registry.ErrAlreadyExists)
 		}
-		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app)}, nil
+		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app), Events: []registry.Event{event("created", app)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "an application named %q already exists", app.Name)
@@ -202,7 +213,7 @@ func normalizeLabels(in map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(in))
 	for k, v := range in {
 		if !label.ValidKey(k) {
-			return nil, apperr.Invalid("label key %q: use letters, digits and underscores", k)
+			return nil, apperr.Invalid("label key %q: use letters, digits, '_', '-' and '.'", k)
 		}
 		n, err := label.Normalize(v)
 		if err != nil || n == nil {
@@ -236,14 +247,14 @@ func (s *Service) Update(ctx context.Context, id string, in model.ApplicationUpd
 		return nil, apperr.Invalid("statusCondition %q is not valid", *in.StatusCondition)
 	}
 	now := s.now().UTC()
-	return s.objs.Update(ctx, id, func(app *model.Application) error {
+	return s.objs.Update(ctx, id, func(app *model.Application) ([]registry.Event, error) {
 		// As in Compass, the update input replaces the application's own fields.
 		app.ProviderName, app.Description = in.ProviderName, in.Description
 		app.HealthCheckURL, app.IntegrationSystemID = in.HealthCheckURL, in.IntegrationSystemID
 		if in.StatusCondition != nil && *in.StatusCondition != app.Status.Condition {
 			app.Status = &model.ApplicationStatus{Condition: *in.StatusCondition, Timestamp: now}
 		}
-		return nil
+		return []registry.Event{event("updated", app)}, nil
 	})
 }
 
@@ -262,7 +273,9 @@ func (s *Service) Unregister(ctx context.Context, id string) (*model.Application
 			return nil, fmt.Errorf("unregister application %s: %w", id, err)
 		}
 	}
-	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) {
+		return registry.Change{Events: []registry.Event{event("deleted", app)}}, nil
+	}); err != nil {
 		return nil, fmt.Errorf("unregister application %s: %w", id, err)
 	}
 	return app, nil
@@ -371,7 +384,7 @@ func (s *Service) updateWithKeys(ctx context.Context, id string, fn func(*model.
 			return registry.Change{}, err
 		}
 		out = app
-		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app)}, nil
+		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app), Events: []registry.Event{event("updated", app)}}, nil
 	})
 	return out, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 )
 
@@ -12,12 +13,11 @@ func (r *applicationResolver) Labels(ctx context.Context, obj *model.Application
 }
 
 func (r *applicationResolver) Bundles(ctx context.Context, obj *model.Application, first *int, after *string) (*model.BundlePage, error) {
-	// Bundles cannot be created yet (addBundle answers NOT_IMPLEMENTED), so every application has none.
-	return &model.BundlePage{Data: []*model.Bundle{}, PageInfo: &model.PageInfo{StartCursor: deref(after)}}, nil
+	return loaders.For(ctx).BundlesOf(ctx, obj.ID, pageSize(first), deref(after))
 }
 
 func (r *applicationResolver) Bundle(ctx context.Context, obj *model.Application, id string) (*model.Bundle, error) {
-	return nil, nil
+	return loaders.For(ctx).BundleOf(ctx, obj.ID, id)
 }
 
 func (r *applicationResolver) Auths(ctx context.Context, obj *model.Application) ([]*model.SystemAuth, error) {
@@ -26,10 +26,13 @@ func (r *applicationResolver) Auths(ctx context.Context, obj *model.Application)
 }
 
 func (r *applicationResolver) EventingConfiguration(ctx context.Context, obj *model.Application) (*model.ApplicationEventingConfiguration, error) {
-	return nil, nil
+	return r.EventingSvc.ForApplication(ctx, obj)
 }
 
 func (r *mutationResolver) RegisterApplication(ctx context.Context, in model.ApplicationRegisterInput) (*model.Application, error) {
+	if err := r.TenantSvc.Ensure(ctx); err != nil {
+		return nil, err
+	}
 	return r.Apps.Register(ctx, in)
 }
 
@@ -38,7 +41,12 @@ func (r *mutationResolver) UpdateApplication(ctx context.Context, id string, in 
 }
 
 func (r *mutationResolver) UnregisterApplication(ctx context.Context, id string) (*model.Application, error) {
-	return r.Apps.Unregister(ctx, id)
+	app, err := r.Apps.Unregister(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// The default-eventing setting has no meaning without the application.
+	return app, r.EventingSvc.Forget(ctx, id)
 }
 
 func (r *mutationResolver) SetApplicationLabel(ctx context.Context, applicationID string, key string, value any) (*model.Label, error) {

@@ -7,25 +7,25 @@ import (
 )
 
 func (r *mutationResolver) CreateApplicationTemplate(ctx context.Context, in model.ApplicationTemplateInput) (*model.ApplicationTemplate, error) {
-	return nil, notImplemented("createApplicationTemplate")
+	return r.AppTemplateSvc.Create(ctx, in)
 }
 
 func (r *mutationResolver) RegisterApplicationFromTemplate(ctx context.Context, in model.ApplicationFromTemplateInput) (*model.Application, error) {
-	return nil, notImplemented("registerApplicationFromTemplate")
+	return r.AppTemplateSvc.RegisterApplication(ctx, in)
 }
 
 func (r *mutationResolver) UpdateApplicationTemplate(ctx context.Context, id string, in model.ApplicationTemplateInput) (*model.ApplicationTemplate, error) {
-	return nil, notImplemented("updateApplicationTemplate")
+	return r.AppTemplateSvc.Update(ctx, id, in)
 }
 
 func (r *mutationResolver) DeleteApplicationTemplate(ctx context.Context, id string) (*model.ApplicationTemplate, error) {
-	return nil, notImplemented("deleteApplicationTemplate")
+	return r.AppTemplateSvc.Delete(ctx, id)
 }
 
 func (r *queryResolver) ApplicationTemplates(ctx context.Context, first *int, after *string) (*model.ApplicationTemplatePage, error) {
-	return nil, notImplemented("applicationTemplates")
+	return r.AppTemplateSvc.List(ctx, pageSize(first), deref(after))
 }
 
 func (r *queryResolver) ApplicationTemplate(ctx context.Context, id string) (*model.ApplicationTemplate, error) {
-	return nil, notImplemented("applicationTemplate")
+	return nullIfNotFound(r.AppTemplateSvc.Get(ctx, id))
 }

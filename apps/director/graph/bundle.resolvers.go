@@ -4,115 +4,116 @@ import (
 	"context"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 )
 
 func (r *bundleResolver) InstanceAuth(ctx context.Context, obj *model.Bundle, id string) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("instanceAuth")
+	return loaders.For(ctx).InstanceAuthOf(ctx, obj.ID, id)
 }
 
 func (r *bundleResolver) InstanceAuths(ctx context.Context, obj *model.Bundle) ([]*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("instanceAuths")
+	return loaders.For(ctx).InstanceAuthsOf(ctx, obj.ID)
 }
 
 func (r *bundleResolver) APIDefinitions(ctx context.Context, obj *model.Bundle, group *string, first *int, after *string) (*model.APIDefinitionPage, error) {
-	return nil, notImplemented("apiDefinitions")
+	return loaders.For(ctx).APIDefinitionsOf(ctx, obj.ID, deref(group), pageSize(first), deref(after))
 }
 
 func (r *bundleResolver) EventDefinitions(ctx context.Context, obj *model.Bundle, group *string, first *int, after *string) (*model.EventDefinitionPage, error) {
-	return nil, notImplemented("eventDefinitions")
+	return loaders.For(ctx).EventDefinitionsOf(ctx, obj.ID, deref(group), pageSize(first), deref(after))
 }
 
 func (r *bundleResolver) Documents(ctx context.Context, obj *model.Bundle, first *int, after *string) (*model.DocumentPage, error) {
-	return nil, notImplemented("documents")
+	return loaders.For(ctx).DocumentsOf(ctx, obj.ID, pageSize(first), deref(after))
 }
 
 func (r *bundleResolver) APIDefinition(ctx context.Context, obj *model.Bundle, id string) (*model.APIDefinition, error) {
-	return nil, notImplemented("apiDefinition")
+	return loaders.For(ctx).APIDefinitionOf(ctx, obj.ID, id)
 }
 
 func (r *bundleResolver) EventDefinition(ctx context.Context, obj *model.Bundle, id string) (*model.EventDefinition, error) {
-	return nil, notImplemented("eventDefinition")
+	return loaders.For(ctx).EventDefinitionOf(ctx, obj.ID, id)
 }
 
 func (r *bundleResolver) Document(ctx context.Context, obj *model.Bundle, id string) (*model.Document, error) {
-	return nil, notImplemented("document")
+	return loaders.For(ctx).DocumentOf(ctx, obj.ID, id)
 }
 
 func (r *mutationResolver) AddBundle(ctx context.Context, applicationID string, in model.BundleCreateInput) (*model.Bundle, error) {
-	return nil, notImplemented("addBundle")
+	return r.Bundles.AddBundle(ctx, applicationID, &in)
 }
 
 func (r *mutationResolver) UpdateBundle(ctx context.Context, id string, in model.BundleUpdateInput) (*model.Bundle, error) {
-	return nil, notImplemented("updateBundle")
+	return r.Bundles.UpdateBundle(ctx, id, &in)
 }
 
 func (r *mutationResolver) DeleteBundle(ctx context.Context, id string) (*model.Bundle, error) {
-	return nil, notImplemented("deleteBundle")
+	return r.Bundles.DeleteBundle(ctx, id)
 }
 
 func (r *mutationResolver) AddAPIDefinitionToBundle(ctx context.Context, bundleID string, in model.APIDefinitionInput) (*model.APIDefinition, error) {
-	return nil, notImplemented("addAPIDefinitionToBundle")
+	return r.Bundles.AddAPIDefinition(ctx, bundleID, &in)
 }
 
 func (r *mutationResolver) UpdateAPIDefinition(ctx context.Context, id string, in model.APIDefinitionInput) (*model.APIDefinition, error) {
-	return nil, notImplemented("updateAPIDefinition")
+	return r.Bundles.UpdateAPIDefinition(ctx, id, &in)
 }
 
 func (r *mutationResolver) DeleteAPIDefinition(ctx context.Context, id string) (*model.APIDefinition, error) {
-	return nil, notImplemented("deleteAPIDefinition")
+	return r.Bundles.DeleteAPIDefinition(ctx, id)
 }
 
 func (r *mutationResolver) RefetchAPISpec(ctx context.Context, apiID string) (*model.APISpec, error) {
-	return nil, notImplemented("refetchAPISpec")
+	return r.Bundles.RefetchAPISpec(ctx, apiID)
 }
 
 func (r *mutationResolver) AddEventDefinitionToBundle(ctx context.Context, bundleID string, in model.EventDefinitionInput) (*model.EventDefinition, error) {
-	return nil, notImplemented("addEventDefinitionToBundle")
+	return r.Bundles.AddEventDefinition(ctx, bundleID, &in)
 }
 
 func (r *mutationResolver) UpdateEventDefinition(ctx context.Context, id string, in model.EventDefinitionInput) (*model.EventDefinition, error) {
-	return nil, notImplemented("updateEventDefinition")
+	return r.Bundles.UpdateEventDefinition(ctx, id, &in)
 }
 
 func (r *mutationResolver) DeleteEventDefinition(ctx context.Context, id string) (*model.EventDefinition, error) {
-	return nil, notImplemented("deleteEventDefinition")
+	return r.Bundles.DeleteEventDefinition(ctx, id)
 }
 
 func (r *mutationResolver) RefetchEventDefinitionSpec(ctx context.Context, eventID string) (*model.EventSpec, error) {
-	return nil, notImplemented("refetchEventDefinitionSpec")
+	return r.Bundles.RefetchEventSpec(ctx, eventID)
 }
 
 func (r *mutationResolver) AddDocumentToBundle(ctx context.Context, bundleID string, in model.DocumentInput) (*model.Document, error) {
-	return nil, notImplemented("addDocumentToBundle")
+	return r.Bundles.AddDocument(ctx, bundleID, &in)
 }
 
 func (r *mutationResolver) DeleteDocument(ctx context.Context, id string) (*model.Document, error) {
-	return nil, notImplemented("deleteDocument")
+	return r.Bundles.DeleteDocument(ctx, id)
 }
 
 func (r *mutationResolver) RequestBundleInstanceAuthCreation(ctx context.Context, bundleID string, in model.BundleInstanceAuthRequestInput) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("requestBundleInstanceAuthCreation")
+	return r.Bundles.RequestInstanceAuth(ctx, bundleID, &in)
 }
 
 func (r *mutationResolver) RequestBundleInstanceAuthDeletion(ctx context.Context, authID string) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("requestBundleInstanceAuthDeletion")
+	return r.Bundles.RequestInstanceAuthDeletion(ctx, authID)
 }
 
 func (r *mutationResolver) SetBundleInstanceAuth(ctx context.Context, authID string, in model.BundleInstanceAuthSetInput) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("setBundleInstanceAuth")
+	return r.Bundles.SetInstanceAuth(ctx, authID, &in)
 }
 
 func (r *mutationResolver) DeleteBundleInstanceAuth(ctx context.Context, authID string) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("deleteBundleInstanceAuth")
+	return r.Bundles.DeleteInstanceAuth(ctx, authID)
 }
 
 func (r *queryResolver) BundleByInstanceAuth(ctx context.Context, authID string) (*model.Bundle, error) {
-	return nil, notImplemented("bundleByInstanceAuth")
+	return nullIfNotFound(r.Bundles.BundleByInstanceAuth(ctx, authID))
 }
 
 func (r *queryResolver) BundleInstanceAuth(ctx context.Context, id string) (*model.BundleInstanceAuth, error) {
-	return nil, notImplemented("bundleInstanceAuth")
+	return nullIfNotFound(r.Bundles.InstanceAuth(ctx, id))
 }
 
 func (r *Resolver) Bundle() generated.BundleResolver { return &bundleResolver{r} }

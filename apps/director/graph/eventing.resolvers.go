@@ -7,9 +7,9 @@ import (
 )
 
 func (r *mutationResolver) SetDefaultEventingForApplication(ctx context.Context, appID string, runtimeID string) (*model.ApplicationEventingConfiguration, error) {
-	return nil, notImplemented("setDefaultEventingForApplication")
+	return r.EventingSvc.SetDefault(ctx, appID, runtimeID)
 }
 
 func (r *mutationResolver) DeleteDefaultEventingForApplication(ctx context.Context, appID string) (*model.ApplicationEventingConfiguration, error) {
-	return nil, notImplemented("deleteDefaultEventingForApplication")
+	return r.EventingSvc.DeleteDefault(ctx, appID)
 }

@@ -7,5 +7,5 @@ import (
 )
 
 func (r *queryResolver) HealthChecks(ctx context.Context, types []model.HealthCheckType, origin *string, first *int, after *string) (*model.HealthCheckPage, error) {
-	return nil, notImplemented("healthChecks")
+	return r.HealthSvc.List(ctx, types, origin, pageSize(first), deref(after))
 }

@@ -7,21 +7,21 @@ import (
 )
 
 func (r *mutationResolver) RegisterIntegrationSystem(ctx context.Context, in model.IntegrationSystemInput) (*model.IntegrationSystem, error) {
-	return nil, notImplemented("registerIntegrationSystem")
+	return r.IntegrationSystemSvc.Register(ctx, in)
 }
 
 func (r *mutationResolver) UpdateIntegrationSystem(ctx context.Context, id string, in model.IntegrationSystemInput) (*model.IntegrationSystem, error) {
-	return nil, notImplemented("updateIntegrationSystem")
+	return r.IntegrationSystemSvc.Update(ctx, id, in)
 }
 
 func (r *mutationResolver) UnregisterIntegrationSystem(ctx context.Context, id string) (*model.IntegrationSystem, error) {
-	return nil, notImplemented("unregisterIntegrationSystem")
+	return r.IntegrationSystemSvc.Unregister(ctx, id)
 }
 
 func (r *queryResolver) IntegrationSystems(ctx context.Context, first *int, after *string) (*model.IntegrationSystemPage, error) {
-	return nil, notImplemented("integrationSystems")
+	return r.IntegrationSystemSvc.List(ctx, pageSize(first), deref(after))
 }
 
 func (r *queryResolver) IntegrationSystem(ctx context.Context, id string) (*model.IntegrationSystem, error) {
-	return nil, notImplemented("integrationSystem")
+	return nullIfNotFound(r.IntegrationSystemSvc.Get(ctx, id))
 }

@@ -3,8 +3,14 @@ package graph
 
 import (
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
+	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
+	"github.com/mgmtplane/mgmtplane/apps/director/eventing"
+	"github.com/mgmtplane/mgmtplane/apps/director/health"
+	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
+	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 )
 
 //go:generate go tool gqlgen generate --config ../gqlgen.yml
@@ -14,4 +20,11 @@ type Resolver struct {
 	Apps       *application.Service
 	RuntimeSvc *runtimes.Service
 	Labels     *label.Definitions
+
+	IntegrationSystemSvc *integrationsystem.Service
+	AppTemplateSvc       *apptemplate.Service
+	TenantSvc            *tenant.Service
+	HealthSvc            *health.Service
+	EventingSvc          *eventing.Service
+	Bundles              *bundle.Service
 }

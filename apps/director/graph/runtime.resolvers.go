@@ -8,6 +8,9 @@ import (
 )
 
 func (r *mutationResolver) RegisterRuntime(ctx context.Context, in model.RuntimeInput) (*model.Runtime, error) {
+	if err := r.TenantSvc.Ensure(ctx); err != nil {
+		return nil, err
+	}
 	return r.RuntimeSvc.Register(ctx, in)
 }
 

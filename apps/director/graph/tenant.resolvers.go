@@ -7,5 +7,5 @@ import (
 )
 
 func (r *queryResolver) Tenants(ctx context.Context) ([]*model.Tenant, error) {
-	return nil, notImplemented("tenants")
+	return r.TenantSvc.List(ctx)
 }

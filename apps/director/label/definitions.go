@@ -116,7 +116,7 @@ func oneLine(err *jsonschema.ValidationError) string {
 func (d *Definitions) Validate(ctx context.Context, labels map[string]any) error {
 	for k, v := range labels {
 		if !ValidKey(k) {
-			return apperr.Invalid("label key %q: use letters, digits and underscores (at most 256)", k)
+			return apperr.Invalid("label key %q: use letters, digits, '_', '-' and '.' (at most 256)", k)
 		}
 		def, err := d.ensure(ctx, k)
 		if err != nil {
@@ -198,7 +198,7 @@ func (d *Definitions) List(ctx context.Context) ([]*model.LabelDefinition, error
 
 func (d *Definitions) checkInput(in model.LabelDefinitionInput) error {
 	if !ValidKey(in.Key) {
-		return apperr.Invalid("key %q: use letters, digits and underscores (at most 256)", in.Key)
+		return apperr.Invalid("key %q: use letters, digits, '_', '-' and '.' (at most 256)", in.Key)
 	}
 	if in.Schema != nil && *in.Schema != "" {
 		if _, err := d.compile(*in.Schema); err != nil {

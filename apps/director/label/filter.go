@@ -32,7 +32,7 @@ func ParseFilters(in []*model.LabelFilter) ([]Filter, error) {
 			continue
 		}
 		if !ValidKey(f.Key) {
-			return nil, apperr.New(apperr.CodeInvalidLabelQuery, "label filter key %q: use letters, digits and underscores", f.Key)
+			return nil, apperr.New(apperr.CodeInvalidLabelQuery, "label filter key %q: use letters, digits, '_', '-' and '.'", f.Key)
 		}
 		p := Filter{Key: f.Key}
 		if f.Query != nil && *f.Query != "" {

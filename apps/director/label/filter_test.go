@@ -75,7 +75,7 @@ func TestParseFiltersRejects(t *testing.T) {
 			t.Errorf("%q: %v, want INVALID_LABEL_FILTER", query, err)
 		}
 	}
-	if _, err := ParseFilters([]*model.LabelFilter{{Key: "a-b"}}); apperr.CodeOf(err) != apperr.CodeInvalidLabelQuery {
+	if _, err := ParseFilters([]*model.LabelFilter{{Key: "a b"}}); apperr.CodeOf(err) != apperr.CodeInvalidLabelQuery {
 		t.Errorf("bad key accepted: %v", err)
 	}
 }

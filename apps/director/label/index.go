@@ -18,7 +18,8 @@ const ScenariosKey = "scenarios"
 // DefaultScenario is given to applications registered without scenarios.
 const DefaultScenario = "DEFAULT"
 
-var keyPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,256}$`)
+// Label keys as Compass accepted them: letters, digits, '_', '-' and '.'.
+var keyPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
 
 // ValidKey reports whether key can be a label key.
 func ValidKey(key string) bool { return keyPattern.MatchString(key) }
@@ -46,7 +47,7 @@ func valueHash(v any) string {
 
 // Index names. "lk" holds objects with the key, "lv" those whose value equals V, "le" those whose list
 // value has an element equal to V.
-func keyIndex(key string) string             { return "lk:" + key }
+func keyIndex(key string) string            { return "lk:" + key }
 func valueIndex(key string, v any) string   { return "lv:" + key + ":" + valueHash(v) }
 func elementIndex(key string, v any) string { return "le:" + key + ":" + valueHash(v) }
 

@@ -53,9 +53,9 @@ func (o *Objects[T, P]) Get(ctx context.Context, id string) (P, error) {
 	return obj, nil
 }
 
-// Update reads object id, lets fn change it and writes it back with its label indexes, atomically.
-// fn may run more than once when writers collide.
-func (o *Objects[T, P]) Update(ctx context.Context, id string, fn func(P) error) (P, error) {
+// Update reads object id, lets fn change it and writes it back with its label indexes and the events fn
+// returns, atomically. fn may run more than once when writers collide.
+func (o *Objects[T, P]) Update(ctx context.Context, id string, fn func(P) ([]registry.Event, error)) (P, error) {
 	sc, err := o.scope(ctx)
 	if err != nil {
 		return nil, err
@@ -69,11 +69,12 @@ func (o *Objects[T, P]) Update(ctx context.Context, id string, fn func(P) error)
 		if err := json.Unmarshal(cur, obj); err != nil {
 			return registry.Change{}, err
 		}
-		if err := fn(obj); err != nil {
+		events, err := fn(obj)
+		if err != nil {
 			return registry.Change{}, err
 		}
 		out = obj
-		return registry.Change{Data: obj, Indexes: Indexes(obj.LabelMap())}, nil
+		return registry.Change{Data: obj, Indexes: Indexes(obj.LabelMap()), Events: events}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -98,14 +99,14 @@ func (o *Objects[T, P]) SetLabel(ctx context.Context, id, key string, value any)
 	if err := o.Defs.Validate(ctx, map[string]any{key: v}); err != nil {
 		return nil, err
 	}
-	_, err = o.Update(ctx, id, func(obj P) error {
+	_, err = o.Update(ctx, id, func(obj P) ([]registry.Event, error) {
 		labels := maps.Clone(obj.LabelMap())
 		if labels == nil {
 			labels = map[string]any{}
 		}
 		labels[key] = v
 		obj.SetLabelMap(labels)
-		return nil
+		return []registry.Event{o.labelEvent("label.set", id, key, v)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -113,19 +114,31 @@ func (o *Objects[T, P]) SetLabel(ctx context.Context, id, key string, value any)
 	return &model.Label{Key: key, Value: v}, nil
 }
 
+// LabelChange is the payload of label.set and label.deleted events.
+type LabelChange struct {
+	ObjectType string `json:"objectType"`
+	ObjectID   string `json:"objectID"`
+	Key        string `json:"key"`
+	Value      any    `json:"value"`
+}
+
+func (o *Objects[T, P]) labelEvent(topic, id, key string, value any) registry.Event {
+	return registry.Event{Topic: topic, Data: LabelChange{ObjectType: o.Noun, ObjectID: id, Key: key, Value: value}}
+}
+
 // DeleteLabel removes label key from object id and returns it.
 func (o *Objects[T, P]) DeleteLabel(ctx context.Context, id, key string) (*model.Label, error) {
 	var removed *model.Label
-	_, err := o.Update(ctx, id, func(obj P) error {
+	_, err := o.Update(ctx, id, func(obj P) ([]registry.Event, error) {
 		labels := maps.Clone(obj.LabelMap())
 		v, ok := labels[key]
 		if !ok {
-			return apperr.NotFound(o.Noun+" label", key)
+			return nil, apperr.NotFound(o.Noun+" label", key)
 		}
 		delete(labels, key)
 		obj.SetLabelMap(labels)
 		removed = &model.Label{Key: key, Value: v}
-		return nil
+		return []registry.Event{o.labelEvent("label.deleted", id, key, v)}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func (s *Service) CreateAssignment(ctx context.Context, in model.AutomaticScenar
 		return nil, err
 	}
 	if in.Selector == nil || !label.ValidKey(in.Selector.Key) {
-		return nil, apperr.Invalid("selector: a label key of letters, digits and underscores is required")
+		return nil, apperr.Invalid("selector: a label key of letters, digits, '_', '-' and '.' is required")
 	}
 	scenarios, err := s.defs.Scenarios(ctx)
 	if err != nil {
@@ -73,9 +73,9 @@ func (s *Service) CreateAssignment(ctx context.Context, in model.AutomaticScenar
 		return nil, err
 	}
 	err = s.eachSelected(ctx, asa, func(rt *model.Runtime) error {
-		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) error {
+		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) ([]registry.Event, error) {
 			assign(cur, []*model.AutomaticScenarioAssignment{asa})
-			return nil
+			return []registry.Event{event("updated", cur)}, nil
 		})
 		return err
 	})
@@ -178,14 +178,14 @@ func (s *Service) DeleteAssignmentForScenario(ctx context.Context, scenario stri
 		return nil, fmt.Errorf("delete scenario assignment %s: %w", scenario, err)
 	}
 	err = s.eachSelected(ctx, asa, func(rt *model.Runtime) error {
-		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) error {
+		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) ([]registry.Event, error) {
 			left := slices.DeleteFunc(label.Strings(cur.Labels[label.ScenariosKey]), func(x string) bool { return x == scenario })
 			if len(left) == 0 {
 				delete(cur.Labels, label.ScenariosKey)
 			} else {
 				cur.Labels[label.ScenariosKey] = label.StringList(left)
 			}
-			return nil
+			return []registry.Event{event("updated", cur)}, nil
 		})
 		return err
 	})

@@ -44,6 +44,11 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
 
 func nameKey(name string) string { return "name:" + name }
 
+// event announces a change of rt on topic runtime.<verb>.
+func event(verb string, rt *model.Runtime) registry.Event {
+	return registry.Event{Topic: "runtime." + verb, Data: rt}
+}
+
 func (s *Service) validate(ctx context.Context, in model.RuntimeInput) (map[string]any, error) {
 	if !namePattern.MatchString(in.Name) {
 		return nil, apperr.Invalid("name %q: use up to 36 lower case letters, digits, '-' and '.', starting with a letter", in.Name)
@@ -99,7 +104,7 @@ func (s *Service) Register(ctx context.Context, in model.RuntimeInput) (*model.R
 		if cur != nil {
 			return registry.Change{}, registry.ErrAlreadyExists
 		}
-		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}}, nil
+		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}, Events: []registry.Event{event("created", rt)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", rt.Name)
@@ -140,7 +145,7 @@ func (s *Service) Update(ctx context.Context, id string, in model.RuntimeInput) 
 		}
 		assign(rt, asas)
 		out = rt
-		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}}, nil
+		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}, Events: []registry.Event{event("updated", rt)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", in.Name)
@@ -155,14 +160,18 @@ func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, er
 		return nil, err
 	}
 	sc, _ := registry.TenantScope(ctx, Kind)
-	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
+	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) {
+		return registry.Change{Events: []registry.Event{event("deleted", rt)}}, nil
+	}); err != nil {
 		return nil, fmt.Errorf("unregister runtime %s: %w", id, err)
 	}
 	return rt, nil
 }
 
 // Get returns runtime id of the calling tenant.
-func (s *Service) Get(ctx context.Context, id string) (*model.Runtime, error) { return s.objs.Get(ctx, id) }
+func (s *Service) Get(ctx context.Context, id string) (*model.Runtime, error) {
+	return s.objs.Get(ctx, id)
+}
 
 // List returns a page of the tenant's runtimes matching filters.
 func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.RuntimePage, error) {
@@ -222,9 +231,9 @@ func (s *Service) applyAssignments(ctx context.Context, rt *model.Runtime) error
 	if !assign(&probe, asas) {
 		return nil
 	}
-	_, err = s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) error {
+	_, err = s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) ([]registry.Event, error) {
 		assign(cur, asas)
-		return nil
+		return []registry.Event{event("updated", cur)}, nil
 	})
 	return err
 }

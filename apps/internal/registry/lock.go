@@ -58,3 +58,19 @@ func (r *Registry) lock(ctx context.Context, tenant string) (func(), error) {
 		}
 	}
 }
+
+// atomicStores are the state store types whose transactions are all-or-nothing, ETag checks included.
+// Any other type gets tenant locks: slower, but correct.
+var atomicStores = map[string]bool{
+	"state.sqlite": true, "state.postgresql": true, "state.postgres": true, "state.mysql": true,
+	"state.cockroachdb": true, "state.sqlserver": true, "state.oracledatabase": true, "state.in-memory": true,
+}
+
+// OptionsFor returns the options suited to a state store of componentType (for example "state.redis"), as
+// reported by the sidecar's metadata API.
+func OptionsFor(componentType string) []Option {
+	if atomicStores[componentType] {
+		return nil
+	}
+	return []Option{WithTenantLocks()}
+}

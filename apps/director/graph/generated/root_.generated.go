@@ -2995,7 +2995,7 @@ input ApplicationRegisterInput {
   providerName: String
   "At most 2000 characters."
   description: String
-  "Initial labels. Keys contain letters, digits and underscores."
+  "Initial labels. Keys contain letters, digits, '_', '-' and '.'."
   labels: Labels
   webhooks: [WebhookInput!]
   "A valid URL of at most 256 characters."
@@ -3331,7 +3331,7 @@ type Bundle {
   description: String
   """
   JSON Schema that the ` + "`" + `inputParams` + "`" + ` of an instance auth request must
-  satisfy. When null, requests take no input parameters.
+  satisfy. When null, any JSON is accepted and passed on to the application.
   """
   instanceAuthRequestInputSchema: JSONSchema
   "One instance auth of this bundle, or null if it has none with this ID."
@@ -3904,7 +3904,7 @@ type LabelDefinition {
 }
 
 input LabelDefinitionInput {
-  "At most 256 characters: letters, digits and underscores."
+  "At most 256 characters: letters, digits, '_', '-' and '.'."
   key: String!
   "JSON Schema for the values; when null any value is accepted."
   schema: JSONSchema
@@ -4073,7 +4073,7 @@ input RuntimeInput {
   "At most 2000 characters."
   description: String
   """
-  Labels of the runtime. Keys contain letters, digits and underscores.
+  Labels of the runtime. Keys contain letters, digits, '_', '-' and '.'.
   On update, the given labels replace the current ones.
   """
   labels: Labels
@@ -4098,7 +4098,7 @@ type RuntimeContextPage implements Pageable {
 
 "Data to create or update a runtime context."
 input RuntimeContextInput {
-  "At most 512 characters: letters, digits and underscores."
+  "At most 512 characters: letters, digits, '_', '-' and '.'."
   key: String!
   value: String!
   labels: Labels

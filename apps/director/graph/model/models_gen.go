@@ -118,7 +118,7 @@ type ApplicationRegisterInput struct {
 	ProviderName *string `json:"providerName,omitempty"`
 	// At most 2000 characters.
 	Description *string `json:"description,omitempty"`
-	// Initial labels. Keys contain letters, digits and underscores.
+	// Initial labels. Keys contain letters, digits, '_', '-' and '.'.
 	Labels   map[string]any  `json:"labels,omitempty"`
 	Webhooks []*WebhookInput `json:"webhooks,omitempty"`
 	// A valid URL of at most 256 characters.
@@ -252,7 +252,7 @@ type Bundle struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
 	// JSON Schema that the `inputParams` of an instance auth request must
-	// satisfy. When null, requests take no input parameters.
+	// satisfy. When null, any JSON is accepted and passed on to the application.
 	InstanceAuthRequestInputSchema *string `json:"instanceAuthRequestInputSchema,omitempty"`
 	// One instance auth of this bundle, or null if it has none with this ID.
 	InstanceAuth  *BundleInstanceAuth   `json:"instanceAuth,omitempty"`
@@ -569,7 +569,7 @@ type LabelDefinition struct {
 }
 
 type LabelDefinitionInput struct {
-	// At most 256 characters: letters, digits and underscores.
+	// At most 256 characters: letters, digits, '_', '-' and '.'.
 	Key string `json:"key"`
 	// JSON Schema for the values; when null any value is accepted.
 	Schema *string `json:"schema,omitempty"`
@@ -690,7 +690,7 @@ type RuntimeContext struct {
 
 // Data to create or update a runtime context.
 type RuntimeContextInput struct {
-	// At most 512 characters: letters, digits and underscores.
+	// At most 512 characters: letters, digits, '_', '-' and '.'.
 	Key    string         `json:"key"`
 	Value  string         `json:"value"`
 	Labels map[string]any `json:"labels,omitempty"`
@@ -717,7 +717,7 @@ type RuntimeInput struct {
 	Name string `json:"name"`
 	// At most 2000 characters.
 	Description *string `json:"description,omitempty"`
-	// Labels of the runtime. Keys contain letters, digits and underscores.
+	// Labels of the runtime. Keys contain letters, digits, '_', '-' and '.'.
 	// On update, the given labels replace the current ones.
 	Labels map[string]any `json:"labels,omitempty"`
 	// INITIAL when omitted.

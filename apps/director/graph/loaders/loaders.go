@@ -1,0 +1,128 @@
+// Package loaders batches the Director's storage reads within one GraphQL request. Resolvers of a field
+// that appears once per parent (an application's bundles, a bundle's API definitions, ...) ask a loader
+// here instead of the domain service; the loader collects the keys of all parents resolved at the same
+// time and reads them together, so a nested query costs one bulk read per level, not one per parent.
+//
+// Loaders are made per request by Middleware, so their caches never outlive a request or cross tenants.
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+)
+
+// wait is how long a loader collects keys before it reads. gqlgen resolves the fields of a list's
+// elements in parallel goroutines, which all ask within microseconds; a few milliseconds is plenty.
+const wait = 5 * time.Millisecond
+
+// Loaders are the loaders of one request.
+type Loaders struct {
+	bundlePages   *dataloadgen.Loader[bundle.ListKey, *model.BundlePage]
+	bundles       *dataloadgen.Loader[bundle.ChildKey, *model.Bundle]
+	apiPages      *dataloadgen.Loader[bundle.ListKey, *model.APIDefinitionPage]
+	apis          *dataloadgen.Loader[bundle.ChildKey, *model.APIDefinition]
+	eventPages    *dataloadgen.Loader[bundle.ListKey, *model.EventDefinitionPage]
+	events        *dataloadgen.Loader[bundle.ChildKey, *model.EventDefinition]
+	documentPages *dataloadgen.Loader[bundle.ListKey, *model.DocumentPage]
+	documents     *dataloadgen.Loader[bundle.ChildKey, *model.Document]
+	authLists     *dataloadgen.Loader[string, []*model.BundleInstanceAuth]
+	auths         *dataloadgen.Loader[bundle.ChildKey, *model.BundleInstanceAuth]
+}
+
+// New returns fresh loaders reading through bundles. The fetch functions receive the context of the
+// request that asked first, which carries the tenant.
+func New(bundles *bundle.Service) *Loaders {
+	o := dataloadgen.WithWait(wait)
+	return &Loaders{
+		bundlePages:   dataloadgen.NewLoader(bundles.BundlePages, o),
+		bundles:       dataloadgen.NewLoader(bundles.BundlesByID, o),
+		apiPages:      dataloadgen.NewLoader(bundles.APIDefinitionPages, o),
+		apis:          dataloadgen.NewLoader(bundles.APIDefinitionsByID, o),
+		eventPages:    dataloadgen.NewLoader(bundles.EventDefinitionPages, o),
+		events:        dataloadgen.NewLoader(bundles.EventDefinitionsByID, o),
+		documentPages: dataloadgen.NewLoader(bundles.DocumentPages, o),
+		documents:     dataloadgen.NewLoader(bundles.DocumentsByID, o),
+		authLists:     dataloadgen.NewLoader(bundles.InstanceAuthLists, o),
+		auths:         dataloadgen.NewLoader(bundles.InstanceAuthsByID, o),
+	}
+}
+
+type ctxKey struct{}
+
+// Middleware gives every request its own loaders over bundles.
+func Middleware(next http.Handler, bundles *bundle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), New(bundles))))
+	})
+}
+
+// NewContext returns ctx carrying l.
+func NewContext(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
+// For returns the loaders of the request in ctx. A request that did not pass Middleware is a wiring bug,
+// and it panics, which gqlgen turns into an internal error.
+func For(ctx context.Context) *Loaders {
+	l, ok := ctx.Value(ctxKey{}).(*Loaders)
+	if !ok {
+		panic("loaders: no loaders in the request context; wrap the GraphQL handler with loaders.Middleware")
+	}
+	return l
+}
+
+// BundlesOf returns a page of an application's bundles.
+func (l *Loaders) BundlesOf(ctx context.Context, appID string, first int, after string) (*model.BundlePage, error) {
+	return l.bundlePages.Load(ctx, bundle.ListKey{Parent: appID, First: first, After: after})
+}
+
+// BundleOf returns an application's bundle id, or nil when the application has none with that id.
+func (l *Loaders) BundleOf(ctx context.Context, appID, id string) (*model.Bundle, error) {
+	return l.bundles.Load(ctx, bundle.ChildKey{Parent: appID, ID: id})
+}
+
+// APIDefinitionsOf returns a page of a bundle's API definitions, of one group unless group is empty.
+func (l *Loaders) APIDefinitionsOf(ctx context.Context, bundleID, group string, first int, after string) (*model.APIDefinitionPage, error) {
+	return l.apiPages.Load(ctx, bundle.ListKey{Parent: bundleID, Group: group, First: first, After: after})
+}
+
+// APIDefinitionOf returns a bundle's API definition id, or nil.
+func (l *Loaders) APIDefinitionOf(ctx context.Context, bundleID, id string) (*model.APIDefinition, error) {
+	return l.apis.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
+}
+
+// EventDefinitionsOf returns a page of a bundle's event definitions, of one group unless group is empty.
+func (l *Loaders) EventDefinitionsOf(ctx context.Context, bundleID, group string, first int, after string) (*model.EventDefinitionPage, error) {
+	return l.eventPages.Load(ctx, bundle.ListKey{Parent: bundleID, Group: group, First: first, After: after})
+}
+
+// EventDefinitionOf returns a bundle's event definition id, or nil.
+func (l *Loaders) EventDefinitionOf(ctx context.Context, bundleID, id string) (*model.EventDefinition, error) {
+	return l.events.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
+}
+
+// DocumentsOf returns a page of a bundle's documents.
+func (l *Loaders) DocumentsOf(ctx context.Context, bundleID string, first int, after string) (*model.DocumentPage, error) {
+	return l.documentPages.Load(ctx, bundle.ListKey{Parent: bundleID, First: first, After: after})
+}
+
+// DocumentOf returns a bundle's document id, or nil.
+func (l *Loaders) DocumentOf(ctx context.Context, bundleID, id string) (*model.Document, error) {
+	return l.documents.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
+}
+
+// InstanceAuthsOf returns all instance auths of a bundle.
+func (l *Loaders) InstanceAuthsOf(ctx context.Context, bundleID string) ([]*model.BundleInstanceAuth, error) {
+	return l.authLists.Load(ctx, bundleID)
+}
+
+// InstanceAuthOf returns a bundle's instance auth id, or nil.
+func (l *Loaders) InstanceAuthOf(ctx context.Context, bundleID, id string) (*model.BundleInstanceAuth, error) {
+	return l.auths.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
+}
