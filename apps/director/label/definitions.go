@@ -114,34 +114,69 @@ func oneLine(err *jsonschema.ValidationError) string {
 // Validate checks normalised labels against their definitions, creating a definition without a schema for
 // every key used for the first time (and the default one for scenarios).
 func (d *Definitions) Validate(ctx context.Context, labels map[string]any) error {
-	for k, v := range labels {
+	if len(labels) == 0 {
+		return nil
+	}
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
 		if !ValidKey(k) {
 			return apperr.Invalid("label key %q: use letters, digits, '_', '-' and '.' (at most 256)", k)
 		}
-		def, err := d.ensure(ctx, k)
-		if err != nil {
-			return err
+		keys = append(keys, k)
+	}
+	// One bulk read for the definitions that exist; the others are created on first use.
+	defs := make(map[string]*model.LabelDefinition, len(keys))
+	err = d.store.GetMany(ctx, sc, keys, func(id string, data []byte) error {
+		var def model.LabelDefinition
+		if err := json.Unmarshal(data, &def); err != nil {
+			return fmt.Errorf("decode label definition %s: %w", id, err)
 		}
-		if err := d.validate(def, v); err != nil {
+		defs[id] = &def
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		def := defs[k]
+		if def == nil {
+			if def, err = d.ensure(ctx, k); err != nil {
+				return err
+			}
+		}
+		if err := d.validate(def, labels[k]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ensure returns the definition of key, creating it if missing.
+// ensure returns the definition of key, creating it if missing. The common case, a key already defined, is
+// a plain read: label writes must not queue behind the tenant's other writes just to look at a schema.
 func (d *Definitions) ensure(ctx context.Context, key string) (*model.LabelDefinition, error) {
 	sc, err := d.scope(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var def model.LabelDefinition
+	err = d.store.Get(ctx, sc, key, &def)
+	if err == nil {
+		return &def, nil
+	}
+	if !errors.Is(err, registry.ErrNotFound) {
+		return nil, fmt.Errorf("label definition %s: %w", key, err)
+	}
 	err = d.store.Mutate(ctx, sc, key, "", func(cur []byte) (registry.Change, error) {
 		if cur != nil {
+			// Created meanwhile by another writer: use that one.
 			if err := json.Unmarshal(cur, &def); err != nil {
 				return registry.Change{}, err
 			}
-			return registry.Change{Data: nil, Indexes: nil}, errKeep
+			return registry.Change{}, errKeep
 		}
 		def = model.LabelDefinition{Key: key}
 		if key == ScenariosKey {

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/google/uuid"
 )
@@ -24,6 +27,10 @@ type Event struct {
 type Publisher interface {
 	Publish(ctx context.Context, topic, id string, data []byte) error
 }
+
+// relayLinger is how long the relay waits after a write before it publishes: events stay prompt, and under
+// load one pass carries many of them.
+const relayLinger = 20 * time.Millisecond
 
 const (
 	outboxKind        = "outbox"
@@ -45,7 +52,7 @@ type storedEvent struct {
 }
 
 // outboxOps returns the writes that put events into the tenant's outbox.
-func (r *Registry) outboxOps(ctx context.Context, tenant string, events []Event) ([]operation, error) {
+func (r *Registry) outboxOps(ctx context.Context, snap snapshot, tenant string, events []Event) ([]operation, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -59,7 +66,7 @@ func (r *Registry) outboxOps(ctx context.Context, tenant string, events []Event)
 		rec.Events = append(rec.Events, raw)
 	}
 	os := Scope{Tenant: tenant, Kind: outboxKind}
-	seq, ops, err := r.addMember(ctx, os, outboxIndex, rec.ID)
+	seq, ops, err := r.addMember(ctx, snap, os, outboxIndex, rec.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +111,8 @@ func (r *Registry) Relay(ctx context.Context, log *slog.Logger, pub Publisher, i
 			return
 		case <-t.C:
 		case <-r.kick:
+			// Linger a moment so that a burst of writes goes out (and is cleared) in one pass.
+			time.Sleep(relayLinger)
 		}
 	}
 }
@@ -141,22 +150,110 @@ func (r *Registry) relayTenant(ctx context.Context, pub Publisher, tenant string
 		if err != nil {
 			return err
 		}
+		var sent []string
+		var perr error
 		for _, rec := range recs {
-			for i, raw := range rec.Events {
-				var e storedEvent
-				if err := json.Unmarshal(raw, &e); err != nil {
-					return fmt.Errorf("decode outbox record %s: %w", rec.ID, err)
-				}
-				if err := pub.Publish(ctx, e.Topic, rec.ID+"-"+strconv.Itoa(i), e.Data); err != nil {
-					return fmt.Errorf("publish %s: %w", e.Topic, err)
-				}
+			if perr = r.publishRecord(ctx, pub, rec); perr != nil {
+				break
 			}
-			if err := r.Mutate(ctx, os, rec.ID, "", func([]byte) (Change, error) { return Change{}, nil }); err != nil {
-				return fmt.Errorf("clear outbox record %s: %w", rec.ID, err)
-			}
+			sent = append(sent, rec.ID)
 		}
-		if !p.HasNextPage {
-			return nil
+		// What went out is cleared in one write, even when a later record failed.
+		if err := r.clearOutbox(ctx, os, sent); err != nil {
+			return err
+		}
+		if perr != nil || !p.HasNextPage {
+			return perr
 		}
 	}
+}
+
+func (r *Registry) publishRecord(ctx context.Context, pub Publisher, rec *outboxRecord) error {
+	for i, raw := range rec.Events {
+		var e storedEvent
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("decode outbox record %s: %w", rec.ID, err)
+		}
+		if err := pub.Publish(ctx, e.Topic, rec.ID+"-"+strconv.Itoa(i), e.Data); err != nil {
+			return fmt.Errorf("publish %s: %w", e.Topic, err)
+		}
+	}
+	return nil
+}
+
+// clearOutbox deletes published records and takes them out of the pending index, in one transaction.
+func (r *Registry) clearOutbox(ctx context.Context, os Scope, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := r.exclusive(ctx, os.Tenant, func() error { return r.clearOutboxOnce(ctx, os, ids) })
+	if err != nil {
+		return fmt.Errorf("clear outbox of %s: %w", os.Tenant, err)
+	}
+	return nil
+}
+
+func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string) error {
+	snap := snapshot{}
+	keys := []string{os.headKey(outboxIndex)}
+	for _, id := range ids {
+		keys = append(keys, os.entityKey(id))
+	}
+	if err := r.bulk(ctx, snap, keys); err != nil {
+		return err
+	}
+	var h head
+	hEtag, found, err := r.readJSON(ctx, snap, os.headKey(outboxIndex), &h)
+	if err != nil || !found {
+		return fmt.Errorf("outbox head of %s: %v", os.Tenant, err)
+	}
+	var ops []operation
+	bySeq := map[string]map[int64]bool{} // bucket key -> sequence numbers to drop
+	var bucketKeys []string
+	for _, id := range ids {
+		it := snap[os.entityKey(id)]
+		if len(it.value) == 0 {
+			continue // cleared already
+		}
+		var env envelope
+		if err := json.Unmarshal(it.value, &env); err != nil {
+			return err
+		}
+		seq := env.Indexes[outboxIndex]
+		bk := os.bucketKey(outboxIndex, seq/BucketSize)
+		if bySeq[bk] == nil {
+			bySeq[bk] = map[int64]bool{}
+			bucketKeys = append(bucketKeys, bk)
+		}
+		bySeq[bk][seq] = true
+		h.Count--
+		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+			Key: os.entityKey(id), Etag: &dapr.ETag{Value: it.etag},
+		}})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := r.bulk(ctx, snap, bucketKeys); err != nil {
+		return err
+	}
+	for _, bk := range bucketKeys {
+		var b []member
+		bEtag, _, err := r.readJSON(ctx, snap, bk, &b)
+		if err != nil {
+			return err
+		}
+		b = slices.DeleteFunc(b, func(m member) bool { return bySeq[bk][m.Seq] })
+		if len(b) == 0 {
+			ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+				Key: bk, Etag: &dapr.ETag{Value: bEtag},
+			}})
+		} else {
+			raw, _ := json.Marshal(b)
+			ops = append(ops, upsert(bk, raw, bEtag))
+		}
+	}
+	raw, _ := json.Marshal(h)
+	ops = append(ops, upsert(os.headKey(outboxIndex), raw, hEtag))
+	return r.commit(ctx, ops)
 }

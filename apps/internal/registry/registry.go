@@ -30,13 +30,16 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 )
 
 // Errors callers can test for with errors.Is.
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrAlreadyExists = errors.New("already exists")
-	ErrContention    = errors.New("too many concurrent writers, try again")
+	// ErrContention carries a client-facing code: the write can simply be tried again.
+	ErrContention    = &apperr.Error{Code: apperr.CodeUnavailable, Message: "too many concurrent writers, try again"}
 	ErrInvalidCursor = errors.New("invalid cursor")
 )
 
@@ -63,6 +66,7 @@ type Registry struct {
 	store string
 
 	outboxTenants sync.Map // tenants known to have an outbox
+	writers       sync.Map // tenant -> *sync.Mutex: one write at a time per tenant in this process
 	kick          chan struct{}
 	locks         bool
 }
@@ -205,21 +209,36 @@ func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn M
 			return err
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		unlock, err := r.lock(ctx, s.Tenant)
+	err := r.exclusive(ctx, s.Tenant, func() error { return r.mutateOnce(ctx, s, id, writeID, fn) })
+	if errors.Is(err, ErrContention) {
+		return fmt.Errorf("write %s %s: %w", s.Kind, id, err)
+	}
+	return err
+}
+
+// exclusive runs attempt, a read-then-commit of the tenant's data, until it commits without an ETag conflict.
+// Writers of a tenant in this process queue up first: they touch the same index heads, and queueing costs
+// less than the retries they would cause each other. ETags still guard against other processes, and
+// stores without atomic transactions also take the tenant's lock in the store.
+func (r *Registry) exclusive(ctx context.Context, tenant string, attempt func() error) error {
+	mu, _ := r.writers.LoadOrStore(tenant, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	for n := 0; ; n++ {
+		unlock, err := r.lock(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		err = r.mutateOnce(ctx, s, id, writeID, fn)
+		err = attempt()
 		unlock()
 		if !errors.Is(err, errConflict) {
 			return err
 		}
-		if attempt == maxAttempts {
-			return fmt.Errorf("write %s %s: %w", s.Kind, id, ErrContention)
+		if n == maxAttempts {
+			return ErrContention
 		}
 		// Back off with jitter so that colliding writers spread out.
-		d := time.Duration(1+rand.IntN(5<<min(attempt, 5))) * time.Millisecond
+		d := time.Duration(1+rand.IntN(5<<min(n, 5))) * time.Millisecond
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -265,6 +284,22 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		had = cur.Indexes
 	}
 
+	var hadUnique []string
+	if cur != nil {
+		hadUnique = cur.Unique
+	}
+	switch {
+	case ch.Data == nil:
+	case ch.Unique == nil:
+		next.Unique = hadUnique
+	default:
+		next.Unique = ch.Unique
+	}
+	snap, err := r.prefetch(ctx, s, had, want, hadUnique, next.Unique, len(ch.Events) > 0)
+	if err != nil {
+		return err
+	}
+
 	// Index removals and additions, in a stable order so that concurrent writers touch keys alike.
 	names := make([]string, 0, len(had)+len(want))
 	for ix := range had {
@@ -282,13 +317,13 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		case isIn && want[ix]:
 			next.Indexes[ix] = seq
 		case isIn:
-			iops, err := r.removeMember(ctx, s, ix, seq, id)
+			iops, err := r.removeMember(ctx, snap, s, ix, seq, id)
 			if err != nil {
 				return err
 			}
 			ops = append(ops, iops...)
 		default:
-			seq, iops, err := r.addMember(ctx, s, ix, id)
+			seq, iops, err := r.addMember(ctx, snap, s, ix, id)
 			if err != nil {
 				return err
 			}
@@ -297,24 +332,13 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		}
 	}
 
-	var hadUnique []string
-	if cur != nil {
-		hadUnique = cur.Unique
-	}
-	switch {
-	case ch.Data == nil:
-	case ch.Unique == nil:
-		next.Unique = hadUnique
-	default:
-		next.Unique = ch.Unique
-	}
-	uops, err := r.uniqueChanges(ctx, s, id, hadUnique, next.Unique)
+	uops, err := r.uniqueChanges(ctx, snap, s, id, hadUnique, next.Unique)
 	if err != nil {
 		return err
 	}
 	ops = append(ops, uops...)
 
-	outbox, err := r.outboxOps(ctx, s.Tenant, ch.Events)
+	outbox, err := r.outboxOps(ctx, snap, s.Tenant, ch.Events)
 	if err != nil {
 		return err
 	}
@@ -344,14 +368,14 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 }
 
 // uniqueChanges claims the unique keys in want that are not in had and releases those no longer wanted.
-func (r *Registry) uniqueChanges(ctx context.Context, s Scope, id string, had, want []string) ([]*dapr.StateOperation, error) {
+func (r *Registry) uniqueChanges(ctx context.Context, snap snapshot, s Scope, id string, had, want []string) ([]*dapr.StateOperation, error) {
 	var ops []*dapr.StateOperation
 	for _, k := range want {
 		if slices.Contains(had, k) {
 			continue
 		}
 		var owner string
-		_, found, err := r.getJSON(ctx, s.uniqueKey(k), &owner)
+		_, found, err := r.readJSON(ctx, snap, s.uniqueKey(k), &owner)
 		if err != nil {
 			return nil, err
 		}
@@ -367,7 +391,7 @@ func (r *Registry) uniqueChanges(ctx context.Context, s Scope, id string, had, w
 			continue
 		}
 		var owner string
-		etag, found, err := r.getJSON(ctx, s.uniqueKey(k), &owner)
+		etag, found, err := r.readJSON(ctx, snap, s.uniqueKey(k), &owner)
 		if err != nil {
 			return nil, err
 		}
@@ -441,9 +465,9 @@ func (r *Registry) getJSON(ctx context.Context, key string, out any) (etag strin
 }
 
 // addMember appends id to an index and returns its sequence number and the writes to make.
-func (r *Registry) addMember(ctx context.Context, s Scope, index, id string) (int64, []*dapr.StateOperation, error) {
+func (r *Registry) addMember(ctx context.Context, snap snapshot, s Scope, index, id string) (int64, []*dapr.StateOperation, error) {
 	var h head
-	hEtag, _, err := r.getJSON(ctx, s.headKey(index), &h)
+	hEtag, _, err := r.readJSON(ctx, snap, s.headKey(index), &h)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -452,7 +476,7 @@ func (r *Registry) addMember(ctx context.Context, s Scope, index, id string) (in
 	h.Count++
 	bkey := s.bucketKey(index, seq/BucketSize)
 	var b []member
-	bEtag, _, err := r.getJSON(ctx, bkey, &b)
+	bEtag, _, err := r.readJSON(ctx, snap, bkey, &b)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -463,9 +487,9 @@ func (r *Registry) addMember(ctx context.Context, s Scope, index, id string) (in
 }
 
 // removeMember takes the member with sequence number seq out of an index.
-func (r *Registry) removeMember(ctx context.Context, s Scope, index string, seq int64, id string) ([]*dapr.StateOperation, error) {
+func (r *Registry) removeMember(ctx context.Context, snap snapshot, s Scope, index string, seq int64, id string) ([]*dapr.StateOperation, error) {
 	var h head
-	hEtag, found, err := r.getJSON(ctx, s.headKey(index), &h)
+	hEtag, found, err := r.readJSON(ctx, snap, s.headKey(index), &h)
 	if err != nil {
 		return nil, err
 	}
@@ -475,7 +499,7 @@ func (r *Registry) removeMember(ctx context.Context, s Scope, index string, seq 
 	h.Count--
 	bkey := s.bucketKey(index, seq/BucketSize)
 	var b []member
-	bEtag, _, err := r.getJSON(ctx, bkey, &b)
+	bEtag, _, err := r.readJSON(ctx, snap, bkey, &b)
 	if err != nil {
 		return nil, err
 	}

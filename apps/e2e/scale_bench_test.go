@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
+)
+
+// scaleSizes returns the application counts the scale benchmark loads: 1k and MP_BENCH_APPS (100k).
+func scaleSizes() []int {
+	big := 100000
+	if v, err := strconv.Atoi(os.Getenv("MP_BENCH_APPS")); err == nil && v > 0 {
+		big = v
+	}
+	return []int{1000, big}
+}
+
+// loadApplications registers n applications in tenant through the gateway with c concurrent clients and
+// returns the registrations per second. Every tenth application has label group=g<k> (k = 0..9), so a
+// group filter selects a tenth of the tenant.
+func loadApplications(b *testing.B, tenant string, n, c int) float64 {
+	b.Helper()
+	url := stack.AppURL("gateway") + "/director/graphql"
+	h := http.Header{"Tenant": {tenant}}
+	var next, failed atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				in := map[string]any{"name": fmt.Sprintf("app-%07d", i), "labels": map[string]any{"group": fmt.Sprintf("g%d", i%10)}}
+				r, err := stacktest.GraphQL(context.Background(), url, h, `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in})
+				if err != nil || len(r.Errors) > 0 {
+					failed.Add(1)
+					if err == nil {
+						err = fmt.Errorf("%s", r.Raw)
+					}
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		b.Fatalf("%d registrations failed, first: %v", failed.Load(), firstErr.Load())
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+const pageQuery = `query($first: Int, $after: PageCursor, $filter: [LabelFilter!]) {
+  applications(first: $first, after: $after, filter: $filter) { data { id name } totalCount pageInfo { endCursor hasNextPage } }
+}`
+
+// measurePages runs the page query b.N times and reports p50/p99.
+func measurePages(b *testing.B, tenant string, vars map[string]any, wantTotal int) {
+	url := stack.AppURL("gateway") + "/director/graphql"
+	h := http.Header{"Tenant": {tenant}}
+	durations := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		r, err := stacktest.GraphQL(context.Background(), url, h, pageQuery, vars)
+		durations = append(durations, time.Since(start))
+		if err != nil || len(r.Errors) > 0 {
+			b.Fatalf("page: %v %s", err, r.Raw)
+		}
+		var p appPage
+		if err := r.Decode(&p); err != nil || p.Applications.TotalCount != wantTotal || len(p.Applications.Data) == 0 {
+			b.Fatalf("page: total %d (want %d), %d items, %v", p.Applications.TotalCount, wantTotal, len(p.Applications.Data), err)
+		}
+	}
+	reportLatency(b, durations)
+}
+
+// cursorAt walks the list until position pos and returns the cursor there (for a deep page).
+func cursorAt(b *testing.B, tenant string, filter any, pos int) string {
+	url := stack.AppURL("gateway") + "/director/graphql"
+	h := http.Header{"Tenant": {tenant}}
+	step := min(100, max(1, pos/10))
+	after := ""
+	for seen := 0; seen+step <= pos; seen += step {
+		r, err := stacktest.GraphQL(context.Background(), url, h, pageQuery, map[string]any{"first": step, "after": after, "filter": filter})
+		if err != nil || len(r.Errors) > 0 {
+			b.Fatalf("walk: %v %s", err, r.Raw)
+		}
+		var p appPage
+		_ = r.Decode(&p)
+		after = p.Applications.PageInfo.EndCursor
+	}
+	return after
+}
+
+// BenchmarkApplicationsAtScale loads 1k and 100k applications into one tenant each (and a few thousand
+// into a neighbour) and measures applications(first: 100) for the first page, a deep page (90% in), and a
+// label-filtered page, through the gateway. Registration throughput is reported as registrations/s.
+func BenchmarkApplicationsAtScale(b *testing.B) {
+	sizes := scaleSizes()
+	others := 3000
+	// Loading runs once however often the framework calls a sub-benchmark; each call reports its rate.
+	once := func(load func(b *testing.B) float64) func(b *testing.B) {
+		var o sync.Once
+		var rate float64
+		return func(b *testing.B) {
+			o.Do(func() { rate = load(b) })
+			b.ReportMetric(rate, "registrations/s")
+		}
+	}
+	b.Run("neighbour-load", once(func(b *testing.B) float64 {
+		return loadApplications(b, fmt.Sprintf("scale-neighbour-%d", time.Now().UnixNano()), others, 8)
+	}))
+	for _, n := range sizes {
+		tenant := fmt.Sprintf("scale-%d-%d", n, time.Now().UnixNano())
+		b.Run(fmt.Sprintf("apps=%d/register", n), once(func(b *testing.B) float64 {
+			return loadApplications(b, tenant, n, 8)
+		}))
+		group := []map[string]any{{"key": "group", "query": `$ ? (@ == "g3")`}}
+		b.Run(fmt.Sprintf("apps=%d/first-page", n), func(b *testing.B) {
+			measurePages(b, tenant, map[string]any{"first": 100}, n)
+		})
+		deep := cursorAt(b, tenant, nil, n*9/10)
+		b.Run(fmt.Sprintf("apps=%d/deep-page", n), func(b *testing.B) {
+			measurePages(b, tenant, map[string]any{"first": 100, "after": deep}, n)
+		})
+		b.Run(fmt.Sprintf("apps=%d/label-filtered-page", n), func(b *testing.B) {
+			measurePages(b, tenant, map[string]any{"first": 100, "filter": group}, n/10)
+		})
+		deepFiltered := cursorAt(b, tenant, group, n/10*9/10)
+		b.Run(fmt.Sprintf("apps=%d/label-filtered-deep-page", n), func(b *testing.B) {
+			measurePages(b, tenant, map[string]any{"first": 100, "filter": group, "after": deepFiltered}, n/10)
+		})
+	}
+}
