@@ -36,8 +36,8 @@ test-unit: ## Run the tests that need no sidecar
 	go test -count=1 -short ./...
 
 .PHONY: bench
-bench: install ## Run the benchmarks against a real stack
-	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./apps/...
+bench: install ## Run the benchmarks against a real stack (MP_BENCH_APPS sets the large tenant's size, default 100000)
+	MP_REQUIRE_E2E=1 go test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 90m ./apps/...
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the Dapr build cache and local data)

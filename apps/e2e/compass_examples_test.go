@@ -25,6 +25,7 @@ type exampleStep struct {
 	ids     []string          // variables that replace the placeholder ids, in order of appearance
 	replace map[string]string // other literals to replace
 	capture map[string]string // variable -> dotted path into the first field of data
+	global  bool              // the objects named are not tenant-owned (integration systems, templates)
 }
 
 const exampleTenant = "compass-examples"
@@ -99,16 +100,16 @@ var exampleSteps = []exampleStep{
 	{doc: "delete-bundle/delete-bundle.graphql", ids: []string{"bundle"}},
 
 	{doc: "register-integration-system/register-integration-system.graphql", capture: map[string]string{"intsys": "id"}},
-	{doc: "query-integration-system/query-integration-system.graphql", ids: []string{"intsys"}},
+	{doc: "query-integration-system/query-integration-system.graphql", ids: []string{"intsys"}, global: true},
 	{doc: "query-integration-systems/query-integration-systems.graphql"},
-	{doc: "update-integration-system/update-integration-system.graphql", ids: []string{"intsys"}},
-	{doc: "unregister-integration-system/unregister-integration-system.graphql", ids: []string{"intsys"}},
+	{doc: "update-integration-system/update-integration-system.graphql", ids: []string{"intsys"}, global: true},
+	{doc: "unregister-integration-system/unregister-integration-system.graphql", ids: []string{"intsys"}, global: true},
 
 	{doc: "create-application-template/create-application-template.graphql", capture: map[string]string{"template": "id"}},
-	{doc: "query-application-template/query-application-template.graphql", ids: []string{"template"}},
+	{doc: "query-application-template/query-application-template.graphql", ids: []string{"template"}, global: true},
 	{doc: "query-application-templates/query-application-templates.graphql"},
-	{doc: "update-application-template/update-application-template.graphql", ids: []string{"template"}},
-	{doc: "delete-application-template/delete-application-template.graphql", ids: []string{"template"}},
+	{doc: "update-application-template/update-application-template.graphql", ids: []string{"template"}, global: true},
+	{doc: "delete-application-template/delete-application-template.graphql", ids: []string{"template"}, global: true},
 	// The example registers from a template named "template" with one placeholder, which no example creates.
 	{query: `mutation { result: createApplicationTemplate(in: {name: "template", applicationInput: {name: "from-template", description: "{{new-placeholder}}"}, placeholders: [{name: "new-placeholder"}], accessLevel: GLOBAL}) { id } }`},
 	{doc: "register-application-from-template/register-application-from-template.graphql"},
@@ -176,6 +177,9 @@ func TestCompassExamplesRunInOrder(t *testing.T) {
 			if tenant == "" {
 				tenant = exampleTenant
 			}
+			if len(st.ids) > 0 && !st.global {
+				assertInvisible(t, query)
+			}
 			r := gql(t, tenant, query, gqlVars)
 			if r.Status != http.StatusOK || len(r.Errors) > 0 {
 				t.Fatalf("status %d, errors %+v", r.Status, r.Errors)
@@ -212,6 +216,33 @@ func TestCompassExamplesRunInOrder(t *testing.T) {
 	}
 	if len(ran) < 70 {
 		t.Errorf("ran %d example documents, want all 70", len(ran))
+	}
+}
+
+// assertInvisible runs query as a tenant that owns none of the ids in it: every answer must be either
+// NOT_FOUND errors or a null result.
+func assertInvisible(t *testing.T, query string) {
+	t.Helper()
+	r := gql(t, "compass-examples-intruder", query, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("as another tenant: status %d %s", r.Status, r.Raw)
+	}
+	if len(r.Errors) > 0 {
+		for _, e := range r.Errors {
+			if e.Code() != "NOT_FOUND" {
+				t.Fatalf("as another tenant: want NOT_FOUND, got %+v", r.Errors)
+			}
+		}
+		return
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	for field, v := range data {
+		if string(v) != "null" {
+			t.Fatalf("as another tenant, %s answered %s", field, v)
+		}
 	}
 }
 

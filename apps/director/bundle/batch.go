@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -29,9 +28,6 @@ type ChildKey struct {
 	ID     string
 }
 
-// listParallelism bounds the index reads of one batch that run at a time.
-const listParallelism = 8
-
 type page[T any] struct {
 	items []*T
 	info  *model.PageInfo
@@ -45,27 +41,34 @@ func listPages[T any](ctx context.Context, st Store, kind string, keys []ListKey
 	if err != nil {
 		return nil, []error{err}
 	}
-	pages := make([]registry.Page, len(keys))
 	errs := make([]error, len(keys))
-	sem := make(chan struct{}, listParallelism)
-	var wg sync.WaitGroup
+	var reqs []registry.ListRequest
+	var at []int // position in keys of each request
 	for i, k := range keys {
 		if errs[i] = checkPage(k.First); errs[i] != nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			p, err := st.List(ctx, sc, index(k), k.First, k.After)
-			if err != nil {
-				errs[i] = listErr(kind, err)
-			}
-			pages[i] = p
-		}()
+		if errs[i] = registry.CheckCursor(k.After); errs[i] != nil {
+			errs[i] = listErr(kind, errs[i])
+			continue
+		}
+		reqs = append(reqs, registry.ListRequest{Index: index(k), First: k.First, After: k.After})
+		at = append(at, i)
 	}
-	wg.Wait()
+	// All parents' index pages in one batched read.
+	listed, err := st.ListMany(ctx, sc, reqs)
+	if err != nil {
+		err = listErr(kind, err)
+		for _, i := range at {
+			errs[i] = err
+		}
+	}
+	pages := make([]registry.Page, len(keys))
+	for n, i := range at {
+		if err == nil {
+			pages[i] = listed[n]
+		}
+	}
 
 	var ids []string
 	for i := range pages {
@@ -219,18 +222,21 @@ func (s *Service) InstanceAuthLists(ctx context.Context, bundleIDs []string) ([]
 	}
 	idLists := make([][]string, len(bundleIDs))
 	errs := make([]error, len(bundleIDs))
-	sem := make(chan struct{}, listParallelism)
-	var wg sync.WaitGroup
+	reqs := make([]registry.ListRequest, len(bundleIDs))
 	for i, b := range bundleIDs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			idLists[i], errs[i] = listAll(ctx, s.store, sc, bundleIndex(b))
-		}()
+		reqs[i] = registry.ListRequest{Index: bundleIndex(b), First: MaxPageSize}
 	}
-	wg.Wait()
+	pages, err := s.store.ListMany(ctx, sc, reqs)
+	if err != nil {
+		return nil, []error{listErr(KindInstanceAuth, err)}
+	}
+	for i, p := range pages {
+		idLists[i] = p.IDs
+		if p.HasNextPage {
+			// More instance auths than one page: the rare bundle gets a walk of its own.
+			idLists[i], errs[i] = listAll(ctx, s.store, sc, bundleIndex(bundleIDs[i]))
+		}
+	}
 	var ids []string
 	for _, l := range idLists {
 		ids = append(ids, l...)

@@ -216,7 +216,9 @@ func (s *Service) write(ctx context.Context, ds []*draft) error {
 	}
 	for i := len(done) - 1; i >= 0; i-- {
 		w := done[i]
-		if rerr := s.store.Mutate(ctx, w.sc, w.id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); rerr != nil {
+		if rerr := s.store.Mutate(ctx, w.sc, w.id, "", func([]byte) (registry.Change, error) {
+			return registry.Change{Events: []registry.Event{event(w.sc, "deleted", map[string]string{"id": w.id})}}, nil
+		}); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("undo %s %s: %w", w.sc.Kind, w.id, rerr))
 		}
 	}

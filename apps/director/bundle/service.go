@@ -39,6 +39,7 @@ type Store interface {
 	GetMany(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
 	Mutate(ctx context.Context, s registry.Scope, id, writeID string, fn registry.MutateFunc) error
 	List(ctx context.Context, s registry.Scope, index string, first int, after string) (registry.Page, error)
+	ListMany(ctx context.Context, s registry.Scope, reqs []registry.ListRequest) ([]registry.Page, error)
 }
 
 // Config tunes the HTTP calls the service makes. Zero fields take the defaults.
@@ -134,13 +135,18 @@ func load[T any](ctx context.Context, st Store, kind, what, id string) (*T, regi
 	return v, sc, nil
 }
 
+// event announces a change on topic <kind>.<verb>: bundle.created, apidefinition.updated, ...
+func event(sc registry.Scope, verb string, data any) registry.Event {
+	return registry.Event{Topic: sc.Kind + "." + verb, Data: data}
+}
+
 // create writes a new entity; the id must be free.
 func create(ctx context.Context, st Store, sc registry.Scope, what, id string, data any, indexes []string) error {
 	err := st.Mutate(ctx, sc, id, "", func(cur []byte) (registry.Change, error) {
 		if cur != nil {
 			return registry.Change{}, apperr.New(apperr.CodeAlreadyExists, "%s %q already exists", what, id)
 		}
-		return registry.Change{Data: data, Indexes: indexes}, nil
+		return registry.Change{Data: data, Indexes: indexes, Events: []registry.Event{event(sc, "created", data)}}, nil
 	})
 	if err != nil && apperr.CodeOf(err) == apperr.CodeInternal {
 		return fmt.Errorf("create %s %s: %w", what, id, err)
@@ -166,7 +172,11 @@ func change[T any](ctx context.Context, st Store, sc registry.Scope, what, id st
 			return registry.Change{}, err
 		}
 		out = v
-		return registry.Change{Data: data, Indexes: indexes}, nil
+		ev := event(sc, "updated", data)
+		if data == nil {
+			ev = event(sc, "deleted", v)
+		}
+		return registry.Change{Data: data, Indexes: indexes, Events: []registry.Event{ev}}, nil
 	})
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.CodeInternal {
@@ -194,7 +204,9 @@ func removeAll(ctx context.Context, st Store, sc registry.Scope, index string) e
 			return nil
 		}
 		for _, id := range p.IDs {
-			err := st.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil })
+			err := st.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) {
+				return registry.Change{Events: []registry.Event{event(sc, "deleted", map[string]string{"id": id})}}, nil
+			})
 			if err != nil {
 				return fmt.Errorf("delete %s %s: %w", sc.Kind, id, err)
 			}
