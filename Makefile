@@ -39,6 +39,11 @@ test-unit: ## Run the tests that need no sidecar
 bench: install ## Run the benchmarks against a real stack (MP_BENCH_APPS sets the large tenant's size, default 100000)
 	MP_REQUIRE_E2E=1 go test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 90m ./apps/...
 
+.PHONY: token
+token: ## Print a development token: make token TENANT=<id> [SCOPES="application:read ..."]
+	@test -n "$(TENANT)" || { echo "usage: make token TENANT=<id> [SCOPES=...]" >&2; exit 2; }
+	@go run ./apps/gateway token -data "$(CURDIR)/.data" -tenant "$(TENANT)" $(if $(SCOPES),-scopes "$(SCOPES)")
+
 .PHONY: clean
 clean: ## Remove built binaries (keeps the Dapr build cache and local data)
 	rm -rf bin/

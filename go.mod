@@ -9,6 +9,7 @@ require (
 	github.com/ardanlabs/conf/v3 v3.1.8
 	github.com/dapr/go-sdk v1.13.0
 	github.com/gin-gonic/gin v1.12.0
+	github.com/go-jose/go-jose/v4 v4.1.3
 	github.com/google/uuid v1.6.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/vektah/gqlparser/v2 v2.5.33

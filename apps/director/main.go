@@ -20,6 +20,7 @@ import (
 	"github.com/ardanlabs/conf/v3"
 	dapr "github.com/dapr/go-sdk/client"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
 	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
@@ -110,6 +111,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	gql.AddTransport(transport.POST{})
 	gql.Use(extension.Introspection{})
 	gql.SetErrorPresenter(graph.ErrorPresenter(log))
+	gql.AroundRootFields(access.EnforceScopes)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -26,7 +26,7 @@ func reportLatency(b *testing.B, d []time.Duration) {
 // BenchmarkGatewayApplicationRead measures application(id) through the whole path: client → gateway →
 // gateway's sidecar → director's sidecar → director → registry (state store) and back.
 func BenchmarkGatewayApplicationRead(b *testing.B) {
-	h := http.Header{"Tenant": {"bench-read"}}
+	h := http.Header{"Authorization": {"Bearer " + userToken(b, "bench-read")}}
 	url := stack.AppURL("gateway") + "/director/graphql"
 	ctx := context.Background()
 	reg, err := stacktest.GraphQL(ctx, url, h, registerApp, map[string]any{"in": map[string]any{"name": "bench-app"}})

@@ -29,7 +29,7 @@ func scaleSizes() []int {
 func loadApplications(b *testing.B, tenant string, n, c int) float64 {
 	b.Helper()
 	url := stack.AppURL("gateway") + "/director/graphql"
-	h := http.Header{"Tenant": {tenant}}
+	h := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now()
@@ -69,7 +69,7 @@ const pageQuery = `query($first: Int, $after: PageCursor, $filter: [LabelFilter!
 // measurePages runs the page query b.N times and reports p50/p99.
 func measurePages(b *testing.B, tenant string, vars map[string]any, wantTotal int) {
 	url := stack.AppURL("gateway") + "/director/graphql"
-	h := http.Header{"Tenant": {tenant}}
+	h := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
 	durations := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		start := time.Now()
@@ -89,7 +89,7 @@ func measurePages(b *testing.B, tenant string, vars map[string]any, wantTotal in
 // cursorAt walks the list until position pos and returns the cursor there (for a deep page).
 func cursorAt(b *testing.B, tenant string, filter any, pos int) string {
 	url := stack.AppURL("gateway") + "/director/graphql"
-	h := http.Header{"Tenant": {tenant}}
+	h := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
 	step := min(100, max(1, pos/10))
 	after := ""
 	for seen := 0; seen+step <= pos; seen += step {

@@ -3,17 +3,20 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
 )
 
-// gql sends a GraphQL request to the Director through the gateway as tenant (none when empty).
+// gql sends a GraphQL request to the Director through the gateway as a user of tenant with every scope
+// (no credentials at all when tenant is empty).
 func gql(t *testing.T, tenant, query string, vars map[string]any) *stacktest.Response {
 	t.Helper()
 	h := http.Header{}
 	if tenant != "" {
-		h.Set("Tenant", tenant)
+		h.Set("Authorization", "Bearer "+userToken(t, tenant))
 	}
 	resp, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/director/graphql", h, query, vars)
 	if err != nil {
@@ -33,6 +36,22 @@ func ok(t *testing.T, r *stacktest.Response, out any) {
 			t.Fatal(err)
 		}
 	}
+}
+
+var tokens sync.Map // tenant -> token
+
+func userToken(t testing.TB, tenant string, scopes ...string) string {
+	t.Helper()
+	key := tenant + "|" + strings.Join(scopes, " ")
+	if tok, ok := tokens.Load(key); ok {
+		return tok.(string)
+	}
+	tok, err := stack.Token(tenant, scopes...)
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	tokens.Store(key, tok)
+	return tok
 }
 
 type appData struct {
@@ -160,7 +179,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		t.Fatalf("refused registrations left %d applications, want 1", page.Applications.TotalCount)
 	}
 
-	// Without a tenant the gateway refuses before anything reaches the Director.
+	// Without credentials the gateway refuses before anything reaches the Director.
 	r := gql(t, "", listApps, nil)
 	if r.Status != http.StatusUnauthorized {
 		t.Fatalf("no tenant: status %d %s", r.Status, r.Raw)

@@ -5,14 +5,19 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ardanlabs/conf/v3"
 
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
@@ -20,6 +25,11 @@ import (
 
 type config struct {
 	Port            int           `conf:"default:3000,env:APP_PORT"`
+	DataDir         string        `conf:"default:../../.data,env:MP_DATA_DIR"`
+	JWKSFile        string        `conf:"env:AUTH_JWKS_FILE"`
+	JWKSURL         string        `conf:"env:AUTH_JWKS_URL"`
+	Issuer          string        `conf:"env:AUTH_ISSUER"`
+	Audience        string        `conf:"env:AUTH_AUDIENCE"`
 	DaprHTTP        string        `conf:"env:DAPR_HTTP_ENDPOINT"`
 	DaprAPIToken    string        `conf:"env:DAPR_API_TOKEN,mask"`
 	DirectorAppID   string        `conf:"default:director,env:DIRECTOR_APP_ID"`
@@ -29,6 +39,13 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := tokenCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "token:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	log := logger.New("gateway")
 	if err := run(context.Background(), log); err != nil {
 		log.Error("gateway stopped", "err", err)
@@ -51,10 +68,68 @@ func run(ctx context.Context, log *slog.Logger) error {
 	out, _ := conf.String(&cfg)
 	log.Info("starting", "config", out)
 
+	keys, err := keySource(log, cfg)
+	if err != nil {
+		return err
+	}
+	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}}
+
 	inv := invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout)
-	router := newRouter(log, inv, authn.TenantHeader(), routeConfig{
-		Services:     map[string]string{"director": cfg.DirectorAppID},
+	router := newRouter(log, inv, routeConfig{
+		Services: map[string]service{
+			"director": {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(users)},
+		},
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), router, cfg.ShutdownTimeout)
+}
+
+// keySource is where the keys that sign valid tokens come from: a JWKS URL or file in production, or for
+// local runs a key generated into the data folder on first start (see `gateway token`).
+func keySource(log *slog.Logger, cfg config) (authn.KeySource, error) {
+	switch {
+	case cfg.JWKSURL != "":
+		return &authn.URLKeys{URL: cfg.JWKSURL, TTL: 10 * time.Minute}, nil
+	case cfg.JWKSFile != "":
+		return authn.FileKeys{Path: cfg.JWKSFile}, nil
+	}
+	local := devtoken.LocalKey{Dir: filepath.Join(cfg.DataDir, "jwt")}
+	if err := local.Ensure(); err != nil {
+		return nil, fmt.Errorf("local signing key: %w", err)
+	}
+	log.Warn("verifying tokens with the local development key; set AUTH_JWKS_URL or AUTH_JWKS_FILE in production", "jwks", local.JWKSPath())
+	return authn.FileKeys{Path: local.JWKSPath()}, nil
+}
+
+// tokenCommand prints a development token signed by the local key: gateway token -tenant T [-scopes "a b"].
+func tokenCommand(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant the token is for (required)")
+	subject := fs.String("subject", "developer", "subject (user) of the token")
+	scopes := fs.String("scopes", strings.Join(identity.AllScopes, " "), "space-separated scopes")
+	ttl := fs.Duration("ttl", 12*time.Hour, "validity")
+	dataDir := fs.String("data", envOr("MP_DATA_DIR", "../../.data"), "data folder holding the local key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := identity.ValidateTenant(*tenant); err != nil {
+		return fmt.Errorf("-tenant: %w", err)
+	}
+	local := devtoken.LocalKey{Dir: filepath.Join(*dataDir, "jwt")}
+	if err := local.Ensure(); err != nil {
+		return err
+	}
+	tok, err := local.Sign(*tenant, *subject, strings.Fields(*scopes), *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
 }

@@ -23,17 +23,24 @@ type Invoker interface {
 	Ready(ctx context.Context) error
 }
 
+// service is an app behind the gateway that serves GraphQL at /graphql.
+type service struct {
+	AppID string
+	// Auth authenticates its callers.
+	Auth gin.HandlerFunc
+}
+
 // routeConfig is what the router needs besides its collaborators.
 type routeConfig struct {
-	// Services maps the public path prefix to the Dapr app id serving GraphQL at /graphql.
-	Services     map[string]string
+	// Services maps the public path prefix to the app behind it.
+	Services     map[string]service
 	MaxBodyBytes int64
 }
 
 // forwardedHeaders are the request headers passed on to the apps; credentials stay at the gateway.
 var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-Request-Id", "Traceparent", "Tracestate"}
 
-func newRouter(log *slog.Logger, inv Invoker, auth gin.HandlerFunc, cfg routeConfig) *gin.Engine {
+func newRouter(log *slog.Logger, inv Invoker, cfg routeConfig) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery(), requestLog(log), stripIdentity())
@@ -47,10 +54,10 @@ func newRouter(log *slog.Logger, inv Invoker, auth gin.HandlerFunc, cfg routeCon
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
 
-	for prefix, appID := range cfg.Services {
+	for prefix, svc := range cfg.Services {
 		// The playground is a static page; the queries it sends go through authentication like any other.
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
-		r.POST("/"+prefix+"/graphql", auth, forward(log, inv, appID, "graphql", cfg.MaxBodyBytes))
+		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, svc.AppID, "graphql"))
 	}
 	return r
 }
@@ -77,8 +84,16 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
+// limitBody caps the request body; reading past the cap fails, and forward answers 413.
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
 // forward passes the request to method on appID through the sidecar, with the caller's identity as headers.
-func forward(log *slog.Logger, inv Invoker, appID, method string, maxBody int64) gin.HandlerFunc {
+func forward(log *slog.Logger, inv Invoker, appID, method string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := authn.Identity(c)
 		if !ok {
@@ -92,8 +107,7 @@ func forward(log *slog.Logger, inv Invoker, appID, method string, maxBody int64)
 			}
 		}
 		id.SetHeaders(h)
-		body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
-		resp, err := inv.Do(c.Request.Context(), appID, http.MethodPost, method, h, body)
+		resp, err := inv.Do(c.Request.Context(), appID, http.MethodPost, method, h, c.Request.Body)
 		if err != nil {
 			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")

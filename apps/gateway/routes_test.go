@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -39,18 +42,40 @@ func (f *fakeInvoker) Do(_ context.Context, appID, _, method string, h http.Head
 
 func (f *fakeInvoker) Ready(context.Context) error { return f.err }
 
+// testKey signs the tokens of these tests; the router verifies against its public half.
+var testKey = func() devtoken.LocalKey {
+	dir, err := os.MkdirTemp("", "gateway-test-")
+	if err != nil {
+		panic(err)
+	}
+	k := devtoken.LocalKey{Dir: dir}
+	if err := k.Ensure(); err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func token(t *testing.T, tenant string) string {
+	t.Helper()
+	tok, err := testKey.Sign(tenant, "tester", []string{"application:read"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
 func newTestRouter(inv Invoker) http.Handler {
-	return newRouter(slog.New(slog.DiscardHandler), inv, authn.TenantHeader(), routeConfig{
-		Services: map[string]string{"director": "director"}, MaxBodyBytes: 64,
+	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: authn.FileKeys{Path: testKey.JWKSPath()}}}
+	return newRouter(slog.New(slog.DiscardHandler), inv, routeConfig{
+		Services: map[string]service{"director": {AppID: "director", Auth: authn.Authenticate(users)}}, MaxBodyBytes: 64,
 	})
 }
 
 func TestForwardsGraphQLWithTenant(t *testing.T) {
 	inv := &fakeInvoker{}
 	req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader(`{"query":"{a}"}`))
-	req.Header.Set("Tenant", "acme")
+	req.Header.Set("Authorization", token(t, "acme"))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer secret")
 	// A client trying to pass itself off as another tenant through the internal header.
 	req.Header.Set(identity.HeaderTenant, "victim")
 	rec := httptest.NewRecorder()
@@ -68,6 +93,9 @@ func TestForwardsGraphQLWithTenant(t *testing.T) {
 	if inv.header.Get("Authorization") != "" {
 		t.Fatal("credentials were forwarded")
 	}
+	if id := identity.FromHeaders(inv.header); id.Subject != "tester" || len(id.Scopes) != 1 {
+		t.Fatalf("identity passed on: %+v", id)
+	}
 }
 
 func TestRejectsRequests(t *testing.T) {
@@ -77,8 +105,8 @@ func TestRejectsRequests(t *testing.T) {
 		status             int
 		code               string
 	}{
-		{name: "no tenant", body: "{}", status: 401, code: "UNAUTHENTICATED"},
-		{name: "bad tenant", tenant: "a/b", body: "{}", status: 400, code: "INVALID_TENANT"},
+		{name: "no credentials", body: "{}", status: 401, code: "UNAUTHENTICATED"},
+		{name: "tenant claim not a tenant id", tenant: "a/b", body: "{}", status: 401, code: "UNAUTHENTICATED"},
 		{name: "body too large", tenant: "t", body: strings.Repeat("x", 65), status: 413, code: "BODY_TOO_LARGE"},
 		{name: "director down", tenant: "t", body: "{}", invErr: errors.New("connection refused"), status: 502, code: "UPSTREAM_UNAVAILABLE"},
 	}
@@ -87,7 +115,7 @@ func TestRejectsRequests(t *testing.T) {
 			inv := &fakeInvoker{err: tt.invErr}
 			req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader(tt.body))
 			if tt.tenant != "" {
-				req.Header.Set("Tenant", tt.tenant)
+				req.Header.Set("Authorization", token(t, tt.tenant))
 			}
 			rec := httptest.NewRecorder()
 			newTestRouter(inv).ServeHTTP(rec, req)

@@ -42,6 +42,10 @@ func (r *mutationResolver) DeleteRuntimeLabel(ctx context.Context, runtimeID str
 	return r.RuntimeSvc.DeleteLabel(ctx, runtimeID, key)
 }
 
+func (r *mutationResolver) Heartbeat(ctx context.Context, runtimeID string) (*model.Runtime, error) {
+	return r.RuntimeSvc.Heartbeat(ctx, runtimeID)
+}
+
 func (r *queryResolver) Runtimes(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.RuntimePage, error) {
 	return r.RuntimeSvc.List(ctx, filter, pageSize(first), deref(after))
 }

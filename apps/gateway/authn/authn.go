@@ -5,6 +5,7 @@ package authn
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,9 +13,6 @@ import (
 )
 
 const identityKey = "mp.identity"
-
-// HeaderTenant is the development header that names the caller's tenant until real authentication is on.
-const HeaderTenant = "Tenant"
 
 // Identity returns the identity an authentication middleware stored in c.
 func Identity(c *gin.Context) (identity.Identity, bool) {
@@ -29,23 +27,55 @@ func Identity(c *gin.Context) (identity.Identity, bool) {
 // SetIdentity stores id in c.
 func SetIdentity(c *gin.Context, id identity.Identity) { c.Set(identityKey, id) }
 
-// TenantHeader trusts the Tenant request header. It is meant for local development only: any client can
-// claim any tenant. The caller gets every scope.
-func TenantHeader() gin.HandlerFunc {
+// Method is one way of authenticating a caller.
+type Method interface {
+	// Applies reports whether the request carries this method's credentials.
+	Applies(c *gin.Context) bool
+	// Authenticate checks them and returns the caller.
+	Authenticate(c *gin.Context) (identity.Identity, error)
+}
+
+// Authenticate authenticates with the first method whose credentials the request carries. A request with
+// none gets 401; so does one whose credentials do not check out.
+func Authenticate(methods ...Method) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		tenant := c.GetHeader(HeaderTenant)
-		if err := identity.ValidateTenant(tenant); err != nil {
-			status, code := http.StatusBadRequest, "INVALID_TENANT"
-			if errors.Is(err, identity.ErrNoTenant) {
-				status, code = http.StatusUnauthorized, "UNAUTHENTICATED"
-				err = errors.New("missing Tenant header")
+		for _, m := range methods {
+			if !m.Applies(c) {
+				continue
 			}
-			Abort(c, status, code, err.Error())
+			id, err := m.Authenticate(c)
+			if err != nil {
+				status, code := http.StatusUnauthorized, "UNAUTHENTICATED"
+				if errors.Is(err, ErrForbidden) {
+					status, code = http.StatusForbidden, "FORBIDDEN"
+				}
+				Abort(c, status, code, err.Error())
+				return
+			}
+			SetIdentity(c, id)
+			c.Next()
 			return
 		}
-		SetIdentity(c, identity.Identity{Tenant: tenant, Subject: "anonymous", ConsumerType: "USER", Scopes: []string{"*"}})
-		c.Next()
+		Abort(c, http.StatusUnauthorized, "UNAUTHENTICATED", "no credentials: send a bearer token or a client certificate")
 	}
+}
+
+// ErrForbidden marks credentials that are valid but not for this request.
+var ErrForbidden = errors.New("forbidden")
+
+// BearerToken authenticates `Authorization: Bearer <JWT>`.
+type BearerToken struct{ Verifier *Verifier }
+
+// Applies implements Method.
+func (b BearerToken) Applies(c *gin.Context) bool { return c.GetHeader("Authorization") != "" }
+
+// Authenticate implements Method.
+func (b BearerToken) Authenticate(c *gin.Context) (identity.Identity, error) {
+	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(raw) == "" {
+		return identity.Identity{}, ErrNoToken
+	}
+	return b.Verifier.Verify(c.Request.Context(), strings.TrimSpace(raw))
 }
 
 // ErrorBody is the JSON body of every error the gateway itself answers with.

@@ -6,6 +6,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"math/big"
 	"net/http"
 	"regexp"
 	"strings"
@@ -17,6 +18,13 @@ const (
 	HeaderSubject      = "X-Mp-Subject"
 	HeaderConsumerType = "X-Mp-Consumer-Type"
 	HeaderScopes       = "X-Mp-Scopes"
+	// HeaderConnectorToken carries a Connector one-time token. The gateway copies it from the client's
+	// Connector-Token header untouched: only the Connector can tell whether it is valid, and it is the
+	// caller's only credential on the pairing path.
+	HeaderConnectorToken = "X-Mp-Connector-Token"
+	// HeaderCertSerial carries the serial number of the client certificate the caller authenticated with,
+	// formatted by SerialHex, so that the Connector can tell which certificate to renew or revoke.
+	HeaderCertSerial = "X-Mp-Cert-Serial"
 
 	headerPrefix = "X-Mp-"
 )
@@ -33,6 +41,20 @@ type Identity struct {
 	Subject      string
 	ConsumerType string // USER, APPLICATION, RUNTIME, INTEGRATION_SYSTEM
 	Scopes       []string
+	// ConnectorToken is a one-time token presented to the Connector, empty otherwise.
+	ConnectorToken string
+	// CertSerial is the serial of the client certificate the caller presented (see SerialHex), empty when
+	// the caller did not authenticate with a certificate.
+	CertSerial string
+}
+
+// SerialHex formats a certificate serial number as X-Mp-Cert-Serial carries it: lowercase hexadecimal
+// without leading zeros or separators (big.Int.Text(16)).
+func SerialHex(serial *big.Int) string {
+	if serial == nil {
+		return ""
+	}
+	return serial.Text(16)
 }
 
 // Tenants end up inside storage keys, so the alphabet is strict.
@@ -61,6 +83,8 @@ func (id Identity) SetHeaders(h http.Header) {
 	set(HeaderSubject, id.Subject)
 	set(HeaderConsumerType, id.ConsumerType)
 	set(HeaderScopes, strings.Join(id.Scopes, " "))
+	set(HeaderConnectorToken, id.ConnectorToken)
+	set(HeaderCertSerial, id.CertSerial)
 }
 
 // StripHeaders removes every identity header from h.
@@ -78,6 +102,9 @@ func FromHeaders(h http.Header) Identity {
 		Tenant:       h.Get(HeaderTenant),
 		Subject:      h.Get(HeaderSubject),
 		ConsumerType: h.Get(HeaderConsumerType),
+
+		ConnectorToken: h.Get(HeaderConnectorToken),
+		CertSerial:     h.Get(HeaderCertSerial),
 	}
 	if s := h.Get(HeaderScopes); s != "" {
 		id.Scopes = strings.Fields(s)

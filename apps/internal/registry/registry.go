@@ -191,6 +191,12 @@ type Change struct {
 	Unique []string
 	// Events announce the change on pub/sub once it is written (see Relay).
 	Events []Event
+	// TTL, when positive, lets the state store delete the entity on its own after this long (Dapr's
+	// ttlInSeconds, rounded up to whole seconds). The store deletes it without the registry knowing, so
+	// such an entity joins no index, not even IndexAll, and may hold no unique keys: nothing could take it
+	// out of them. Reads may still see it until the store gets round to deleting it, so callers that care
+	// keep an expiry time in Data and check it too.
+	TTL time.Duration
 }
 
 type operation = *dapr.StateOperation
@@ -266,6 +272,9 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	if err != nil {
 		return err
 	}
+	if ch.TTL > 0 && ch.Data != nil && (len(ch.Indexes) > 0 || len(ch.Unique) > 0 || (cur != nil && len(cur.Unique) > 0)) {
+		return fmt.Errorf("write %s %s: an entity with a TTL cannot join indexes or hold unique keys", s.Kind, id)
+	}
 
 	var ops []*dapr.StateOperation
 	next := envelope{Indexes: map[string]int64{}, WriteID: writeID}
@@ -274,7 +283,9 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		if next.Data, err = json.Marshal(ch.Data); err != nil {
 			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
 		}
-		want[IndexAll] = true
+		if ch.TTL <= 0 {
+			want[IndexAll] = true
+		}
 		for _, ix := range ch.Indexes {
 			want[ix] = true
 		}
@@ -356,7 +367,9 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
 		}
-		ops = append(ops, upsert(key, raw, etag))
+		op := upsert(key, raw, etag)
+		op.Item.Metadata = ttlMetadata(ch.TTL)
+		ops = append(ops, op)
 	}
 	if err := r.commit(ctx, ops); err != nil {
 		return err

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 // App is one Dapr app of the stack.
@@ -416,4 +419,13 @@ func setMetadata(spec map[string]any, name, value string) {
 			m["value"] = value
 		}
 	}
+}
+
+// Token returns a bearer token for tenant with scopes (all of them when none are given), signed by the
+// development key the stack's gateway verifies against.
+func (s *Stack) Token(tenant string, scopes ...string) (string, error) {
+	if len(scopes) == 0 {
+		scopes = identity.AllScopes
+	}
+	return devtoken.LocalKey{Dir: filepath.Join(s.Dir, "jwt")}.Sign(tenant, "e2e", scopes, time.Hour)
 }

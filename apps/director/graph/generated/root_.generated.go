@@ -295,6 +295,7 @@ type ComplexityRoot struct {
 		DeleteSystemAuthForIntegrationSystem          func(childComplexity int, authID string) int
 		DeleteSystemAuthForRuntime                    func(childComplexity int, authID string) int
 		DeleteWebhook                                 func(childComplexity int, webhookID string) int
+		Heartbeat                                     func(childComplexity int, runtimeID string) int
 		RefetchAPISpec                                func(childComplexity int, apiID string) int
 		RefetchEventDefinitionSpec                    func(childComplexity int, eventID string) int
 		RegisterApplication                           func(childComplexity int, in model.ApplicationRegisterInput) int
@@ -425,6 +426,7 @@ type ComplexityRoot struct {
 
 	RuntimeStatus struct {
 		Condition func(childComplexity int) int
+		Reason    func(childComplexity int) int
 		Timestamp func(childComplexity int) int
 	}
 
@@ -1793,6 +1795,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.DeleteWebhook(childComplexity, args["webhookID"].(string)), true
 
+	case "Mutation.heartbeat":
+		if e.ComplexityRoot.Mutation.Heartbeat == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_heartbeat_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Heartbeat(childComplexity, args["runtimeID"].(string)), true
+
 	case "Mutation.refetchAPISpec":
 		if e.ComplexityRoot.Mutation.RefetchAPISpec == nil {
 			break
@@ -2689,6 +2703,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuntimeStatus.Condition(childComplexity), true
+
+	case "RuntimeStatus.reason":
+		if e.ComplexityRoot.RuntimeStatus.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeStatus.Reason(childComplexity), true
 
 	case "RuntimeStatus.timestamp":
 		if e.ComplexityRoot.RuntimeStatus.Timestamp == nil {
@@ -4049,6 +4070,8 @@ type RuntimeStatus {
   condition: RuntimeStatusCondition!
   "When the condition was last changed."
   timestamp: Timestamp!
+  "Why the runtime is FAILED, when it is (not part of the Compass API)."
+  reason: String
 }
 
 "Lifecycle state of a runtime."
@@ -4146,6 +4169,15 @@ extend type Mutation {
 
   "Removes a label from a runtime and returns it; fails if it is absent."
   deleteRuntimeLabel(runtimeID: ID!, key: String!): Label!
+}
+
+extend type Mutation {
+  """
+  Called by a runtime's agent at a regular interval (not part of the Compass API). While heartbeats
+  arrive the runtime is CONNECTED; after too many missed ones it turns FAILED. Only the runtime itself
+  may send its heartbeat.
+  """
+  heartbeat(runtimeID: ID!): Runtime!
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `# Director GraphQL API — root of the schema.
@@ -4945,6 +4977,8 @@ func (ec *executionContext) childFields_RuntimeStatus(ctx context.Context, field
 		return ec.fieldContext_RuntimeStatus_condition(ctx, field)
 	case "timestamp":
 		return ec.fieldContext_RuntimeStatus_timestamp(ctx, field)
+	case "reason":
+		return ec.fieldContext_RuntimeStatus_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuntimeStatus", field.Name)
 }

@@ -742,6 +742,8 @@ type RuntimeStatus struct {
 	Condition RuntimeStatusCondition `json:"condition"`
 	// When the condition was last changed.
 	Timestamp time.Time `json:"timestamp"`
+	// Why the runtime is FAILED, when it is (not part of the Compass API).
+	Reason *string `json:"reason,omitempty"`
 }
 
 // Credentials with which an application, runtime or integration system calls

@@ -1,0 +1,190 @@
+package authn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// acceptedAlgorithms are the only signatures the gateway verifies.
+var acceptedAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+
+// KeySource yields the JSON Web Key Set that signs valid tokens.
+type KeySource interface {
+	Keys(ctx context.Context) (*jose.JSONWebKeySet, error)
+}
+
+// FileKeys reads a JWKS from a file, re-reading it when it changes.
+type FileKeys struct{ Path string }
+
+// Keys implements KeySource.
+func (f FileKeys) Keys(context.Context) (*jose.JSONWebKeySet, error) {
+	raw, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read JWKS %s: %w", f.Path, err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, fmt.Errorf("parse JWKS %s: %w", f.Path, err)
+	}
+	return &set, nil
+}
+
+// URLKeys fetches a JWKS over HTTP and keeps it for TTL; an unknown key id triggers a refetch, so rotated
+// keys are picked up at once.
+type URLKeys struct {
+	URL    string
+	TTL    time.Duration
+	Client *http.Client
+
+	mu      sync.Mutex
+	set     *jose.JSONWebKeySet
+	fetched time.Time
+}
+
+// Keys implements KeySource.
+func (u *URLKeys) Keys(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.set != nil && time.Since(u.fetched) < u.TTL {
+		return u.set, nil
+	}
+	return u.fetch(ctx)
+}
+
+func (u *URLKeys) refresh(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.set != nil && time.Since(u.fetched) < 10*time.Second {
+		return u.set, nil // refetched moments ago; do not let bad tokens hammer the issuer
+	}
+	return u.fetch(ctx)
+}
+
+func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := u.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch JWKS: status %d", resp.StatusCode)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return nil, fmt.Errorf("parse JWKS: %w", err)
+	}
+	u.set, u.fetched = &set, time.Now()
+	return u.set, nil
+}
+
+// Verifier checks bearer tokens.
+type Verifier struct {
+	Keys     KeySource
+	Issuer   string // required issuer, when set
+	Audience string // required audience, when set
+	Now      func() time.Time
+}
+
+// Errors returned by Verify, all answered with 401.
+var (
+	ErrNoToken      = errors.New("missing bearer token")
+	ErrBadToken     = errors.New("malformed token")
+	ErrBadSignature = errors.New("token signature does not verify")
+	ErrExpired      = errors.New("token expired or not yet valid")
+	ErrNoTenant     = errors.New("token carries no tenant claim")
+)
+
+// Verify checks raw's signature against the key set and its time and audience claims, and returns the
+// caller it names.
+func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Identity, error) {
+	tok, err := jwt.ParseSigned(raw, acceptedAlgorithms)
+	if err != nil {
+		return identity.Identity{}, ErrBadToken
+	}
+	set, err := v.Keys.Keys(ctx)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	var claims devtoken.Claims
+	if err := v.claims(tok, set, &claims); err != nil {
+		if u, ok := v.Keys.(*URLKeys); ok && errors.Is(err, ErrBadSignature) {
+			if set, rerr := u.refresh(ctx); rerr == nil {
+				err = v.claims(tok, set, &claims)
+			}
+		}
+		if err != nil {
+			return identity.Identity{}, err
+		}
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	exp := jwt.Expected{Time: now(), Issuer: v.Issuer}
+	if v.Audience != "" {
+		exp.AnyAudience = jwt.Audience{v.Audience}
+	}
+	if err := claims.Claims.ValidateWithLeeway(exp, 30*time.Second); err != nil {
+		if errors.Is(err, jwt.ErrExpired) || errors.Is(err, jwt.ErrNotValidYet) || errors.Is(err, jwt.ErrIssuedInTheFuture) {
+			return identity.Identity{}, ErrExpired
+		}
+		return identity.Identity{}, fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	if claims.Expiry == nil {
+		return identity.Identity{}, fmt.Errorf("%w: no exp claim", ErrBadToken)
+	}
+	if err := identity.ValidateTenant(claims.Tenant); err != nil {
+		return identity.Identity{}, ErrNoTenant
+	}
+	scopes := claims.Scopes
+	if claims.Scope != "" {
+		scopes = append(scopes, strings.Fields(claims.Scope)...)
+	}
+	ct := claims.ConsumerType
+	if ct == "" {
+		ct = identity.ConsumerUser
+	}
+	if ct != identity.ConsumerUser && ct != identity.ConsumerIntegrationSystem {
+		// Applications and runtimes authenticate with Connector certificates, not tokens.
+		return identity.Identity{}, fmt.Errorf("%w: consumerType %q cannot use tokens", ErrBadToken, ct)
+	}
+	return identity.Identity{Tenant: claims.Tenant, Subject: claims.Subject, ConsumerType: ct, Scopes: scopes}, nil
+}
+
+func (v *Verifier) claims(tok *jwt.JSONWebToken, set *jose.JSONWebKeySet, out *devtoken.Claims) error {
+	var keys []jose.JSONWebKey
+	if len(tok.Headers) > 0 && tok.Headers[0].KeyID != "" {
+		keys = set.Key(tok.Headers[0].KeyID)
+	} else {
+		keys = set.Keys
+	}
+	for _, k := range keys {
+		if err := tok.Claims(k.Key, out); err == nil {
+			return nil
+		}
+	}
+	return ErrBadSignature
+}

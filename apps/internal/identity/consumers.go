@@ -1,0 +1,9 @@
+package identity
+
+// Kinds of caller (Identity.ConsumerType).
+const (
+	ConsumerUser              = "USER"
+	ConsumerApplication       = "APPLICATION"
+	ConsumerRuntime           = "RUNTIME"
+	ConsumerIntegrationSystem = "INTEGRATION_SYSTEM"
+)
