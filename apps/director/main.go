@@ -92,12 +92,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	go reg.Relay(ctx, log, events.NewPublisher(client, cfg.PubSub, "director"), cfg.RelayInterval)
 	defs := label.NewDefinitions(reg)
 	apps := application.NewService(reg, defs)
+	rts := runtimes.NewService(reg, defs)
+	apps.SetRuntimeScenarios(rts.Scenarios)
 	bundles := bundle.NewService(reg, &http.Client{}, bundle.Config{})
 	apps.SetParts(bundles)
 	lookup := eventing.NewLookup(reg)
 	resolver := &graph.Resolver{
 		Apps:                 apps,
-		RuntimeSvc:           runtimes.NewService(reg, defs),
+		RuntimeSvc:           rts,
 		Labels:               defs,
 		IntegrationSystemSvc: integrationsystem.NewService(reg),
 		AppTemplateSvc:       apptemplate.NewService(reg, apps),

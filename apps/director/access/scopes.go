@@ -89,6 +89,9 @@ func EnforceScopes(ctx context.Context, next graphql.RootResolver) graphql.Marsh
 	case !known:
 		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to any caller", fc.Field.Name))
 		return graphql.Null
+	case !consumerMayCall(id, fc.Field.Name):
+		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
+		return graphql.Null
 	case scope != anyCaller && !id.HasScope(scope):
 		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s requires the scope %s", fc.Field.Name, scope))
 		return graphql.Null

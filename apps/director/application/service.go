@@ -13,9 +13,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
@@ -46,6 +48,8 @@ type Service struct {
 	objs  *label.Objects[model.Application, *model.Application]
 	parts Parts
 	now   func() time.Time
+	// runtimeScenarios tells which scenarios a runtime caller is in (see access.ApplicationVisible).
+	runtimeScenarios access.ScenarioSource
 }
 
 // NewService returns a service storing applications in store and checking labels against defs.
@@ -55,6 +59,9 @@ func NewService(store Store, defs *label.Definitions) *Service {
 	defs.AddHolder(s.objs)
 	return s
 }
+
+// SetRuntimeScenarios connects the source of runtimes' scenarios, which decides what runtime callers see.
+func (s *Service) SetRuntimeScenarios(src access.ScenarioSource) { s.runtimeScenarios = src }
 
 // SetParts connects the owner of the application's bundles.
 func (s *Service) SetParts(p Parts) { s.parts = p }
@@ -224,13 +231,44 @@ func normalizeLabels(in map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// Get returns the application id of the calling tenant.
+// Get returns the application id of the calling tenant, if the caller may see it.
 func (s *Service) Get(ctx context.Context, id string) (*model.Application, error) {
-	return s.objs.Get(ctx, id)
+	app, err := s.objs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	visible, err := access.ApplicationVisible(ctx, app, s.runtimeScenarios)
+	if err != nil {
+		return nil, err
+	}
+	if !visible {
+		return nil, apperr.NotFound("application", id)
+	}
+	return app, nil
 }
 
-// List returns a page of the calling tenant's applications matching filters, oldest first.
+// List returns a page of the calling tenant's applications matching filters, oldest first. An application
+// caller sees only itself, a runtime caller the applications sharing its scenarios.
 func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.ApplicationPage, error) {
+	switch caller := access.Caller(ctx); caller.ConsumerType {
+	case identity.ConsumerApplication:
+		page := &model.ApplicationPage{Data: []*model.Application{}, PageInfo: &model.PageInfo{StartCursor: after, EndCursor: after}}
+		if app, err := s.Get(ctx, caller.Subject); err == nil && after == "" && first > 0 {
+			page.Data, page.TotalCount = append(page.Data, app), 1
+		} else if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
+			return nil, err
+		}
+		return page, nil
+	case identity.ConsumerRuntime:
+		if len(filters) > 0 {
+			return nil, apperr.Invalid("filter: not available to runtime callers; they see the applications of their scenarios")
+		}
+		scenarios, err := s.runtimeScenarios(ctx, caller.Subject)
+		if err != nil {
+			return nil, err
+		}
+		return s.ForScenarios(ctx, scenarios, first, after)
+	}
 	p, err := s.objs.List(ctx, filters, first, after)
 	if err != nil {
 		return nil, err

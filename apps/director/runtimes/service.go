@@ -13,9 +13,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
@@ -168,13 +170,23 @@ func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, er
 	return rt, nil
 }
 
-// Get returns runtime id of the calling tenant.
+// Get returns runtime id of the calling tenant; a runtime caller sees only itself.
 func (s *Service) Get(ctx context.Context, id string) (*model.Runtime, error) {
+	if !access.RuntimeVisible(ctx, id) {
+		return nil, apperr.NotFound("runtime", id)
+	}
 	return s.objs.Get(ctx, id)
 }
 
-// List returns a page of the tenant's runtimes matching filters.
+// List returns a page of the tenant's runtimes matching filters; a runtime caller sees only itself.
 func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.RuntimePage, error) {
+	if caller := access.Caller(ctx); caller.ConsumerType == identity.ConsumerRuntime {
+		page := &model.RuntimePage{Data: []*model.Runtime{}, PageInfo: &model.PageInfo{StartCursor: after, EndCursor: after}}
+		if rt, err := s.Get(ctx, caller.Subject); err == nil && after == "" && first > 0 && len(filters) == 0 {
+			page.Data, page.TotalCount = append(page.Data, rt), 1
+		}
+		return page, nil
+	}
 	p, err := s.objs.List(ctx, filters, first, after)
 	if err != nil {
 		return nil, err
@@ -194,7 +206,7 @@ func (s *Service) DeleteLabel(ctx context.Context, id, key string) (*model.Label
 
 // Scenarios returns the scenarios runtime id is in.
 func (s *Service) Scenarios(ctx context.Context, id string) ([]string, error) {
-	rt, err := s.objs.Get(ctx, id)
+	rt, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

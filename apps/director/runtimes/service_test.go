@@ -11,6 +11,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 type fixture struct {
@@ -205,5 +206,42 @@ func TestUpdateDefinitionChecksExistingLabels(t *testing.T) {
 	}
 	if p, _ := f.apps.List(ctx, []*model.LabelFilter{{Key: "size"}}, 10, ""); p.TotalCount != 0 {
 		t.Fatalf("labels left after deleting with deleteRelatedLabels: %d", p.TotalCount)
+	}
+}
+
+func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
+	f := newFixture()
+	admin := directortest.Tenant("t1")
+	f.apps.SetRuntimeScenarios(f.rts.Scenarios)
+	_, _ = f.defs.Scenarios(admin)
+	f.defineScenarios(t, admin, "blue")
+	blue := f.app(t, admin, "blue-app", map[string]any{"scenarios": []any{"blue"}})
+	other := f.app(t, admin, "default-app", nil)
+	rt, err := f.rts.Register(admin, model.RuntimeInput{Name: "rt", Labels: map[string]any{"scenarios": []any{"blue"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRt, _ := f.rts.Register(admin, model.RuntimeInput{Name: "rt2"})
+
+	asRuntime := identity.NewContext(context.Background(), identity.Identity{Tenant: "t1", Subject: rt.ID, ConsumerType: identity.ConsumerRuntime})
+	if _, err := f.apps.Get(asRuntime, blue.ID); err != nil {
+		t.Fatalf("runtime cannot see an application of its scenario: %v", err)
+	}
+	if _, err := f.apps.Get(asRuntime, other.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("runtime sees an application outside its scenarios: %v", err)
+	}
+	if p, err := f.apps.List(asRuntime, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"blue-app"}) {
+		t.Fatalf("runtime lists %v (%v)", names(p.Data), err)
+	}
+	if _, err := f.rts.Get(asRuntime, otherRt.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("runtime sees another runtime: %v", err)
+	}
+
+	asApp := identity.NewContext(context.Background(), identity.Identity{Tenant: "t1", Subject: other.ID, ConsumerType: identity.ConsumerApplication})
+	if _, err := f.apps.Get(asApp, blue.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("application sees another application: %v", err)
+	}
+	if p, err := f.apps.List(asApp, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"default-app"}) {
+		t.Fatalf("application lists %v (%v)", names(p.Data), err)
 	}
 }

@@ -1,0 +1,65 @@
+package access
+
+import (
+	"context"
+	"slices"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// allowedFor lists the root fields applications and runtimes (callers with a Connector certificate) may
+// use, whatever their scopes: they act for themselves only, never administer the tenant.
+var allowedFor = map[string][]string{
+	identity.ConsumerRuntime: {
+		"viewer", "application", "applications", "applicationsForRuntime", "runtime", "runtimes", "heartbeat",
+		"requestBundleInstanceAuthCreation", "requestBundleInstanceAuthDeletion", "bundleInstanceAuth", "bundleByInstanceAuth",
+	},
+	identity.ConsumerApplication: {
+		"viewer", "application", "applications", "setBundleInstanceAuth", "deleteBundleInstanceAuth", "bundleInstanceAuth",
+	},
+}
+
+// consumerMayCall reports whether a caller of the identity's kind may use root field at all.
+func consumerMayCall(id identity.Identity, field string) bool {
+	allowed, restricted := allowedFor[id.ConsumerType]
+	return !restricted || slices.Contains(allowed, field)
+}
+
+// Caller is the identity of the request in ctx.
+func Caller(ctx context.Context) identity.Identity {
+	id, _ := identity.FromContext(ctx)
+	return id
+}
+
+// ScenarioSource returns the scenarios a runtime is in.
+type ScenarioSource func(ctx context.Context, runtimeID string) ([]string, error)
+
+// ApplicationVisible reports whether the caller may see app: users always, an application only itself, a
+// runtime only the applications sharing one of its scenarios.
+func ApplicationVisible(ctx context.Context, app *model.Application, scenarios ScenarioSource) (bool, error) {
+	id := Caller(ctx)
+	switch id.ConsumerType {
+	case identity.ConsumerApplication:
+		return app.ID == id.Subject, nil
+	case identity.ConsumerRuntime:
+		mine, err := scenarios(ctx, id.Subject)
+		if err != nil {
+			return false, err
+		}
+		appScenarios, _ := app.Labels["scenarios"].([]any)
+		for _, s := range appScenarios {
+			if name, ok := s.(string); ok && slices.Contains(mine, name) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// RuntimeVisible reports whether the caller may see runtime id: a runtime only itself.
+func RuntimeVisible(ctx context.Context, id string) bool {
+	c := Caller(ctx)
+	return c.ConsumerType != identity.ConsumerRuntime || c.Subject == id
+}
