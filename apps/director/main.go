@@ -14,9 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/ardanlabs/conf/v3"
 	dapr "github.com/dapr/go-sdk/client"
 
@@ -34,6 +31,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -109,10 +107,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Bundles:              bundles,
 	}
 
-	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
-	gql.AddTransport(transport.POST{})
-	gql.Use(extension.Introspection{})
-	gql.SetErrorPresenter(graph.ErrorPresenter(log))
+	publisher := events.NewPublisher(client, cfg.PubSub, "director")
+	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}), log, "director",
+		gqlserver.DefaultLimits, graph.ErrorPresenter(log), publisher)
 	gql.AroundRootFields(access.EnforceScopes)
 
 	mux := http.NewServeMux()

@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +92,38 @@ func TestIdentityHeadersCannotBeForged(t *testing.T) {
 	ok(t, raw(t, h, getApp, map[string]any{"id": reg.RegisterApplication.ID}), &got)
 	if got.Application != nil {
 		t.Fatal("a forged tenant header reached the Director")
+	}
+}
+
+func TestMutationsAreAudited(t *testing.T) {
+	ok(t, gql(t, "tenant-audit", registerApp, map[string]any{"in": map[string]any{"name": "audited"}}), nil)
+	r := gql(t, "tenant-audit", registerApp, map[string]any{"in": map[string]any{"name": "Bad Name"}})
+	if len(r.Errors) == 0 {
+		t.Fatal("invalid registration accepted")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !(streamHas(t, "audit", `"outcome":"success"`) && streamHas(t, "audit", `INVALID_INPUT`) && streamHas(t, "audit", "tenant-audit")) {
+		if time.Now().After(deadline) {
+			t.Fatal("no audit records for the two mutations on the audit topic")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestQueryLimits(t *testing.T) {
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 3000 {
+		fmt.Fprintf(&q, " a%d: viewer { id }", i)
+	}
+	q.WriteString(" }")
+	r := gql(t, "tenant-limits", q.String(), nil)
+	if len(r.Errors) == 0 || r.Errors[0].Code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("query of complexity 6000: %.300s", r.Raw)
+	}
+	// A body over the gateway's limit (1 MiB by default) is refused before it reaches the Director.
+	r = gql(t, "tenant-limits", "{ viewer { id } }", map[string]any{"padding": strings.Repeat("x", 2<<20)})
+	if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.Raw), "BODY_TOO_LARGE") {
+		t.Fatalf("2 MiB body: status %d %.200s", r.Status, r.Raw)
 	}
 }
