@@ -9,6 +9,11 @@ mkdir -p "$MP_DATA_DIR/logs"
 # The local secret store refuses to start without its file.
 [[ -f $MP_DATA_DIR/secrets.json ]] || echo '{}' >"$MP_DATA_DIR/secrets.json"
 
+# Tokens for the hops between each app and its sidecar: apps accept calls only from their sidecar
+# (APP_API_TOKEN) and the sidecars only from their app (DAPR_API_TOKEN). daprd and the apps inherit them.
+export APP_API_TOKEN=${APP_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+export DAPR_API_TOKEN=${DAPR_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
 scripts/redis.sh start
 trap 'scripts/redis.sh stop' EXIT
 
@@ -19,7 +24,7 @@ gateway=http://localhost:${GATEWAY_PORT:-3000}
 			cat >&2 <<MSG
 
   Management plane is up.
-    Gateway (GraphQL):   $gateway/director/graphql   (header "Tenant: <id>")
+    Gateway (GraphQL):   $gateway/director/graphql   (token: make -s token TENANT=<id>)
     GraphQL playground:  $gateway/director/playground
     Logs:                apps/<app>/.dapr/logs/ (app and daprd), $MP_DATA_DIR/logs/redis.log
   Press Ctrl-C to stop.

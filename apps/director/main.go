@@ -46,6 +46,7 @@ type config struct {
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	AppAPIToken     string        `conf:"env:APP_API_TOKEN,mask"`
 }
 
 func main() {
@@ -119,7 +120,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles)))
 
-	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), mux, cfg.ShutdownTimeout)
+	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }
 
 // componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...).

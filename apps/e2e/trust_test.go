@@ -127,3 +127,29 @@ func TestQueryLimits(t *testing.T) {
 		t.Fatalf("2 MiB body: status %d %.200s", r.Status, r.Raw)
 	}
 }
+
+func TestAppsAcceptOnlyTheirSidecar(t *testing.T) {
+	body := strings.NewReader(`{"query":"{ applications { totalCount } }"}`)
+	// Straight to the director, around the gateway and the sidecars, with a forged identity.
+	req, _ := http.NewRequest(http.MethodPost, stack.AppURL("director")+"/graphql", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(identity.HeaderTenant, "tenant-victim")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("director answered a caller that is not its sidecar: %d", resp.StatusCode)
+	}
+	// Through the director's sidecar without its API token.
+	req, _ = http.NewRequest(http.MethodPost, stack.SidecarURL("director")+"/v1.0/invoke/director/method/graphql", strings.NewReader(`{}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("sidecar accepted a call without DAPR_API_TOKEN: %d", resp.StatusCode)
+	}
+}

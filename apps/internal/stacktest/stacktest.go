@@ -7,6 +7,8 @@ package stacktest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +46,9 @@ type Options struct {
 type Stack struct {
 	Dir       string // temporary folder holding data, logs and rendered components
 	RedisAddr string
+	// AppToken and APIToken secure the hops between each app and its sidecar (APP_API_TOKEN,
+	// DAPR_API_TOKEN), as in production.
+	AppToken, APIToken string
 	apps      map[string]*running
 	procs     []*exec.Cmd
 	logs      []string
@@ -136,7 +141,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Dir: dir, apps: map[string]*running{}}
+	s := &Stack{Dir: dir, apps: map[string]*running{}, AppToken: randomToken(), APIToken: randomToken()}
 	for _, sub := range []string{"bin", "resources", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return s, err
@@ -263,6 +268,8 @@ func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
 		"DAPR_HTTP_PORT": strconv.Itoa(r.HTTPPort),
 		"DAPR_GRPC_PORT": strconv.Itoa(r.GRPCPort),
 		"MP_DATA_DIR":    s.Dir,
+		"APP_API_TOKEN":  s.AppToken,
+		"DAPR_API_TOKEN": s.APIToken,
 	}
 	for k, v := range app.Env {
 		env[k] = v
@@ -270,7 +277,8 @@ func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
 	if err := s.spawn(ctx, app.ID, s.Dir, env, filepath.Join(s.Dir, "bin", app.ID)); err != nil {
 		return err
 	}
-	return s.spawn(ctx, app.ID+"-daprd", s.Dir, map[string]string{"DAPR_HOST_IP": "127.0.0.1"}, daprd,
+	sidecarEnv := map[string]string{"DAPR_HOST_IP": "127.0.0.1", "APP_API_TOKEN": s.AppToken, "DAPR_API_TOKEN": s.APIToken}
+	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, daprd,
 		"--app-id", app.ID,
 		"--app-port", strconv.Itoa(r.AppPort),
 		"--dapr-http-port", strconv.Itoa(r.HTTPPort),
@@ -367,6 +375,12 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func freePort() (int, error) {

@@ -3,6 +3,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,4 +38,22 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, g
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// RequireAppToken lets through only requests from the app's own sidecar: Dapr sends the APP_API_TOKEN it
+// was started with in the dapr-api-token header. Without a token configured (a bare local run) every
+// request passes. Health checks stay open for the orchestrator.
+func RequireAppToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || subtle.ConstantTimeCompare([]byte(r.Header.Get("dapr-api-token")), []byte(token)) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":{"code":"UNAUTHENTICATED","message":"only this app's Dapr sidecar may call it"}}`))
+	})
 }
