@@ -26,6 +26,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/health"
+	"github.com/mgmtplane/mgmtplane/apps/director/healthprobe"
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
@@ -47,6 +48,9 @@ type config struct {
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 	AppAPIToken     string        `conf:"env:APP_API_TOKEN,mask"`
+	HealthBinding   string        `conf:"default:healthcron,env:HEALTH_BINDING"`
+	HeartbeatMaxAge time.Duration `conf:"default:30s,env:HEARTBEAT_MAX_AGE"`
+	ProbeTimeout    time.Duration `conf:"default:3s,env:HEALTH_PROBE_TIMEOUT"`
 }
 
 func main() {
@@ -119,6 +123,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles)))
+	// The cron input binding (components/healthcron.yaml) calls this route on every tick.
+	prober := &healthprobe.Prober{
+		Log: log, Tenants: resolver.TenantSvc, Apps: apps, Runtimes: rts, Results: resolver.HealthSvc,
+		Client: &http.Client{Timeout: cfg.ProbeTimeout}, MaxHeartbeatAge: cfg.HeartbeatMaxAge, Parallel: 8,
+	}
+	mux.Handle("POST /"+cfg.HealthBinding, prober.Handler())
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }

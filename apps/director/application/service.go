@@ -79,6 +79,10 @@ func event(verb string, app *model.Application) registry.Event {
 func nameKey(name string) string  { return "name:" + name }
 func webhookKey(id string) string { return "webhook:" + id }
 
+func indexes(app *model.Application) []string {
+	return append(label.Indexes(app.Labels), app.ExtraIndexes()...)
+}
+
 func uniqueKeys(app *model.Application) []string {
 	keys := []string{nameKey(app.Name)}
 	for _, w := range app.Webhooks {
@@ -112,7 +116,7 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 		if cur != nil {
 			return registry.Change{}, fmt.Errorf("application id %s: %w", app.ID, registry.ErrAlreadyExists)
 		}
-		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app), Events: []registry.Event{event("created", app)}}, nil
+		return registry.Change{Data: app, Indexes: indexes(app), Unique: uniqueKeys(app), Events: []registry.Event{event("created", app)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "an application named %q already exists", app.Name)
@@ -422,7 +426,41 @@ func (s *Service) updateWithKeys(ctx context.Context, id string, fn func(*model.
 			return registry.Change{}, err
 		}
 		out = app
-		return registry.Change{Data: app, Indexes: label.Indexes(app.Labels), Unique: uniqueKeys(app), Events: []registry.Event{event("updated", app)}}, nil
+		return registry.Change{Data: app, Indexes: indexes(app), Unique: uniqueKeys(app), Events: []registry.Event{event("updated", app)}}, nil
 	})
 	return out, err
+}
+
+// EachWithHealthCheck calls fn with every application of the tenant that has a healthCheckURL.
+func (s *Service) EachWithHealthCheck(ctx context.Context, fn func(*model.Application) error) error {
+	sc, err := scope(ctx)
+	if err != nil {
+		return err
+	}
+	after := ""
+	for {
+		apps, p, err := registry.ListAs[model.Application](ctx, s.store, sc, model.HealthIndex, MaxPageSize, after)
+		if err != nil {
+			return fmt.Errorf("list applications to probe: %w", err)
+		}
+		for _, app := range apps {
+			if err := fn(app); err != nil {
+				return err
+			}
+		}
+		if !p.HasNextPage {
+			return nil
+		}
+		after = p.EndCursor
+	}
+}
+
+// SetStatus changes an application's status condition (the health prober follows its health check).
+func (s *Service) SetStatus(ctx context.Context, id string, cond model.ApplicationStatusCondition) error {
+	now := s.now().UTC()
+	_, err := s.objs.Update(ctx, id, func(app *model.Application) ([]registry.Event, error) {
+		app.Status = &model.ApplicationStatus{Condition: cond, Timestamp: now}
+		return []registry.Event{event("updated", app)}, nil
+	})
+	return err
 }

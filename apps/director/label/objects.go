@@ -12,9 +12,11 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
-// Object is what Objects needs of a labelled type: its id and its label map.
+// Object is what Objects needs of a labelled type: its id, its label map, and the indexes it belongs to
+// besides its labels' (ExtraIndexes).
 type Object interface {
 	ObjectID() string
+	ExtraIndexes() []string
 	LabelMap() map[string]any
 	SetLabelMap(map[string]any)
 }
@@ -74,7 +76,7 @@ func (o *Objects[T, P]) Update(ctx context.Context, id string, fn func(P) ([]reg
 			return registry.Change{}, err
 		}
 		out = obj
-		return registry.Change{Data: obj, Indexes: Indexes(obj.LabelMap()), Events: events}, nil
+		return registry.Change{Data: obj, Indexes: append(Indexes(obj.LabelMap()), obj.ExtraIndexes()...), Events: events}, nil
 	})
 	if err != nil {
 		return nil, err

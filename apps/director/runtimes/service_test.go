@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/directortest"
@@ -243,5 +244,41 @@ func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
 	}
 	if p, err := f.apps.List(asApp, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"default-app"}) {
 		t.Fatalf("application lists %v (%v)", names(p.Data), err)
+	}
+}
+
+func TestHeartbeatsDriveRuntimeStatus(t *testing.T) {
+	f := newFixture()
+	admin := directortest.Tenant("t1")
+	rt, err := f.rts.Register(admin, model.RuntimeInput{Name: "beating"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asRuntime := identity.NewContext(context.Background(), identity.Identity{Tenant: "t1", Subject: rt.ID, ConsumerType: identity.ConsumerRuntime})
+	if _, err := f.rts.Heartbeat(admin, rt.ID); apperr.CodeOf(err) != apperr.CodeForbidden {
+		t.Fatalf("a user sent a runtime's heartbeat: %v", err)
+	}
+	got, err := f.rts.Heartbeat(asRuntime, rt.ID)
+	if err != nil || got.Status.Condition != model.RuntimeStatusConditionConnected {
+		t.Fatalf("after a heartbeat: %+v %v", got, err)
+	}
+	// Within the deadline nothing changes; past it the runtime is FAILED with a reason.
+	if err := f.rts.CheckHeartbeats(admin, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.rts.Get(admin, rt.ID); cur.Status.Condition != model.RuntimeStatusConditionConnected {
+		t.Fatalf("failed within the deadline: %+v", cur.Status)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := f.rts.CheckHeartbeats(admin, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := f.rts.Get(admin, rt.ID)
+	if cur.Status.Condition != model.RuntimeStatusConditionFailed || cur.Status.Reason == nil {
+		t.Fatalf("after missed heartbeats: %+v", cur.Status)
+	}
+	// The next heartbeat brings it back.
+	if got, _ := f.rts.Heartbeat(asRuntime, rt.ID); got.Status.Condition != model.RuntimeStatusConditionConnected {
+		t.Fatalf("heartbeat after failure: %+v", got.Status)
 	}
 }

@@ -21,3 +21,14 @@ type Application struct {
 func (a *Application) ObjectID() string             { return a.ID }
 func (a *Application) LabelMap() map[string]any     { return a.Labels }
 func (a *Application) SetLabelMap(l map[string]any) { a.Labels = l }
+
+// HealthIndex is the registry index of the applications that have a healthCheckURL to probe.
+const HealthIndex = "health"
+
+// ExtraIndexes puts applications with a health check URL into HealthIndex.
+func (a *Application) ExtraIndexes() []string {
+	if a.HealthCheckURL != nil && *a.HealthCheckURL != "" {
+		return []string{HealthIndex}
+	}
+	return nil
+}

@@ -15,3 +15,6 @@ type Runtime struct {
 func (r *Runtime) ObjectID() string             { return r.ID }
 func (r *Runtime) LabelMap() map[string]any     { return r.Labels }
 func (r *Runtime) SetLabelMap(l map[string]any) { r.Labels = l }
+
+// ExtraIndexes implements label.Object: runtimes are only indexed by their labels.
+func (r *Runtime) ExtraIndexes() []string { return nil }
