@@ -49,9 +49,9 @@ type Stack struct {
 	// AppToken and APIToken secure the hops between each app and its sidecar (APP_API_TOKEN,
 	// DAPR_API_TOKEN), as in production.
 	AppToken, APIToken string
-	apps      map[string]*running
-	procs     []*exec.Cmd
-	logs      []string
+	apps               map[string]*running
+	procs              []*exec.Cmd
+	logs               []string
 }
 
 type running struct {
