@@ -33,6 +33,11 @@ type config struct {
 	DaprHTTP        string        `conf:"env:DAPR_HTTP_ENDPOINT"`
 	DaprAPIToken    string        `conf:"env:DAPR_API_TOKEN,mask"`
 	DirectorAppID   string        `conf:"default:director,env:DIRECTOR_APP_ID"`
+	ConnectorAppID  string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	GovernorAppID   string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	TLSPort         int           `conf:"default:3443,env:TLS_PORT"`
+	TLSCertFile     string        `conf:"env:TLS_CERT_FILE"`
+	TLSKeyFile      string        `conf:"env:TLS_KEY_FILE"`
 	MaxBodyBytes    int64         `conf:"default:1048576,env:MAX_BODY_BYTES"`
 	UpstreamTimeout time.Duration `conf:"default:30s,env:UPSTREAM_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
@@ -75,13 +80,35 @@ func run(ctx context.Context, log *slog.Logger) error {
 	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}}
 
 	inv := invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout)
+	certs := authn.ClientCertificate{Revocations: authn.ConnectorRevocations{Invoker: inv, AppID: cfg.ConnectorAppID}}
 	router := newRouter(log, inv, routeConfig{
 		Services: map[string]service{
-			"director": {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(users)},
+			"director":  {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(certs, users)},
+			"governor":  {AppID: cfg.GovernorAppID, Auth: authn.Authenticate(certs, users)},
+			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
 		},
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), router, cfg.ShutdownTimeout)
+	if cfg.TLSPort == 0 {
+		return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), router, cfg.ShutdownTimeout)
+	}
+
+	// The TLS listener is where applications and runtimes present their Connector certificates.
+	server, err := serverCertificate(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var cas clientCAs
+	go cas.refresh(ctx, log, inv, cfg.ConnectorAppID, time.Minute)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- web.ServeTLS(ctx, log, fmt.Sprintf(":%d", cfg.TLSPort), router, cas.tlsConfig(server), cfg.ShutdownTimeout)
+	}()
+	err = web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), router, cfg.ShutdownTimeout)
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
 // keySource is where the keys that sign valid tokens come from: a JWKS URL or file in production, or for

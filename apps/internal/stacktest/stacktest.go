@@ -56,11 +56,17 @@ type Stack struct {
 
 type running struct {
 	AppPort, HTTPPort, GRPCPort int
+	TLSPort                     int // for apps with a TLS listener (the gateway), as TLS_PORT
 }
 
 // AppURL returns the base URL of an app's own HTTP server.
 func (s *Stack) AppURL(appID string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", s.apps[appID].AppPort)
+}
+
+// AppTLSURL returns the base URL of an app's TLS listener.
+func (s *Stack) AppTLSURL(appID string) string {
+	return fmt.Sprintf("https://127.0.0.1:%d", s.apps[appID].TLSPort)
 }
 
 // SidecarURL returns the base URL of an app's daprd HTTP API.
@@ -251,7 +257,7 @@ func (s *Stack) renderResources(root string, opts Options) error {
 }
 
 func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
-	var ports [4]int
+	var ports [5]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -259,11 +265,12 @@ func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
 		}
 		ports[i] = p
 	}
-	r := &running{AppPort: ports[0], HTTPPort: ports[1], GRPCPort: ports[2]}
+	r := &running{AppPort: ports[0], HTTPPort: ports[1], GRPCPort: ports[2], TLSPort: ports[4]}
 	s.apps[app.ID] = r
 
 	env := map[string]string{
 		"APP_PORT":       strconv.Itoa(r.AppPort),
+		"TLS_PORT":       strconv.Itoa(r.TLSPort),
 		"APP_ID":         app.ID,
 		"DAPR_HTTP_PORT": strconv.Itoa(r.HTTPPort),
 		"DAPR_GRPC_PORT": strconv.Itoa(r.GRPCPort),

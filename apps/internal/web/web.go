@@ -4,6 +4,7 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,20 +19,30 @@ import (
 // in-flight requests up to grace to finish.
 func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, grace time.Duration) error {
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serve(ctx, log, srv, grace, srv.ListenAndServe)
+}
+
+// ServeTLS is Serve over TLS with cfg (which holds the server certificate).
+func ServeTLS(ctx context.Context, log *slog.Logger, addr string, h http.Handler, cfg *tls.Config, grace time.Duration) error {
+	srv := &http.Server{Addr: addr, Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second}
+	return serve(ctx, log, srv, grace, func() error { return srv.ListenAndServeTLS("", "") })
+}
+
+func serve(ctx context.Context, log *slog.Logger, srv *http.Server, grace time.Duration, listen func() error) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	errc := make(chan error, 1)
 	go func() {
-		log.Info("listening", "addr", addr)
-		errc <- srv.ListenAndServe()
+		log.Info("listening", "addr", srv.Addr, "tls", srv.TLSConfig != nil)
+		errc <- listen()
 	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", addr, err)
+		return fmt.Errorf("serve %s: %w", srv.Addr, err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	log.Info("shutting down", "addr", srv.Addr)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,110 @@
+package authn
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// RevocationChecker tells whether a certificate was revoked. The Connector knows; the gateway asks it on
+// every request, so a revocation takes effect at once.
+type RevocationChecker interface {
+	Revoked(ctx context.Context, serial string) (bool, error)
+}
+
+// ClientCertificate authenticates applications and runtimes by the client certificate the Connector
+// issued them, presented on the gateway's TLS listener (which verified the chain during the handshake).
+type ClientCertificate struct {
+	Revocations RevocationChecker
+}
+
+// certScopes are what applications and runtimes may do; the Director narrows it further to their own
+// objects (apps/director/access).
+var certScopes = map[string][]string{
+	identity.ConsumerRuntime: {identity.ScopeApplicationRead, identity.ScopeRuntimeRead, identity.ScopeRuntimeWrite,
+		identity.ScopeConfigurationRead, identity.ScopeConfigurationWrite},
+	identity.ConsumerApplication: {identity.ScopeApplicationRead, identity.ScopeApplicationWrite},
+}
+
+// Applies implements Method.
+func (m ClientCertificate) Applies(c *gin.Context) bool {
+	return c.Request.TLS != nil && len(c.Request.TLS.VerifiedChains) > 0
+}
+
+// Authenticate implements Method.
+func (m ClientCertificate) Authenticate(c *gin.Context) (identity.Identity, error) {
+	cert := c.Request.TLS.VerifiedChains[0][0]
+	id, err := IdentityFromCertificate(cert)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	revoked, err := m.Revocations.Revoked(c.Request.Context(), id.CertSerial)
+	if err != nil {
+		// Fail closed: without an answer the certificate cannot be trusted.
+		return identity.Identity{}, fmt.Errorf("cannot check the certificate's revocation: %w", err)
+	}
+	if revoked {
+		return identity.Identity{}, fmt.Errorf("certificate %s was revoked", id.CertSerial)
+	}
+	return id, nil
+}
+
+// IdentityFromCertificate reads the caller from a Connector certificate: CN is the consumer id, OU the
+// consumer type (APPLICATION or RUNTIME), O the tenant.
+func IdentityFromCertificate(cert *x509.Certificate) (identity.Identity, error) {
+	s := cert.Subject
+	if len(s.OrganizationalUnit) != 1 || len(s.Organization) != 1 || s.CommonName == "" {
+		return identity.Identity{}, fmt.Errorf("certificate subject %q is not one the Connector issues", s.String())
+	}
+	ct := s.OrganizationalUnit[0]
+	scopes, ok := certScopes[ct]
+	if !ok {
+		return identity.Identity{}, fmt.Errorf("certificate for consumer type %q", ct)
+	}
+	if err := identity.ValidateTenant(s.Organization[0]); err != nil {
+		return identity.Identity{}, fmt.Errorf("certificate tenant: %w", err)
+	}
+	return identity.Identity{
+		Tenant: s.Organization[0], Subject: s.CommonName, ConsumerType: ct, Scopes: scopes,
+		CertSerial: identity.SerialHex(cert.SerialNumber),
+	}, nil
+}
+
+// Invoker reaches another app through the sidecar (*invoke.Client).
+type Invoker interface {
+	Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error)
+}
+
+// ConnectorRevocations asks the Connector through Dapr service invocation.
+type ConnectorRevocations struct {
+	Invoker Invoker
+	AppID   string
+}
+
+// Revoked implements RevocationChecker.
+func (r ConnectorRevocations) Revoked(ctx context.Context, serial string) (bool, error) {
+	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodGet, "certificates/"+serial+"/status", nil, nil)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("connector answered %s", resp.Status)
+	}
+	var st struct {
+		Known   bool `json:"known"`
+		Revoked bool `json:"revoked"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil {
+		return false, fmt.Errorf("certificate status: %w", err)
+	}
+	// A certificate the Connector does not know was not issued by it (or its record is gone): refuse.
+	return st.Revoked || !st.Known, nil
+}
