@@ -29,11 +29,13 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/healthprobe"
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
@@ -43,6 +45,9 @@ type config struct {
 	Port            int           `conf:"default:3001,env:APP_PORT"`
 	DaprGRPCPort    int           `conf:"default:50001,env:DAPR_GRPC_PORT"`
 	StateStore      string        `conf:"default:registry,env:STATESTORE_NAME"`
+	DaprHTTPPort    int           `conf:"default:3500,env:DAPR_HTTP_PORT"`
+	DaprAPIToken    string        `conf:"env:DAPR_API_TOKEN,mask"`
+	ConnectorAppID  string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
 	PubSub          string        `conf:"default:pubsub,env:PUBSUB_NAME"`
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
@@ -110,6 +115,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		HealthSvc:            health.NewService(reg),
 		EventingSvc:          eventing.NewService(reg, lookup, lookup),
 		Bundles:              bundles,
+		Pairing:              pairing.NewService(invoke.New(fmt.Sprintf("http://127.0.0.1:%d", cfg.DaprHTTPPort), cfg.DaprAPIToken, 15*time.Second), cfg.ConnectorAppID),
 	}
 
 	publisher := events.NewPublisher(client, cfg.PubSub, "director")

@@ -4,14 +4,31 @@ import (
 	"context"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 func (r *mutationResolver) RequestOneTimeTokenForRuntime(ctx context.Context, id string) (*model.OneTimeTokenForRuntime, error) {
-	return nil, notImplemented("requestOneTimeTokenForRuntime")
+	if _, err := r.RuntimeSvc.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	tok, err := r.Pairing.Issue(ctx, identity.ConsumerRuntime, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, enc := tok.Raw()
+	return &model.OneTimeTokenForRuntime{Token: tok.Token, ConnectorURL: tok.ConnectorURL, Raw: &raw, RawEncoded: &enc}, nil
 }
 
 func (r *mutationResolver) RequestOneTimeTokenForApplication(ctx context.Context, id string) (*model.OneTimeTokenForApplication, error) {
-	return nil, notImplemented("requestOneTimeTokenForApplication")
+	if _, err := r.Apps.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	tok, err := r.Pairing.Issue(ctx, identity.ConsumerApplication, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, enc := tok.Raw()
+	return &model.OneTimeTokenForApplication{Token: tok.Token, ConnectorURL: tok.ConnectorURL, LegacyConnectorURL: tok.ConnectorURL, Raw: &raw, RawEncoded: &enc}, nil
 }
 
 func (r *mutationResolver) RequestClientCredentialsForRuntime(ctx context.Context, id string) (*model.SystemAuth, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/health"
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 )
@@ -27,4 +28,5 @@ type Resolver struct {
 	HealthSvc            *health.Service
 	EventingSvc          *eventing.Service
 	Bundles              *bundle.Service
+	Pairing              *pairing.Service
 }
