@@ -30,6 +30,13 @@ test: install ## Run unit and end-to-end tests (real daprd and redis), e2e again
 	go vet ./...
 	MP_REQUIRE_E2E=1 go test -count=1 ./...
 	MP_REQUIRE_E2E=1 MP_E2E_REGISTRY=redis go test -count=1 ./apps/e2e/...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 10m
+.PHONY: fuzz
+fuzz: ## Fuzz the Connector's CSR and token handling (FUZZTIME per target; make test runs 10s each)
+	go test ./apps/connector/trust -run '^$$' -fuzz '^FuzzSignCSR$$' -fuzztime $(FUZZTIME)
+	go test ./apps/connector/trust -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no sidecar

@@ -120,7 +120,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	publisher := events.NewPublisher(client, cfg.PubSub, "director")
 	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}), log, "director",
-		gqlserver.DefaultLimits, graph.ErrorPresenter(log), publisher)
+		gqlserver.DefaultLimits, publisher)
 	gql.AroundRootFields(access.EnforceScopes)
 
 	mux := http.NewServeMux()

@@ -30,7 +30,12 @@ func run(m *testing.M) int {
 	defer cancel()
 	var err error
 	stack, err = stacktest.Start(ctx, stacktest.Options{
-		Apps:     []stacktest.App{{ID: "director", Env: map[string]string{"OUTBOX_RELAY_INTERVAL": "1h"}}, {ID: "gateway"}},
+		Apps: []stacktest.App{
+			{ID: "director", Env: map[string]string{"OUTBOX_RELAY_INTERVAL": "1h"}},
+			// Short application tokens, so that the suite can see one expire.
+			{ID: "connector", Env: map[string]string{"TOKEN_TTL_APPLICATION": "3s"}},
+			{ID: "gateway"},
+		},
 		Registry: os.Getenv("MP_E2E_REGISTRY"),
 	})
 	if errors.Is(err, stacktest.ErrNoDaprd) && !stacktest.Required() {

@@ -194,8 +194,11 @@ func (d *Definitions) ensure(ctx context.Context, key string) (*model.LabelDefin
 // errKeep ends a Mutate that found what it needed without writing.
 var errKeep = errors.New("keep")
 
-// Get returns the definition of key.
+// Get returns the definition of key. Every tenant has the scenarios definition, from its first use.
 func (d *Definitions) Get(ctx context.Context, key string) (*model.LabelDefinition, error) {
+	if key == ScenariosKey {
+		return d.ensure(ctx, key)
+	}
 	sc, err := d.scope(ctx)
 	if err != nil {
 		return nil, err

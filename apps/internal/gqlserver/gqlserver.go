@@ -1,5 +1,6 @@
 // Package gqlserver builds the GraphQL HTTP handler every GraphQL app of the plane uses: POST transport,
-// query depth and complexity limits, the error presenter, and an audit record for every mutation.
+// query depth and complexity limits, one error presenter (apperr codes in extensions.code), and an audit
+// record for every mutation.
 package gqlserver
 
 import (
@@ -38,15 +39,16 @@ type AuditPublisher interface {
 // AuditTopic is where every mutation's audit record is published.
 const AuditTopic = "audit"
 
-// New returns a handler for schema with limits, presenter and auditing.
-func New(schema graphql.ExecutableSchema, log *slog.Logger, app string, limits Limits, presenter graphql.ErrorPresenterFunc, audit AuditPublisher) *handler.Server {
+// New returns a handler for schema with limits, the error presenter and auditing (audit may be nil: the
+// log still gets every record).
+func New(schema graphql.ExecutableSchema, log *slog.Logger, app string, limits Limits, audit AuditPublisher) *handler.Server {
 	srv := handler.New(schema)
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.Use(depthLimit{max: limits.MaxDepth})
 	srv.Use(auditor{log: log, app: app, pub: audit})
-	srv.SetErrorPresenter(presenter)
+	srv.SetErrorPresenter(ErrorPresenter(log))
 	return srv
 }
 

@@ -19,7 +19,7 @@ import (
 
 // wait is how long a loader collects keys before it reads. gqlgen resolves the fields of a list's
 // elements in parallel goroutines, which all ask within microseconds; a few milliseconds is plenty.
-const wait = 5 * time.Millisecond
+const wait = 10 * time.Millisecond
 
 // Loaders are the loaders of one request.
 type Loaders struct {

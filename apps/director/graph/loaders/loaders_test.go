@@ -21,6 +21,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
@@ -108,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 	res := &graph.Resolver{Apps: application.NewService(reg, label.NewDefinitions(reg)), Bundles: svc}
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: root{res}}))
 	srv.AddTransport(transport.POST{})
-	srv.SetErrorPresenter(graph.ErrorPresenter(slog.New(slog.DiscardHandler)))
+	srv.SetErrorPresenter(gqlserver.ErrorPresenter(slog.New(slog.DiscardHandler)))
 	h := identity.Middleware(loaders.Middleware(srv, svc))
 	return &fixture{
 		gql:   client.New(h, client.AddHeader(identity.HeaderTenant, "t1")),
@@ -190,16 +191,18 @@ func TestNestedQueryIsBatched(t *testing.T) {
 					}
 				}
 			}
+			// Every parent's index page and entities in one batched read per level, however many parents
+			// (without batching: one per application, then one per bundle). The loaders batch by a time
+			// window, so a starved machine may split a level once; it never goes per parent.
 			want := map[string]int{
-				"GetMany bundle":        1,
-				"GetMany apidefinition": 1,
-				// Every parent's index page in one batched read per level, however many parents.
+				"GetMany bundle":         1,
+				"GetMany apidefinition":  1,
 				"ListMany bundle":        1,
 				"ListMany apidefinition": 1,
 			}
 			for k, n := range want {
-				if f.store.calls[k] != n {
-					t.Errorf("%s: %d calls, want %d (all: %v)", k, f.store.calls[k], n, f.store.calls)
+				if got := f.store.calls[k]; got < n || got > n+1 {
+					t.Errorf("%s: %d calls, want %d (all: %v)", k, got, n, f.store.calls)
 				}
 			}
 			if len(f.store.calls) != len(want) {

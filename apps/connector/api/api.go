@@ -1,0 +1,126 @@
+// Package api is the Connector's HTTP surface: the GraphQL API that the gateway forwards to (POST /graphql)
+// and the internal endpoints other apps reach by Dapr service invocation. The gateway forwards only
+// /graphql, so the internal endpoints are not reachable from outside.
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/mgmtplane/mgmtplane/apps/connector/graph"
+	"github.com/mgmtplane/mgmtplane/apps/connector/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// maxTokenRequest bounds the body of POST /tokens.
+const maxTokenRequest = 4 << 10
+
+// Handler returns the Connector's routes:
+//
+//	POST /graphql                        the Connector API (identity from the gateway's X-Mp-* headers)
+//	POST /tokens                         {"tenant","consumerID","consumerType"} -> {"token","connectorURL","expiresAt"}
+//	GET  /ca.pem                         the CA certificate
+//	GET  /certificates/{serial}/status   {"known":bool,"revoked":bool}
+//	GET  /healthz
+func Handler(log *slog.Logger, svc *trust.Service, audit gqlserver.AuditPublisher) http.Handler {
+	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{Trust: svc}}),
+		log, "connector", gqlserver.DefaultLimits, audit)
+
+	h := &handlers{log: log, svc: svc}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("POST /graphql", identity.Middleware(gql))
+	mux.HandleFunc("POST /tokens", h.issueToken)
+	mux.HandleFunc("GET /ca.pem", h.caPEM)
+	mux.HandleFunc("GET /certificates/{serial}/status", h.status)
+	return mux
+}
+
+type handlers struct {
+	log *slog.Logger
+	svc *trust.Service
+}
+
+// issueToken creates a one-time token; the Director calls it for requestOneTimeTokenForApplication and
+// requestOneTimeTokenForRuntime, after checking that the application or runtime exists in the tenant.
+func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) {
+	var in trust.Owner
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
+		return
+	}
+	tok, err := h.svc.IssueToken(r.Context(), in)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tok)
+}
+
+func (h *handlers) caPEM(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, _ = w.Write(h.svc.CACertPEM())
+}
+
+// status answers the gateway, which asks for every client certificate it is shown, so that a revocation
+// takes effect on the next request.
+func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
+	st, err := h.svc.Status(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// errorBody is the JSON of a refused internal request.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	ErrorID string `json:"errorId,omitempty"`
+}
+
+// fail answers with the error's code; errors without one are logged here, once, and answered with an id.
+func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if msg, ok := apperr.Public(err); ok {
+		code := apperr.CodeOf(err)
+		writeJSON(w, statusOf(code), errorBody{Code: string(code), Message: msg})
+		return
+	}
+	id := uuid.NewString()
+	h.log.ErrorContext(r.Context(), "request failed", "error_id", id, "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, errorBody{Code: string(apperr.CodeInternal), Message: "internal error, id " + id, ErrorID: id})
+}
+
+func statusOf(c apperr.Code) int {
+	switch c {
+	case apperr.CodeInvalidInput:
+		return http.StatusBadRequest
+	case apperr.CodeNotFound:
+		return http.StatusNotFound
+	case apperr.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case apperr.CodeForbidden:
+		return http.StatusForbidden
+	case apperr.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,140 @@
+// Command connector is the Connector: it establishes trust between the management plane and the
+// applications and runtimes it manages. It hands out one-time tokens (for the Director), trades them for
+// client certificates signed by its CA, renews and revokes those certificates, and tells the gateway
+// which certificates are revoked. Tokens and certificate records live in a Dapr state store; the CA key
+// pair comes from a Dapr secret store.
+package main
+
+//go:generate go tool gqlgen generate --config gqlgen.yml
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ardanlabs/conf/v3"
+	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/connector/api"
+	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
+	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
+	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/web"
+)
+
+type config struct {
+	Port         int    `conf:"default:3002,env:APP_PORT"`
+	DaprGRPCPort int    `conf:"default:50001,env:DAPR_GRPC_PORT"`
+	StateStore   string `conf:"default:connectorstore,env:STATESTORE_NAME"`
+	PubSub       string `conf:"default:pubsub,env:PUBSUB_NAME"`
+	SecretStore  string `conf:"default:secretstore,env:SECRETSTORE_NAME"`
+	CASecret     string `conf:"default:connector-ca,env:CA_SECRET_NAME"`
+	// CAGenerate creates a CA when the secret store has none. Meant for local runs; turn it off wherever
+	// the CA is provisioned, so that a missing secret fails loudly instead of replacing the CA.
+	CAGenerate bool `conf:"default:true,env:CA_GENERATE"`
+	// SecretsFile is the JSON file behind the local secret store, where a generated CA is kept. Empty
+	// means $MP_DATA_DIR/secrets.json, or ../../.data/secrets.json (the path components/secretstore.yaml
+	// uses, relative to apps/connector).
+	SecretsFile string `conf:"env:MP_SECRETS_FILE"`
+	DataDir     string `conf:"env:MP_DATA_DIR"`
+
+	CertValidity        time.Duration `conf:"default:2160h,env:CERT_VALIDITY"`
+	TokenTTLApplication time.Duration `conf:"default:5m,env:TOKEN_TTL_APPLICATION"`
+	TokenTTLRuntime     time.Duration `conf:"default:60m,env:TOKEN_TTL_RUNTIME"`
+
+	ConnectorURL       string `conf:"default:http://localhost:3000/connector/graphql,env:CONNECTOR_URL"`
+	DirectorURL        string `conf:"default:https://localhost:3443/director/graphql,env:DIRECTOR_URL"`
+	SecureConnectorURL string `conf:"default:https://localhost:3443/connector/graphql,env:SECURE_CONNECTOR_URL"`
+
+	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
+	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	// AppAPIToken is what daprd sends to this app (its APP_API_TOKEN): only the sidecar may call the app,
+	// which matters all the more here, since POST /tokens mints credentials.
+	AppAPIToken string `conf:"env:APP_API_TOKEN,mask"`
+}
+
+func main() {
+	log := logger.New("connector")
+	if err := run(context.Background(), log); err != nil {
+		log.Error("connector stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	var cfg config
+	if help, err := conf.Parse("", &cfg); err != nil {
+		if errors.Is(err, conf.ErrHelpWanted) {
+			fmt.Println(help)
+			return nil
+		}
+		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.SecretsFile == "" {
+		cfg.SecretsFile = filepath.Join("../../.data", "secrets.json")
+		if cfg.DataDir != "" {
+			cfg.SecretsFile = filepath.Join(cfg.DataDir, "secrets.json")
+		}
+	}
+	out, _ := conf.String(&cfg)
+	log.Info("starting", "config", out)
+
+	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	if err != nil {
+		return fmt.Errorf("dapr client: %w", err)
+	}
+	defer client.Close()
+	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
+		return fmt.Errorf("wait for sidecar: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	authority, err := ca.Load(ctx, log, client, ca.Source{
+		Store: cfg.SecretStore, Secret: cfg.CASecret, Generate: cfg.CAGenerate, SecretsFile: cfg.SecretsFile,
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+
+	storeType, err := componentType(ctx, client, cfg.StateStore)
+	if err != nil {
+		return err
+	}
+	log.Info("state store", "component", cfg.StateStore, "type", storeType)
+	reg := registry.New(client, cfg.StateStore, registry.OptionsFor(storeType)...)
+	svc := trust.NewService(log, reg, authority, trust.Config{
+		CertValidity:        cfg.CertValidity,
+		TokenTTLApplication: cfg.TokenTTLApplication,
+		TokenTTLRuntime:     cfg.TokenTTLRuntime,
+		ConnectorURL:        cfg.ConnectorURL,
+		DirectorURL:         cfg.DirectorURL,
+		SecureConnectorURL:  cfg.SecureConnectorURL,
+	}, time.Now)
+
+	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, api.Handler(log, svc, events.NewPublisher(client, cfg.PubSub, "connector"))), cfg.ShutdownTimeout)
+}
+
+// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...), so
+// that the registry knows whether the store's transactions are atomic.
+func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
+	md, err := client.GetMetadata(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sidecar metadata: %w", err)
+	}
+	for _, c := range md.RegisteredComponents {
+		if c.Name == name {
+			return c.Type, nil
+		}
+	}
+	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
+}
