@@ -6,8 +6,15 @@ source "$(dirname "$0")/env.sh"
 cd "$MP_ROOT"
 
 mkdir -p "$MP_DATA_DIR/logs"
-# The local secret store refuses to start without its file.
-[[ -f $MP_DATA_DIR/secrets.json ]] || echo '{}' >"$MP_DATA_DIR/secrets.json"
+# The local secret store refuses to start without its file. The Governor's state store encrypts with a key
+# from it, which must exist before its sidecar starts: generated once, kept across runs.
+secrets=$MP_DATA_DIR/secrets.json
+[[ -f $secrets ]] || { echo '{}' >"$secrets"; chmod 600 "$secrets"; }
+if ! grep -q '"governor-encryption-key"' "$secrets"; then
+	key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	sed -i "0,/{/s//{\"governor-encryption-key\": \"$key\",/" "$secrets"
+	sed -i 's/,\s*}/}/' "$secrets" # the file was empty ({}): no trailing comma
+fi
 
 # Tokens for the hops between each app and its sidecar: apps accept calls only from their sidecar
 # (APP_API_TOKEN) and the sidecars only from their app (DAPR_API_TOKEN). daprd and the apps inherit them.

@@ -39,7 +39,8 @@ type config struct {
 	TLSCertFile     string        `conf:"env:TLS_CERT_FILE"`
 	TLSKeyFile      string        `conf:"env:TLS_KEY_FILE"`
 	MaxBodyBytes    int64         `conf:"default:1048576,env:MAX_BODY_BYTES"`
-	UpstreamTimeout time.Duration `conf:"default:30s,env:UPSTREAM_TIMEOUT"`
+	// Above the Governor's longest long-poll (30 s), which runtime agents hold open through the gateway.
+	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 }
 

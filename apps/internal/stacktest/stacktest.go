@@ -241,7 +241,9 @@ func (s *Stack) renderResources(root string, opts Options) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(s.Dir, "secrets.json"), []byte("{}"), 0o600); err != nil {
+	// The Governor's state store encrypts with this key; its sidecar does not start without it.
+	secrets := fmt.Sprintf(`{"governor-encryption-key": %q}`, randomToken()+randomToken())
+	if err := os.WriteFile(filepath.Join(s.Dir, "secrets.json"), []byte(secrets), 0o600); err != nil {
 		return err
 	}
 	cfg, err := readYAML(filepath.Join(root, "dapr", "config.yaml"))

@@ -1,0 +1,177 @@
+// Package configuration is the Runtime Governor's domain: configurations of Dapr bindings aimed at one
+// runtime or at every runtime whose Director labels match a selector, the history of their revisions,
+// the effective configuration of a runtime (all configurations aimed at it, merged) and the status the
+// runtime's agent reports after applying it.
+package configuration
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// NameValue is one metadata item of a binding.
+type NameValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Binding is one Dapr binding component the runtime agent writes into the runtime.
+type Binding struct {
+	// Name is the component's name: a lower-case DNS label.
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Version string `json:"version"`
+	// Metadata and SecretMetadata are kept sorted by name. Secret values never leave the Governor except
+	// to the runtime itself (see Effective).
+	Metadata       []NameValue `json:"metadata,omitempty"`
+	SecretMetadata []NameValue `json:"secretMetadata,omitempty"`
+	// Scopes are the app ids of the runtime the component is limited to; empty means every app.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// LabelMatch requires a runtime label: the label's value equals Value, or, for a list, contains it.
+// Numbers and booleans compare in their JSON form ("3", "true").
+type LabelMatch struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Target is what a configuration is aimed at: one runtime, or the runtimes matching all of LabelSelector.
+// Exactly one of the two is set.
+type Target struct {
+	RuntimeID     string       `json:"runtimeID,omitempty"`
+	LabelSelector []LabelMatch `json:"labelSelector,omitempty"`
+}
+
+// Matches reports whether the runtime with id and labels is aimed at.
+func (t Target) Matches(runtimeID string, labels map[string]any) bool {
+	if t.RuntimeID != "" {
+		return t.RuntimeID == runtimeID
+	}
+	if len(t.LabelSelector) == 0 {
+		return false
+	}
+	for _, m := range t.LabelSelector {
+		if !labelHas(labels[m.Key], m.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// labelHas reports whether a label value (as decoded from JSON) is, or contains, want.
+func labelHas(v any, want string) bool {
+	if list, ok := v.([]any); ok {
+		return slices.ContainsFunc(list, func(e any) bool { return scalarIs(e, want) })
+	}
+	return scalarIs(v, want)
+}
+
+func scalarIs(v any, want string) bool {
+	switch x := v.(type) {
+	case string:
+		return x == want
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64) == want
+	case json.Number:
+		return x.String() == want
+	case bool:
+		return strconv.FormatBool(x) == want
+	}
+	return false
+}
+
+// Configuration is one revision of a configuration. The stored configuration is its latest revision;
+// earlier ones are kept as history.
+type Configuration struct {
+	ID       string `json:"id"`
+	Revision int    `json:"revision"`
+	// Deleted marks the revision that deleted the configuration (a tombstone, with no bindings).
+	Deleted bool `json:"deleted,omitempty"`
+	// RolledBackFrom is the revision a rollback restored.
+	RolledBackFrom int       `json:"rolledBackFrom,omitempty"`
+	Target         Target    `json:"target"`
+	Bindings       []Binding `json:"bindings"`
+	CreatedAt      time.Time `json:"createdAt"`
+	RevisedAt      time.Time `json:"revisedAt"`
+	// RevisedBy is the subject of the caller who made the revision.
+	RevisedBy string `json:"revisedBy,omitempty"`
+}
+
+// redacted returns a deep copy of c with every secret value blanked, for answers to anyone but the
+// runtime itself.
+func (c *Configuration) redacted() *Configuration {
+	out := *c
+	out.Bindings = redactBindings(c.Bindings)
+	out.Target.LabelSelector = slices.Clone(c.Target.LabelSelector)
+	return &out
+}
+
+func redactBindings(bs []Binding) []Binding {
+	out := make([]Binding, len(bs))
+	for i, b := range bs {
+		out[i] = b.redacted()
+	}
+	return out
+}
+
+func (b Binding) redacted() Binding {
+	b.Metadata = slices.Clone(b.Metadata)
+	b.Scopes = slices.Clone(b.Scopes)
+	secrets := make([]NameValue, len(b.SecretMetadata))
+	for i, s := range b.SecretMetadata {
+		secrets[i] = NameValue{Name: s.Name}
+	}
+	b.SecretMetadata = secrets
+	return b
+}
+
+// Input is what a caller writes: the whole configuration, replacing the previous revision.
+type Input struct {
+	RuntimeID     string
+	LabelSelector []LabelMatch
+	Bindings      []BindingInput
+}
+
+// BindingInput is one binding as written.
+type BindingInput struct {
+	Name           string
+	Type           string
+	Metadata       []NameValue
+	SecretMetadata []SecretInput
+	Scopes         []string
+}
+
+// SecretInput is a secret metadata item as written. A nil Value on update keeps the value stored under
+// the same binding and item name, because callers cannot read secret values back.
+type SecretInput struct {
+	Name  string
+	Value *string
+}
+
+// Status is the last report of a runtime's agent about applying its effective configuration.
+type Status struct {
+	RuntimeID  string    `json:"runtimeID"`
+	Revision   int       `json:"revision"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason,omitempty"`
+	ReportedAt time.Time `json:"reportedAt"`
+	ReportedBy string    `json:"reportedBy,omitempty"`
+}
+
+// Values of Status.Status.
+const (
+	StatusApplied = "APPLIED"
+	StatusFailed  = "FAILED"
+)
+
+// Page is one page of configurations (or of one configuration's revisions).
+type Page struct {
+	Items       []*Configuration
+	StartCursor string
+	EndCursor   string
+	HasNextPage bool
+	TotalCount  int
+}

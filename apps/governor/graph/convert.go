@@ -1,0 +1,141 @@
+package graph
+
+import (
+	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
+	"github.com/mgmtplane/mgmtplane/apps/governor/graph/model"
+)
+
+// The GraphQL types differ from the domain's where secrets are concerned: a secret value is a nullable
+// field here, filled only from an effective configuration that says it includes secrets. Everything else
+// maps one to one.
+
+func fromInput(in model.ConfigurationInput) configuration.Input {
+	out := configuration.Input{RuntimeID: deref(in.RuntimeID)}
+	for _, m := range in.LabelSelector {
+		out.LabelSelector = append(out.LabelSelector, configuration.LabelMatch{Key: m.Key, Value: m.Value})
+	}
+	for _, b := range in.Bindings {
+		bi := configuration.BindingInput{Name: b.Name, Type: b.Type, Scopes: b.Scopes}
+		for _, m := range b.Metadata {
+			bi.Metadata = append(bi.Metadata, configuration.NameValue{Name: m.Name, Value: m.Value})
+		}
+		for _, s := range b.SecretMetadata {
+			bi.SecretMetadata = append(bi.SecretMetadata, configuration.SecretInput{Name: s.Name, Value: s.Value})
+		}
+		out.Bindings = append(out.Bindings, bi)
+	}
+	return out
+}
+
+func toConfiguration(c *configuration.Configuration) *model.Configuration {
+	if c == nil {
+		return nil
+	}
+	out := &model.Configuration{
+		ID: c.ID, Revision: c.Revision, Deleted: c.Deleted, Bindings: []*model.Binding{},
+		CreatedAt: c.CreatedAt, RevisedAt: c.RevisedAt, RevisedBy: optional(c.RevisedBy),
+	}
+	if c.RolledBackFrom > 0 {
+		out.RolledBackFrom = &c.RolledBackFrom
+	}
+	if c.Target.RuntimeID != "" {
+		out.RuntimeID = &c.Target.RuntimeID
+	} else {
+		out.LabelSelector = []*model.LabelMatch{}
+		for _, m := range c.Target.LabelSelector {
+			out.LabelSelector = append(out.LabelSelector, &model.LabelMatch{Key: m.Key, Value: m.Value})
+		}
+	}
+	for _, b := range c.Bindings {
+		out.Bindings = append(out.Bindings, toBinding(b, "", false))
+	}
+	return out
+}
+
+// toBinding converts b; secret values are copied only when withSecrets.
+func toBinding(b configuration.Binding, from string, withSecrets bool) *model.Binding {
+	out := &model.Binding{
+		Name: b.Name, Type: b.Type, Version: b.Version, Scopes: append([]string{}, b.Scopes...),
+		Metadata: []*model.MetadataItem{}, SecretMetadata: []*model.SecretMetadataItem{},
+		ConfigurationID: optional(from),
+	}
+	for _, m := range b.Metadata {
+		out.Metadata = append(out.Metadata, &model.MetadataItem{Name: m.Name, Value: m.Value})
+	}
+	for _, s := range b.SecretMetadata {
+		item := &model.SecretMetadataItem{Name: s.Name}
+		if withSecrets {
+			item.Value = &s.Value
+		}
+		out.SecretMetadata = append(out.SecretMetadata, item)
+	}
+	return out
+}
+
+func toPage(p *configuration.Page) *model.ConfigurationPage {
+	out := &model.ConfigurationPage{
+		Data:       make([]*model.Configuration, 0, len(p.Items)),
+		PageInfo:   &model.PageInfo{StartCursor: p.StartCursor, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+		TotalCount: p.TotalCount,
+	}
+	for _, c := range p.Items {
+		out.Data = append(out.Data, toConfiguration(c))
+	}
+	return out
+}
+
+func toRuntimeConfiguration(e *configuration.Effective) *model.RuntimeConfiguration {
+	out := &model.RuntimeConfiguration{
+		RuntimeID: e.RuntimeID, Revision: e.Revision, SecretsIncluded: e.SecretsIncluded,
+		Bindings: []*model.Binding{}, Sources: []*model.ConfigurationSource{},
+	}
+	for _, b := range e.Bindings {
+		out.Bindings = append(out.Bindings, toBinding(b.Binding, b.ConfigurationID, e.SecretsIncluded))
+	}
+	for _, s := range e.Sources {
+		out.Sources = append(out.Sources, &model.ConfigurationSource{ConfigurationID: s.ConfigurationID, Revision: s.Revision})
+	}
+	return out
+}
+
+func toStatus(s *configuration.Status) *model.RuntimeConfigurationStatus {
+	if s == nil {
+		return nil
+	}
+	return &model.RuntimeConfigurationStatus{
+		RuntimeID: s.RuntimeID, Revision: s.Revision, Status: model.ConfigurationApplyStatus(s.Status),
+		Reason: optional(s.Reason), ReportedAt: s.ReportedAt,
+	}
+}
+
+func toBindingTypes(ts []configuration.BindingType) []*model.BindingType {
+	out := make([]*model.BindingType, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &model.BindingType{
+			Type: t.Type, Version: t.Version, RequiredMetadata: append([]string{}, t.Required...),
+			Input: t.Input, Output: t.Output,
+		})
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func intOr(v *int, def int) int {
+	if v == nil {
+		return def
+	}
+	return *v
+}

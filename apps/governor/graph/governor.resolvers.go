@@ -1,0 +1,85 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
+	"github.com/mgmtplane/mgmtplane/apps/governor/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/governor/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+)
+
+func (r *mutationResolver) CreateConfiguration(ctx context.Context, in model.ConfigurationInput) (*model.Configuration, error) {
+	c, err := r.ConfigurationSvc.Create(ctx, fromInput(in))
+	return toConfiguration(c), err
+}
+
+func (r *mutationResolver) UpdateConfiguration(ctx context.Context, id string, in model.ConfigurationInput) (*model.Configuration, error) {
+	c, err := r.ConfigurationSvc.Update(ctx, id, fromInput(in))
+	return toConfiguration(c), err
+}
+
+func (r *mutationResolver) DeleteConfiguration(ctx context.Context, id string) (*model.Configuration, error) {
+	c, err := r.ConfigurationSvc.Delete(ctx, id)
+	return toConfiguration(c), err
+}
+
+func (r *mutationResolver) RollbackConfiguration(ctx context.Context, id string, revision int) (*model.Configuration, error) {
+	c, err := r.ConfigurationSvc.Rollback(ctx, id, revision)
+	return toConfiguration(c), err
+}
+
+func (r *mutationResolver) ReportConfigurationStatus(ctx context.Context, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string) (*model.RuntimeConfigurationStatus, error) {
+	s, err := r.ConfigurationSvc.ReportStatus(ctx, runtimeID, revision, string(status), deref(reason))
+	return toStatus(s), err
+}
+
+func (r *queryResolver) Configurations(ctx context.Context, first *int, after *string) (*model.ConfigurationPage, error) {
+	p, err := r.ConfigurationSvc.List(ctx, intOr(first, configuration.MaxPageSize), deref(after))
+	if err != nil {
+		return nil, err
+	}
+	return toPage(p), nil
+}
+
+func (r *queryResolver) Configuration(ctx context.Context, id string) (*model.Configuration, error) {
+	c, err := r.ConfigurationSvc.Get(ctx, id)
+	if apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil, nil
+	}
+	return toConfiguration(c), err
+}
+
+func (r *queryResolver) ConfigurationRevisions(ctx context.Context, id string, first *int, after *string) (*model.ConfigurationPage, error) {
+	p, err := r.ConfigurationSvc.Revisions(ctx, id, intOr(first, configuration.MaxPageSize), deref(after))
+	if err != nil {
+		return nil, err
+	}
+	return toPage(p), nil
+}
+
+func (r *queryResolver) RuntimeConfiguration(ctx context.Context, runtimeID string, afterRevision *int, waitSeconds *int) (*model.RuntimeConfiguration, error) {
+	wait := time.Duration(intOr(waitSeconds, 0)) * time.Second
+	e, err := r.ConfigurationSvc.Watch(ctx, runtimeID, intOr(afterRevision, 0), wait)
+	if err != nil {
+		return nil, err
+	}
+	return toRuntimeConfiguration(e), nil
+}
+
+func (r *queryResolver) RuntimeConfigurationStatus(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationStatus, error) {
+	s, err := r.ConfigurationSvc.Status(ctx, runtimeID)
+	return toStatus(s), err
+}
+
+func (r *queryResolver) BindingTypes(ctx context.Context) ([]*model.BindingType, error) {
+	return toBindingTypes(configuration.BindingTypes()), nil
+}
+
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
+
+func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
+
+type mutationResolver struct{ *Resolver }
+type queryResolver struct{ *Resolver }

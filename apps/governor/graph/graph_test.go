@@ -1,0 +1,316 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
+	"github.com/mgmtplane/mgmtplane/apps/governor/graph"
+	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
+)
+
+type fakeDirector struct {
+	mu     sync.Mutex
+	labels map[string]map[string]any // runtime -> labels, any tenant
+}
+
+func (f *fakeDirector) RuntimeLabels(_ context.Context, id string) (map[string]any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.labels[id]
+	if !ok {
+		return nil, apperr.NotFound("runtime", id)
+	}
+	return maps.Clone(l), nil
+}
+
+func newClient(t *testing.T) *client.Client {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	dir := &fakeDirector{labels: map[string]map[string]any{"rt-1": {"env": "prod"}, "rt-2": {"env": "prod"}}}
+	svc := configuration.NewService(registry.New(memstate.New(), "governorstore"), dir, notify.NewHub(), log)
+	return client.New(identity.Middleware(graph.NewServer(svc, log, nil)))
+}
+
+// as sends the request with the identity the gateway would have put on it.
+func as(id identity.Identity) client.Option {
+	return func(r *client.Request) { id.SetHeaders(r.HTTP.Header) }
+}
+
+var (
+	admin    = identity.Identity{Tenant: "t1", Subject: "alice", ConsumerType: identity.ConsumerUser, Scopes: identity.AllScopes}
+	reader   = identity.Identity{Tenant: "t1", Subject: "bob", ConsumerType: identity.ConsumerUser, Scopes: []string{identity.ScopeConfigurationRead}}
+	nobody   = identity.Identity{Tenant: "t1", Subject: "eve", ConsumerType: identity.ConsumerUser}
+	runtime1 = identity.Identity{Tenant: "t1", Subject: "rt-1", ConsumerType: identity.ConsumerRuntime,
+		Scopes: []string{identity.ScopeConfigurationRead, identity.ScopeRuntimeWrite}}
+	app = identity.Identity{Tenant: "t1", Subject: "app-1", ConsumerType: identity.ConsumerApplication, Scopes: identity.AllScopes}
+)
+
+const secret = "s3cr3t-token-value"
+
+const createMutation = `mutation($in: ConfigurationInput!) { createConfiguration(in: $in) {
+	id bindings { secretMetadata { name value } } } }`
+
+func logBinding(url string, token any) map[string]any {
+	return map[string]any{
+		"name": "log", "type": "bindings.http", "metadata": []any{map[string]any{"name": "url", "value": url}},
+		"secretMetadata": []any{map[string]any{"name": "securityToken", "value": token}}, "scopes": []any{"orders"},
+	}
+}
+
+// raw posts query and returns the whole answer as JSON text, data and errors.
+func raw(t *testing.T, c *client.Client, query string, opts ...client.Option) (string, []gqlError) {
+	t.Helper()
+	resp, err := c.RawPost(query, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(resp.Data)
+	var errs []gqlError
+	if len(resp.Errors) > 0 {
+		_ = json.Unmarshal(resp.Errors, &errs)
+	}
+	return string(data) + string(resp.Errors), errs
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+func TestSecretsNeverInAnswersToOthers(t *testing.T) {
+	c := newClient(t)
+	var created struct {
+		CreateConfiguration struct {
+			ID       string
+			Bindings []struct {
+				SecretMetadata []struct {
+					Name  string
+					Value *string
+				}
+			}
+		}
+	}
+	c.MustPost(createMutation, &created, as(admin),
+		client.Var("in", map[string]any{"runtimeID": "rt-1", "bindings": []any{logBinding("http://a", secret)}}))
+	id := created.CreateConfiguration.ID
+	if sm := created.CreateConfiguration.Bindings[0].SecretMetadata; len(sm) != 1 || sm[0].Name != "securityToken" || sm[0].Value != nil {
+		t.Fatalf("create answered secret metadata %+v", sm)
+	}
+	c.MustPost(`mutation($in: ConfigurationInput!) { createConfiguration(in: $in) { id } }`, &struct{ CreateConfiguration struct{ ID string } }{}, as(admin),
+		client.Var("in", map[string]any{"labelSelector": []any{map[string]any{"key": "env", "value": "prod"}},
+			"bindings": []any{map[string]any{"name": "shared", "type": "bindings.http",
+				"metadata":       []any{map[string]any{"name": "url", "value": "http://s"}},
+				"secretMetadata": []any{map[string]any{"name": "securityToken", "value": secret}}}}}))
+
+	secretFields := `bindings { name secretMetadata { name value } }`
+	queries := map[string]string{
+		"configuration":          `{ configuration(id: "` + id + `") { ` + secretFields + ` } }`,
+		"configurations":         `{ configurations { data { ` + secretFields + ` } } }`,
+		"configurationRevisions": `{ configurationRevisions(id: "` + id + `") { data { ` + secretFields + ` } } }`,
+		"runtimeConfiguration":   `{ runtimeConfiguration(runtimeID: "rt-1") { secretsIncluded ` + secretFields + ` } }`,
+		"update":                 `mutation { updateConfiguration(id: "` + id + `", in: {runtimeID: "rt-1", bindings: [{name: "log", type: "bindings.http", metadata: [{name: "url", value: "http://b"}], secretMetadata: [{name: "securityToken"}]}]}) { ` + secretFields + ` } }`,
+		"rollback":               `mutation { rollbackConfiguration(id: "` + id + `", revision: 1) { ` + secretFields + ` } }`,
+	}
+	for name, q := range queries {
+		for _, who := range []identity.Identity{admin, reader} {
+			if who.Subject == reader.Subject && strings.HasPrefix(q, "mutation") {
+				continue
+			}
+			answer, errs := raw(t, c, q, as(who))
+			if len(errs) > 0 {
+				t.Fatalf("%s as %s: %v", name, who.Subject, errs)
+			}
+			if strings.Contains(answer, secret) {
+				t.Errorf("%s as %s leaks the secret: %s", name, who.Subject, answer)
+			}
+			if !strings.Contains(answer, "securityToken") {
+				t.Errorf("%s as %s lacks the secret's name: %s", name, who.Subject, answer)
+			}
+		}
+	}
+
+	// The runtime itself gets the values (the one kept by the update, then restored by the rollback).
+	var own struct {
+		RuntimeConfiguration struct {
+			SecretsIncluded bool
+			Bindings        []struct {
+				Name            string
+				ConfigurationID *string
+				SecretMetadata  []struct{ Value *string }
+			}
+		}
+	}
+	c.MustPost(`{ runtimeConfiguration(runtimeID: "rt-1") { secretsIncluded bindings { name configurationID secretMetadata { value } } } }`, &own, as(runtime1))
+	rc := own.RuntimeConfiguration
+	if !rc.SecretsIncluded || len(rc.Bindings) != 2 {
+		t.Fatalf("runtime got %+v", rc)
+	}
+	for _, b := range rc.Bindings {
+		if v := b.SecretMetadata[0].Value; v == nil || *v != secret || b.ConfigurationID == nil {
+			t.Errorf("runtime got binding %s with %v", b.Name, v)
+		}
+	}
+}
+
+func TestAccess(t *testing.T) {
+	c := newClient(t)
+	if _, errs := raw(t, c, createMutation, as(admin), client.Var("in", map[string]any{"runtimeID": "rt-1", "bindings": []any{logBinding("http://a", secret)}})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	const create = `mutation { createConfiguration(in: {runtimeID: "rt-2", bindings: []}) { id } }`
+	tests := []struct {
+		name  string
+		who   identity.Identity
+		query string
+		code  string // "" when allowed
+	}{
+		{"admin creates", admin, create, ""},
+		{"reader lists", reader, `{ configurations { totalCount } }`, ""},
+		{"reader cannot create", reader, create, "FORBIDDEN"},
+		{"no scopes, no list", nobody, `{ configurations { totalCount } }`, "FORBIDDEN"},
+		{"runtime polls its own", runtime1, `{ runtimeConfiguration(runtimeID: "rt-1") { revision } }`, ""},
+		{"runtime reports its own", runtime1, `mutation { reportConfigurationStatus(runtimeID: "rt-1", revision: 1, status: APPLIED) { status } }`, ""},
+		{"runtime reads its status", runtime1, `{ runtimeConfigurationStatus(runtimeID: "rt-1") { status } }`, ""},
+		{"runtime reads binding types", runtime1, `{ bindingTypes { type } }`, ""},
+		{"runtime cannot poll another", runtime1, `{ runtimeConfiguration(runtimeID: "rt-2") { revision } }`, "FORBIDDEN"},
+		{"runtime cannot report for another", runtime1, `mutation { reportConfigurationStatus(runtimeID: "rt-2", revision: 1, status: APPLIED) { status } }`, "FORBIDDEN"},
+		{"runtime cannot list", runtime1, `{ configurations { totalCount } }`, "FORBIDDEN"},
+		{"runtime cannot write", runtime1, create, "FORBIDDEN"},
+		{"application cannot poll", app, `{ runtimeConfiguration(runtimeID: "rt-1") { revision } }`, "FORBIDDEN"},
+		{"no tenant", identity.Identity{Subject: "x", Scopes: identity.AllScopes}, `{ configurations { totalCount } }`, "UNAUTHENTICATED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer, errs := raw(t, c, tt.query, as(tt.who))
+			if tt.code == "" {
+				if len(errs) > 0 {
+					t.Fatalf("refused: %v", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Extensions["code"] != tt.code {
+				t.Fatalf("answer %s, want %s", answer, tt.code)
+			}
+		})
+	}
+}
+
+func TestErrorsCarryCodes(t *testing.T) {
+	c := newClient(t)
+	tests := []struct {
+		name, query, code, says string
+	}{
+		{"unknown type", `mutation { createConfiguration(in: {runtimeID: "rt-1", bindings: [{name: "x", type: "bindings.nope"}]}) { id } }`,
+			"INVALID_INPUT", "unknown binding type"},
+		{"missing required metadata", `mutation { createConfiguration(in: {labelSelector: [{key: "env", value: "prod"}], bindings: [{name: "tick", type: "bindings.cron"}]}) { id } }`,
+			"INVALID_INPUT", `requires metadata "schedule"`},
+		{"wait too long", `{ runtimeConfiguration(runtimeID: "rt-1", waitSeconds: 31) { revision } }`, "INVALID_INPUT", "waitSeconds"},
+		{"unknown runtime", `{ runtimeConfiguration(runtimeID: "rt-x") { revision } }`, "NOT_FOUND", "rt-x"},
+		{"update of nothing", `mutation { deleteConfiguration(id: "nope") { id } }`, "NOT_FOUND", ""},
+		{"bad cursor", `{ configurations(after: "zzz") { totalCount } }`, "INVALID_INPUT", "cursor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer, errs := raw(t, c, tt.query, as(admin))
+			if len(errs) != 1 || errs[0].Extensions["code"] != tt.code || !strings.Contains(errs[0].Message, tt.says) {
+				t.Fatalf("answer %s, want %s saying %q", answer, tt.code, tt.says)
+			}
+		})
+	}
+	var missing struct{ Configuration *struct{ ID string } }
+	c.MustPost(`{ configuration(id: "nope") { id } }`, &missing, as(admin))
+	if missing.Configuration != nil {
+		t.Errorf("unknown configuration answered %+v", missing.Configuration)
+	}
+}
+
+func TestRevisionsOverGraphQL(t *testing.T) {
+	c := newClient(t)
+	var created struct {
+		CreateConfiguration struct {
+			ID       string
+			Bindings []struct {
+				SecretMetadata []struct{ Name, Value *string }
+			}
+		}
+	}
+	c.MustPost(createMutation, &created, as(admin), client.Var("in", map[string]any{"runtimeID": "rt-1", "bindings": []any{logBinding("http://a", secret)}}))
+	id := created.CreateConfiguration.ID
+	if _, errs := raw(t, c, `mutation($id: ID!) { deleteConfiguration(id: $id) { deleted } }`, as(admin), client.Var("id", id)); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var restored struct {
+		RollbackConfiguration struct {
+			Revision       int
+			RolledBackFrom *int
+			Deleted        bool
+		}
+	}
+	c.MustPost(`mutation($id: ID!) { rollbackConfiguration(id: $id, revision: 1) { revision rolledBackFrom deleted } }`, &restored, as(admin), client.Var("id", id))
+	if r := restored.RollbackConfiguration; r.Revision != 3 || r.RolledBackFrom == nil || *r.RolledBackFrom != 1 || r.Deleted {
+		t.Fatalf("rollback answered %+v", r)
+	}
+	var revs struct {
+		ConfigurationRevisions struct {
+			TotalCount int
+			PageInfo   struct{ HasNextPage bool }
+			Data       []struct {
+				Revision int
+				Deleted  bool
+			}
+		}
+	}
+	c.MustPost(`query($id: ID!) { configurationRevisions(id: $id, first: 2) { totalCount pageInfo { hasNextPage } data { revision deleted } } }`,
+		&revs, as(admin), client.Var("id", id))
+	r := revs.ConfigurationRevisions
+	if r.TotalCount != 3 || !r.PageInfo.HasNextPage || len(r.Data) != 2 || r.Data[1].Revision != 2 || !r.Data[1].Deleted {
+		t.Fatalf("revisions %+v", r)
+	}
+}
+
+func TestLongPollOverGraphQL(t *testing.T) {
+	c := newClient(t)
+	var rc struct{ RuntimeConfiguration struct{ Revision int } }
+	start := time.Now()
+	c.MustPost(`{ runtimeConfiguration(runtimeID: "rt-1", afterRevision: 0, waitSeconds: 1) { revision } }`, &rc, as(runtime1))
+	if d := time.Since(start); d < time.Second || d > 2*time.Second || rc.RuntimeConfiguration.Revision != 0 {
+		t.Fatalf("revision %d after %v; want 0 after the 1 s wait", rc.RuntimeConfiguration.Revision, d)
+	}
+}
+
+func TestBindingTypes(t *testing.T) {
+	c := newClient(t)
+	var bt struct {
+		BindingTypes []struct {
+			Type             string
+			RequiredMetadata []string
+			Input, Output    bool
+		}
+	}
+	c.MustPost(`{ bindingTypes { type requiredMetadata input output } }`, &bt, as(reader))
+	want := map[string]string{"bindings.http": "url", "bindings.localstorage": "rootPath", "bindings.cron": "schedule", "bindings.redis": "redisHost"}
+	for _, b := range bt.BindingTypes {
+		if req, ok := want[b.Type]; ok {
+			if len(b.RequiredMetadata) != 1 || b.RequiredMetadata[0] != req {
+				t.Errorf("%s requires %v, want [%s]", b.Type, b.RequiredMetadata, req)
+			}
+			delete(want, b.Type)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("missing types %v", want)
+	}
+}

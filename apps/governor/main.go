@@ -1,0 +1,141 @@
+// Command governor serves the Runtime Governor GraphQL API: configurations of Dapr bindings for runtimes,
+// their revisions, and the effective configuration each runtime's agent long-polls for. Configurations
+// live in the governor's own state store, which daprd encrypts (they hold credentials). It is reached
+// through the gateway by Dapr service invocation, and asks the Director for runtime labels the same way.
+package main
+
+//go:generate go tool gqlgen generate --config gqlgen.yml
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ardanlabs/conf/v3"
+	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
+	"github.com/mgmtplane/mgmtplane/apps/governor/encstate"
+	"github.com/mgmtplane/mgmtplane/apps/governor/graph"
+	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
+	"github.com/mgmtplane/mgmtplane/apps/governor/runtimelabels"
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
+	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/web"
+)
+
+type config struct {
+	Port         int    `conf:"default:3003,env:APP_PORT"`
+	DaprGRPCPort int    `conf:"default:50004,env:DAPR_GRPC_PORT"`
+	DaprHTTP     string `conf:"env:DAPR_HTTP_ENDPOINT"`
+	DaprAPIToken string `conf:"env:DAPR_API_TOKEN,mask"`
+	// AppAPIToken is what daprd sends to this app (its APP_API_TOKEN): only the sidecar may call the app.
+	AppAPIToken string `conf:"env:APP_API_TOKEN,mask"`
+	StateStore  string `conf:"default:governorstore,env:STATESTORE_NAME"`
+	PubSub      string `conf:"default:pubsub,env:PUBSUB_NAME"`
+	// WakePubSub is where the wake-up subscriptions listen (default PubSub). Every replica must receive
+	// every event, so with several replicas it needs a component whose consumerID differs per replica.
+	WakePubSub      string        `conf:"env:WAKE_PUBSUB_NAME"`
+	DirectorAppID   string        `conf:"default:director,env:DIRECTOR_APP_ID"`
+	DirectorTimeout time.Duration `conf:"default:10s,env:DIRECTOR_TIMEOUT"`
+	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
+	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
+	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+}
+
+func main() {
+	log := logger.New("governor")
+	if err := run(context.Background(), log); err != nil {
+		log.Error("governor stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	var cfg config
+	if help, err := conf.Parse("", &cfg); err != nil {
+		if errors.Is(err, conf.ErrHelpWanted) {
+			fmt.Println(help)
+			return nil
+		}
+		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.DaprHTTP == "" {
+		cfg.DaprHTTP = invoke.SidecarURL()
+	}
+	if cfg.WakePubSub == "" {
+		cfg.WakePubSub = cfg.PubSub
+	}
+	out, _ := conf.String(&cfg)
+	log.Info("starting", "config", out)
+
+	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	if err != nil {
+		return fmt.Errorf("dapr client: %w", err)
+	}
+	defer client.Close()
+	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
+		return fmt.Errorf("wait for sidecar: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	storeType, err := componentType(ctx, client, cfg.StateStore)
+	if err != nil {
+		return err
+	}
+	log.Info("state store", "component", cfg.StateStore, "type", storeType)
+	// encstate repairs what daprd hands back from an encrypted store; see the package.
+	reg := registry.New(encstate.Wrap(client), cfg.StateStore, registry.OptionsFor(storeType)...)
+	publisher := events.NewPublisher(client, cfg.PubSub, "governor")
+	go reg.Relay(ctx, log, publisher, cfg.RelayInterval)
+
+	hub := notify.NewHub()
+	go func() {
+		<-ctx.Done()
+		hub.Close() // long-polls answer now rather than hold the graceful shutdown
+	}()
+	director := runtimelabels.New(invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.DirectorTimeout), cfg.DirectorAppID)
+	svc := configuration.NewService(reg, director, hub, log)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.Handle("POST /graphql", identity.Middleware(graph.NewServer(svc, log, publisher)))
+	subs := &notify.Subscriptions{
+		Hub:    hub,
+		PubSub: cfg.WakePubSub,
+		Topics: append([]notify.Topic{{Name: configuration.TopicChanged, Keys: configuration.WakeKeys}}, runtimelabels.Topics()...),
+		Log:    log,
+	}
+	subs.Register(mux)
+
+	// Only the sidecar may call: the identity headers on /graphql are trusted as the gateway set them.
+	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+}
+
+// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...).
+func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
+	md, err := client.GetMetadata(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sidecar metadata: %w", err)
+	}
+	for _, c := range md.RegisteredComponents {
+		if c.Name == name {
+			return c.Type, nil
+		}
+	}
+	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
+}
