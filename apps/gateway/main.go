@@ -24,21 +24,21 @@ import (
 )
 
 type config struct {
-	Port            int           `conf:"default:3000,env:APP_PORT"`
-	DataDir         string        `conf:"default:../../.data,env:MP_DATA_DIR"`
-	JWKSFile        string        `conf:"env:AUTH_JWKS_FILE"`
-	JWKSURL         string        `conf:"env:AUTH_JWKS_URL"`
-	Issuer          string        `conf:"env:AUTH_ISSUER"`
-	Audience        string        `conf:"env:AUTH_AUDIENCE"`
-	DaprHTTP        string        `conf:"env:DAPR_HTTP_ENDPOINT"`
-	DaprAPIToken    string        `conf:"env:DAPR_API_TOKEN,mask"`
-	DirectorAppID   string        `conf:"default:director,env:DIRECTOR_APP_ID"`
-	ConnectorAppID  string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
-	GovernorAppID   string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
-	TLSPort         int           `conf:"default:3443,env:TLS_PORT"`
-	TLSCertFile     string        `conf:"env:TLS_CERT_FILE"`
-	TLSKeyFile      string        `conf:"env:TLS_KEY_FILE"`
-	MaxBodyBytes    int64         `conf:"default:1048576,env:MAX_BODY_BYTES"`
+	Port           int    `conf:"default:3000,env:APP_PORT"`
+	DataDir        string `conf:"default:../../.data,env:MP_DATA_DIR"`
+	JWKSFile       string `conf:"env:AUTH_JWKS_FILE"`
+	JWKSURL        string `conf:"env:AUTH_JWKS_URL"`
+	Issuer         string `conf:"env:AUTH_ISSUER"`
+	Audience       string `conf:"env:AUTH_AUDIENCE"`
+	DaprHTTP       string `conf:"env:DAPR_HTTP_ENDPOINT"`
+	DaprAPIToken   string `conf:"env:DAPR_API_TOKEN,mask"`
+	DirectorAppID  string `conf:"default:director,env:DIRECTOR_APP_ID"`
+	ConnectorAppID string `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	GovernorAppID  string `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	TLSPort        int    `conf:"default:3443,env:TLS_PORT"`
+	TLSCertFile    string `conf:"env:TLS_CERT_FILE"`
+	TLSKeyFile     string `conf:"env:TLS_KEY_FILE"`
+	MaxBodyBytes   int64  `conf:"default:1048576,env:MAX_BODY_BYTES"`
 	// Above the Governor's longest long-poll (30 s), which runtime agents hold open through the gateway.
 	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
