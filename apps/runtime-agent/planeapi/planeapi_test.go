@@ -1,0 +1,107 @@
+package planeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
+)
+
+// loadSchema reads the checked-in schema files of an app, skipping the test when they are not there.
+func loadSchema(t *testing.T, glob string) *ast.Schema {
+	t.Helper()
+	files, _ := filepath.Glob(glob)
+	if len(files) == 0 {
+		t.Skipf("no schema at %s", glob)
+	}
+	var sources []*ast.Source
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, &ast.Source{Name: f, Input: string(b)})
+	}
+	s, err := gqlparser.LoadSchema(sources...)
+	if err != nil {
+		t.Fatalf("schema %s: %v", glob, err)
+	}
+	return s
+}
+
+// TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's and the
+// Director's checked-in schemas: the contract between them, without importing their code.
+func TestDocumentsMatchTheSchemas(t *testing.T) {
+	for _, tc := range []struct {
+		schema string
+		docs   []string
+	}{
+		{"../../governor/graph/schema/*.graphqls", []string{runtimeConfigurationQuery, reportStatusMutation}},
+		{"../../director/graph/schema/*.graphqls", []string{heartbeatMutation}},
+	} {
+		s := loadSchema(t, tc.schema)
+		for _, doc := range tc.docs {
+			if _, errs := gqlparser.LoadQuery(s, doc); len(errs) > 0 {
+				t.Errorf("%s against %s: %v", strings.SplitN(doc, "(", 2)[0], tc.schema, errs)
+			}
+		}
+	}
+}
+
+func TestRuntimeConfigurationDecodesAndPassesVariables(t *testing.T) {
+	var got map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Variables map[string]any `json:"variables"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		got = req.Variables
+		_, _ = w.Write([]byte(`{"data":{"runtimeConfiguration":{"runtimeID":"rt-1","revision":7,"secretsIncluded":true,
+			"bindings":[{"name":"logging","type":"bindings.http","version":"v1","metadata":[{"name":"url","value":"http://x"}],
+			"secretMetadata":[{"name":"securityToken","value":"t"}],"scopes":["app"]}]}}}`))
+	}))
+	defer srv.Close()
+	rev, err := New(srv.URL, srv.Client()).RuntimeConfiguration(context.Background(), "rt-1", 6, 25*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["afterRevision"] != float64(6) || got["waitSeconds"] != float64(25) || got["runtimeID"] != "rt-1" {
+		t.Errorf("variables %v", got)
+	}
+	want := revision.Binding{Name: "logging", Type: "bindings.http", Version: "v1",
+		Metadata: []revision.Item{{Name: "url", Value: "http://x"}}, SecretMetadata: []revision.Item{{Name: "securityToken", Value: "t"}}, Scopes: []string{"app"}}
+	if rev.Number != 7 || !rev.SecretsIncluded || len(rev.Bindings) != 1 || rev.Bindings[0].Name != want.Name || rev.Bindings[0].SecretMetadata[0] != want.SecretMetadata[0] {
+		t.Errorf("revision %+v", rev)
+	}
+}
+
+func TestGraphQLErrorsComeBackWithTheirCode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"errors":[{"message":"runtime not found","extensions":{"code":"NOT_FOUND"}}],"data":null}`))
+	}))
+	defer srv.Close()
+	err := New(srv.URL, srv.Client()).Heartbeat(context.Background(), "rt-1")
+	var gqlErr *Error
+	if !errors.As(err, &gqlErr) || gqlErr.Code != "NOT_FOUND" {
+		t.Fatalf("err %v, want a GraphQL error with code NOT_FOUND", err)
+	}
+
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "upstream unavailable", http.StatusBadGateway)
+	}))
+	defer srv2.Close()
+	if err := New(srv2.URL, srv2.Client()).Heartbeat(context.Background(), "rt-1"); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err %v, want the status", err)
+	}
+}

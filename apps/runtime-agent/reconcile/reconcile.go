@@ -1,0 +1,263 @@
+// Package reconcile keeps a runtime on the Governor's latest configuration: it learns about new revisions
+// from a long poll (within a second of their creation), with a periodic full fetch in case a poll answer
+// was lost, applies each new revision, checks that the sidecar loaded it, and reports the outcome.
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/retry"
+	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
+)
+
+// Source is the Runtime Governor.
+type Source interface {
+	RuntimeConfiguration(ctx context.Context, runtimeID string, afterRevision int, wait time.Duration) (revision.Revision, error)
+	ReportConfigurationStatus(ctx context.Context, runtimeID string, rev int, status revision.Status, reason string) error
+}
+
+// Applier turns a revision into components where the runtime's sidecars load them.
+type Applier interface {
+	Apply(ctx context.Context, rev revision.Revision) error
+}
+
+// Verifier confirms that the runtime's sidecar has loaded the bindings and dropped the gone ones.
+type Verifier interface {
+	Verify(ctx context.Context, bindings []revision.Binding, gone []string) error
+}
+
+// Config configures a Loop.
+type Config struct {
+	RuntimeID string
+	// PollWait is how long the Governor may hold a long poll open.
+	PollWait time.Duration
+	// FullFetchEvery is the period of the fallback fetch of the current revision.
+	FullFetchEvery time.Duration
+	// RetryMin and RetryMax bound the backoff after failed polls and reports.
+	RetryMin, RetryMax time.Duration
+	// ReportAttempts is how often a status report is tried before it is given up.
+	ReportAttempts int
+}
+
+// State is the outcome of the last revision the loop handled, for health endpoints and logs.
+type State struct {
+	Revision int             `json:"revision"`
+	Status   revision.Status `json:"status,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	At       time.Time       `json:"at"`
+}
+
+// Loop is the agent's reconcile loop.
+type Loop struct {
+	src Source
+	app Applier
+	ver Verifier
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	offered int                // highest revision number handed to the applier
+	pending *revision.Revision // newest revision not yet taken by the applier
+	state   State
+	wake    chan struct{}
+}
+
+// New returns a loop. ver may be nil: revisions then count as applied once written.
+func New(src Source, app Applier, ver Verifier, cfg Config, log *slog.Logger) *Loop {
+	if cfg.PollWait <= 0 {
+		cfg.PollWait = 25 * time.Second
+	}
+	if cfg.FullFetchEvery <= 0 {
+		cfg.FullFetchEvery = time.Minute
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.ReportAttempts <= 0 {
+		cfg.ReportAttempts = 5
+	}
+	// offered starts below every revision, so that the first configuration fetched is applied even when
+	// it is revision 0: that clears components a previous run left behind.
+	return &Loop{src: src, app: app, ver: ver, cfg: cfg, log: log, offered: -1, state: State{Revision: -1}, wake: make(chan struct{}, 1)}
+}
+
+// State returns the outcome of the last revision handled.
+func (l *Loop) State() State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+// Run polls, applies and reports until ctx ends.
+func (l *Loop) Run(ctx context.Context) {
+	if l.ver == nil {
+		l.log.WarnContext(ctx, "no runtime sidecar to verify against: revisions are reported APPLIED once written")
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.longPoll(ctx) }()
+	go func() { defer wg.Done(); l.fullFetch(ctx) }()
+	l.applyLoop(ctx)
+	wg.Wait()
+}
+
+// offer hands rev to the applier if it is newer than anything offered before. Only the newest pending
+// revision is kept: when several arrive during one apply, the intermediate ones are skipped.
+func (l *Loop) offer(rev revision.Revision) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if rev.Number <= l.offered {
+		return
+	}
+	l.offered = rev.Number
+	l.pending = &rev
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Loop) after() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(l.offered, 0)
+}
+
+func (l *Loop) longPoll(ctx context.Context) {
+	b := retry.New(l.cfg.RetryMin, l.cfg.RetryMax)
+	for ctx.Err() == nil {
+		rev, err := l.src.RuntimeConfiguration(ctx, l.cfg.RuntimeID, l.after(), l.cfg.PollWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d := b.Next()
+			l.log.WarnContext(ctx, "long poll failed, will retry", "err", err, "retryIn", d.Round(time.Millisecond))
+			sleep(ctx, d)
+			continue
+		}
+		b.Reset()
+		l.offer(rev)
+	}
+}
+
+func (l *Loop) fullFetch(ctx context.Context) {
+	t := time.NewTicker(l.cfg.FullFetchEvery)
+	defer t.Stop()
+	for {
+		rev, err := l.src.RuntimeConfiguration(ctx, l.cfg.RuntimeID, 0, 0)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.log.WarnContext(ctx, "fetching the configuration failed", "err", err)
+		case err == nil:
+			l.offer(rev)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Loop) applyLoop(ctx context.Context) {
+	var applied []revision.Binding // bindings of the last revision written, to tell which are gone
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		rev := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		if rev == nil {
+			continue
+		}
+		status, reason, written := l.handle(ctx, *rev, applied)
+		if ctx.Err() != nil {
+			return
+		}
+		if written {
+			applied = rev.Bindings
+		}
+		l.mu.Lock()
+		l.state = State{Revision: rev.Number, Status: status, Reason: reason, At: time.Now()}
+		l.mu.Unlock()
+		l.report(ctx, rev.Number, status, reason)
+	}
+}
+
+// handle applies and verifies one revision. written reports whether its components were written (even if
+// the sidecar then failed to load some).
+func (l *Loop) handle(ctx context.Context, rev revision.Revision, prev []revision.Binding) (status revision.Status, reason string, written bool) {
+	log := l.log.With("revision", rev.Number, "bindings", len(rev.Bindings))
+	start := time.Now()
+	if err := l.app.Apply(ctx, rev); err != nil {
+		log.ErrorContext(ctx, "applying revision failed", "err", err)
+		return revision.Failed, "apply: " + err.Error(), false
+	}
+	if l.ver != nil {
+		if err := l.ver.Verify(ctx, rev.Bindings, gone(prev, rev.Bindings)); err != nil {
+			log.ErrorContext(ctx, "revision written but not loaded by the sidecar", "err", err)
+			return revision.Failed, "verify: " + err.Error(), true
+		}
+	}
+	log.InfoContext(ctx, "revision applied", "took", time.Since(start).Round(time.Millisecond))
+	return revision.Applied, "", true
+}
+
+// gone returns the names in prev that next no longer has.
+func gone(prev, next []revision.Binding) []string {
+	var out []string
+	for _, p := range prev {
+		if !slices.ContainsFunc(next, func(b revision.Binding) bool { return b.Name == p.Name }) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// maxReason keeps reports readable; the agent's log has the full error.
+const maxReason = 2000
+
+func (l *Loop) report(ctx context.Context, rev int, status revision.Status, reason string) {
+	// Revision 0 is "nothing configured yet": there is nothing for the Governor to record.
+	if rev <= 0 {
+		return
+	}
+	if len(reason) > maxReason {
+		reason = reason[:maxReason] + "..."
+	}
+	b := retry.New(l.cfg.RetryMin, l.cfg.RetryMax)
+	var err error
+	for attempt := 1; attempt <= l.cfg.ReportAttempts; attempt++ {
+		if err = l.src.ReportConfigurationStatus(ctx, l.cfg.RuntimeID, rev, status, reason); err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if attempt < l.cfg.ReportAttempts {
+			sleep(ctx, b.Next())
+		}
+	}
+	l.log.ErrorContext(ctx, "reporting the revision status failed", "revision", rev, "status", status, "err", err)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
