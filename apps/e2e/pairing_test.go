@@ -113,7 +113,9 @@ func TestPairingAndCertificates(t *testing.T) {
 		if err != nil || len(conf.Errors) > 0 {
 			t.Fatalf("configuration: %v %s", err, conf.Raw)
 		}
-		var c struct{ Configuration struct{ Token struct{ Token string } } }
+		var c struct {
+			Configuration struct{ Token struct{ Token string } }
+		}
 		_ = conf.Decode(&c)
 		csr := csrFor(t, pkix.Name{CommonName: blueID, OrganizationalUnit: []string{"APPLICATION"}, Organization: []string{pairingTenant}})
 		r, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/connector/graphql",
@@ -189,4 +191,3 @@ func csrFor(t *testing.T, subject pkix.Name) string {
 	}
 	return base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
-

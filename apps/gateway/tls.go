@@ -32,17 +32,20 @@ type clientCAs struct {
 
 func (c *clientCAs) refresh(ctx context.Context, log *slog.Logger, inv authn.Invoker, appID string, every time.Duration) {
 	for {
-		if err := c.fetch(ctx, inv, appID); err != nil {
+		if c.pool.Load() != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(every):
+			}
+		}
+		if err := c.fetch(ctx, inv, appID); err != nil && c.pool.Load() == nil {
 			log.Warn("connector CA not available yet; client certificates are refused until it is", "err", err)
-		}
-		wait := every
-		if c.pool.Load() == nil {
-			wait = 2 * time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }
@@ -69,16 +72,22 @@ func (c *clientCAs) fetch(ctx context.Context, inv authn.Invoker, appID string) 
 }
 
 // tlsConfig asks for (but does not require) a client certificate and verifies it against the Connector's
-// CA; requests without one authenticate otherwise (bearer tokens).
+// CA; requests without one authenticate otherwise (bearer tokens). Until the CA is known, a client
+// certificate fails the handshake, so that the client connects again later instead of keeping a
+// connection on which its certificate was never checked.
 func (c *clientCAs) tlsConfig(server tls.Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{server}, ClientAuth: tls.RequestClientCert}
-			if pool := c.pool.Load(); pool != nil {
-				cfg.ClientAuth, cfg.ClientCAs = tls.VerifyClientCertIfGiven, pool
+			pool := c.pool.Load()
+			if pool == nil {
+				pool = x509.NewCertPool()
 			}
-			return cfg, nil
+			return &tls.Config{
+				MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
+				Certificates: []tls.Certificate{server}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool,
+			}, nil
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,13 +31,28 @@ import (
 
 // App is one Dapr app of the stack.
 type App struct {
-	ID  string            // Dapr app id; also the folder under apps/
+	ID  string            // Dapr app id
+	Bin string            // folder under apps/ of its binary; ID when empty
 	Env map[string]string // extra environment for the app
+	// ResourcesDir, when set, is the sidecar's resources folder instead of the stack's rendered
+	// components: a runtime's sidecar loads what the Runtime Agent writes there.
+	ResourcesDir string
+	// NoAppPort starts the sidecar without an app channel, for apps that only call Dapr.
+	NoAppPort bool
+}
+
+func (a App) bin() string {
+	if a.Bin != "" {
+		return a.Bin
+	}
+	return a.ID
 }
 
 // Options choose what to start.
 type Options struct {
 	Apps []App
+	// Build lists more binaries (folders under apps/) to build for StartApp and StartProcess later.
+	Build []string
 	// Registry selects the state store behind the registry component: "sqlite" (default, the checked-in
 	// component) or "redis".
 	Registry string
@@ -45,12 +61,14 @@ type Options struct {
 // Stack is a running set of apps and sidecars.
 type Stack struct {
 	Dir       string // temporary folder holding data, logs and rendered components
+	daprd     string
 	RedisAddr string
 	// AppToken and APIToken secure the hops between each app and its sidecar (APP_API_TOKEN,
 	// DAPR_API_TOKEN), as in production.
 	AppToken, APIToken string
 	apps               map[string]*running
 	procs              []*exec.Cmd
+	byName             map[string]*exec.Cmd
 	logs               []string
 }
 
@@ -147,14 +165,18 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Dir: dir, apps: map[string]*running{}, AppToken: randomToken(), APIToken: randomToken()}
+	s := &Stack{Dir: dir, daprd: daprd, apps: map[string]*running{}, AppToken: randomToken(), APIToken: randomToken()}
 	for _, sub := range []string{"bin", "resources", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return s, err
 		}
 	}
 
-	if err := s.buildApps(ctx, root, opts.Apps); err != nil {
+	bins := slices.Clone(opts.Build)
+	for _, a := range opts.Apps {
+		bins = append(bins, a.bin())
+	}
+	if err := s.buildApps(ctx, root, bins); err != nil {
 		return s, err
 	}
 	if err := s.startRedis(ctx); err != nil {
@@ -164,22 +186,43 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return s, err
 	}
 	for _, app := range opts.Apps {
-		if err := s.startApp(ctx, daprd, app); err != nil {
+		if err := s.startApp(ctx, app); err != nil {
 			return s, err
 		}
 	}
 	for _, app := range opts.Apps {
-		if err := waitHTTP(ctx, s.SidecarURL(app.ID)+"/v1.0/healthz", 90*time.Second); err != nil {
-			return s, fmt.Errorf("sidecar of %s: %w\n%s", app.ID, err, s.LogTail(40))
+		if err := s.waitSidecar(ctx, app.ID); err != nil {
+			return s, err
 		}
 	}
 	return s, nil
 }
 
-func (s *Stack) buildApps(ctx context.Context, root string, apps []App) error {
+// StartApp starts one more app with its sidecar and waits until the sidecar is healthy.
+func (s *Stack) StartApp(ctx context.Context, app App) error {
+	if err := s.startApp(ctx, app); err != nil {
+		return err
+	}
+	return s.waitSidecar(ctx, app.ID)
+}
+
+// StartProcess starts a binary built by Start (a folder under apps/) that is not a Dapr app, such as the
+// Runtime Agent; its output goes to logs/<name>.log.
+func (s *Stack) StartProcess(ctx context.Context, name, bin string, env map[string]string) error {
+	return s.spawn(ctx, name, s.Dir, env, filepath.Join(s.Dir, "bin", bin))
+}
+
+func (s *Stack) waitSidecar(ctx context.Context, appID string) error {
+	if err := waitHTTP(ctx, s.SidecarURL(appID)+"/v1.0/healthz", 90*time.Second); err != nil {
+		return fmt.Errorf("sidecar of %s: %w\n%s", appID, err, s.LogTail(40))
+	}
+	return nil
+}
+
+func (s *Stack) buildApps(ctx context.Context, root string, bins []string) error {
 	args := []string{"build", "-o", filepath.Join(s.Dir, "bin") + "/"}
-	for _, a := range apps {
-		args = append(args, "./apps/"+a.ID)
+	for _, b := range slices.Compact(slices.Sorted(slices.Values(bins))) {
+		args = append(args, "./apps/"+b)
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
@@ -258,7 +301,7 @@ func (s *Stack) renderResources(root string, opts Options) error {
 	return writeYAML(filepath.Join(s.Dir, "config.yaml"), cfg)
 }
 
-func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
+func (s *Stack) startApp(ctx context.Context, app App) error {
 	var ports [5]int
 	for i := range ports {
 		p, err := freePort()
@@ -283,20 +326,30 @@ func (s *Stack) startApp(ctx context.Context, daprd string, app App) error {
 	for k, v := range app.Env {
 		env[k] = v
 	}
-	if err := s.spawn(ctx, app.ID, s.Dir, env, filepath.Join(s.Dir, "bin", app.ID)); err != nil {
+	if err := s.spawn(ctx, app.ID, s.Dir, env, filepath.Join(s.Dir, "bin", app.bin())); err != nil {
 		return err
 	}
+	resources := filepath.Join(s.Dir, "resources")
+	if app.ResourcesDir != "" {
+		resources = app.ResourcesDir
+		if err := os.MkdirAll(resources, 0o755); err != nil {
+			return err
+		}
+	}
+	appPort := []string{"--app-port", strconv.Itoa(r.AppPort)}
+	if app.NoAppPort {
+		appPort = nil
+	}
 	sidecarEnv := map[string]string{"DAPR_HOST_IP": "127.0.0.1", "APP_API_TOKEN": s.AppToken, "DAPR_API_TOKEN": s.APIToken}
-	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, daprd,
-		"--app-id", app.ID,
-		"--app-port", strconv.Itoa(r.AppPort),
+	args := append([]string{"--app-id", app.ID}, appPort...)
+	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, s.daprd, append(args,
 		"--dapr-http-port", strconv.Itoa(r.HTTPPort),
 		"--dapr-grpc-port", strconv.Itoa(r.GRPCPort),
 		"--metrics-port", strconv.Itoa(ports[3]),
-		"--resources-path", filepath.Join(s.Dir, "resources"),
+		"--resources-path", resources,
 		"--config", filepath.Join(s.Dir, "config.yaml"),
 		"--log-level", "info",
-	)
+	)...)
 }
 
 // spawn starts a process whose output goes to logs/<name>.log.
@@ -320,8 +373,28 @@ func (s *Stack) spawn(_ context.Context, name, dir string, env map[string]string
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	s.procs = append(s.procs, cmd)
+	if s.byName == nil {
+		s.byName = map[string]*exec.Cmd{}
+	}
+	s.byName[name] = cmd
 	s.logs = append(s.logs, logPath)
 	return nil
+}
+
+// Running reports the process id of process name ("<app>", "<app>-daprd", or a StartProcess name) and
+// whether it is still running.
+func (s *Stack) Running(name string) (pid int, alive bool) {
+	cmd := s.byName[name]
+	if cmd == nil || cmd.Process == nil {
+		return 0, false
+	}
+	return cmd.Process.Pid, syscall.Kill(cmd.Process.Pid, 0) == nil && cmd.ProcessState == nil
+}
+
+// Log returns the output of process name so far.
+func (s *Stack) Log(name string) string {
+	data, _ := os.ReadFile(filepath.Join(s.Dir, "logs", name+".log"))
+	return string(data)
 }
 
 // LogTail returns the last lines of every process log, for failure messages.
