@@ -9,7 +9,7 @@ import (
 )
 
 // governor sends a GraphQL request to the Runtime Governor through the gateway as a user of tenant.
-func governor(t *testing.T, tenant, query string, vars map[string]any) *stacktest.Response {
+func governor(t testing.TB, tenant, query string, vars map[string]any) *stacktest.Response {
 	t.Helper()
 	h := http.Header{"Authorization": {"Bearer " + userToken(t, tenant)}}
 	r, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/governor/graphql", h, query, vars)

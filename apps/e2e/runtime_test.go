@@ -28,7 +28,7 @@ type sinkLine struct {
 	At    time.Time
 }
 
-func newLogSink(t *testing.T) *logSink {
+func newLogSink(t testing.TB) *logSink {
 	s := &logSink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -78,20 +78,24 @@ type localRuntime struct {
 const runtimeTenant = "tenant-runtime"
 
 func startLocalRuntime(t testing.TB, name string, sink *logSink, token string) *localRuntime {
+	return startLocalRuntimeB(t, name, sink, token)
+}
+
+func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) *localRuntime {
 	t.Helper()
 	ctx := context.Background()
 	var rt struct{ RegisterRuntime struct{ ID string } }
-	ok(t.(*testing.T), gql(t.(*testing.T), runtimeTenant, `mutation($n: String!) { registerRuntime(in: {name: $n}) { id } }`, map[string]any{"n": name}), &rt)
+	ok(t, gql(t, runtimeTenant, `mutation($n: String!) { registerRuntime(in: {name: $n}) { id } }`, map[string]any{"n": name}), &rt)
 	r := &localRuntime{id: rt.RegisterRuntime.ID, demo: "demo-" + name}
 
 	var created struct{ CreateConfiguration struct{ ID string } }
-	ok(t.(*testing.T), governor(t.(*testing.T), runtimeTenant, createConfiguration, map[string]any{"in": map[string]any{
+	ok(t, governor(t, runtimeTenant, createConfiguration, map[string]any{"in": map[string]any{
 		"runtimeID": r.id, "bindings": []any{loggingBinding(sink.srv.URL, token)},
 	}}), &created)
 	r.configID = created.CreateConfiguration.ID
 
 	var tok struct{ RequestOneTimeTokenForRuntime struct{ Token string } }
-	ok(t.(*testing.T), gql(t.(*testing.T), runtimeTenant, `mutation($id: ID!) { requestOneTimeTokenForRuntime(id: $id) { token } }`,
+	ok(t, gql(t, runtimeTenant, `mutation($id: ID!) { requestOneTimeTokenForRuntime(id: $id) { token } }`,
 		map[string]any{"id": r.id}), &tok)
 
 	dir := filepath.Join(stack.Dir, "runtime-"+name)
@@ -123,8 +127,12 @@ func startLocalRuntime(t testing.TB, name string, sink *logSink, token string) *
 
 // configure replaces the runtime's configuration with bindings and returns when the Governor answered.
 func (r *localRuntime) configure(t testing.TB, bindings ...any) *stacktest.Response {
+	return r.configureB(t, bindings...)
+}
+
+func (r *localRuntime) configureB(t testing.TB, bindings ...any) *stacktest.Response {
 	t.Helper()
-	return governor(t.(*testing.T), runtimeTenant, `mutation($id: ID!, $in: ConfigurationInput!) { updateConfiguration(id: $id, in: $in) { revision } }`,
+	return governor(t, runtimeTenant, `mutation($id: ID!, $in: ConfigurationInput!) { updateConfiguration(id: $id, in: $in) { revision } }`,
 		map[string]any{"id": r.configID, "in": map[string]any{"runtimeID": r.id, "bindings": bindings}})
 }
 

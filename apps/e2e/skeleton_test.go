@@ -12,7 +12,7 @@ import (
 
 // gql sends a GraphQL request to the Director through the gateway as a user of tenant with every scope
 // (no credentials at all when tenant is empty).
-func gql(t *testing.T, tenant, query string, vars map[string]any) *stacktest.Response {
+func gql(t testing.TB, tenant, query string, vars map[string]any) *stacktest.Response {
 	t.Helper()
 	h := http.Header{}
 	if tenant != "" {
@@ -26,7 +26,7 @@ func gql(t *testing.T, tenant, query string, vars map[string]any) *stacktest.Res
 }
 
 // ok fails the test unless the response is a 200 without GraphQL errors, and decodes its data into out.
-func ok(t *testing.T, r *stacktest.Response, out any) {
+func ok(t testing.TB, r *stacktest.Response, out any) {
 	t.Helper()
 	if r.Status != http.StatusOK || len(r.Errors) > 0 {
 		t.Fatalf("status %d, errors %+v, body %s", r.Status, r.Errors, r.Raw)
