@@ -59,3 +59,7 @@ clean: ## Remove built binaries (keeps the Dapr build cache and local data)
 reset: ## Delete local data: registry, redis, logs
 	@scripts/redis.sh stop
 	rm -rf .data/ apps/*/.dapr/logs
+
+.PHONY: log-sink
+log-sink: ## Run a stand-in logging service that prints what it receives: make log-sink PORT=8081
+	go run ./apps/log-sink -addr :$(or $(PORT),8081)

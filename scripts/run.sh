@@ -22,18 +22,55 @@ export APP_API_TOKEN=${APP_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | 
 export DAPR_API_TOKEN=${DAPR_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 
 scripts/redis.sh start
-trap 'scripts/redis.sh stop' EXIT
+trap 'stop_local_runtime; scripts/redis.sh stop' EXIT
 
 gateway=http://localhost:${GATEWAY_PORT:-3000}
+agent_dir=$MP_DATA_DIR/runtime-agent
+mkdir -p "$agent_dir" "$MP_DATA_DIR/runtime/resources"
+
+# start_local_runtime registers the local runtime in tenant "demo" (once), gives its agent a one-time token
+# (until it has a certificate) and starts the agent, which writes the runtime's binding components.
+start_local_runtime() {
+	local tok id
+	tok=$(bin/gateway token -data "$MP_DATA_DIR" -tenant demo)
+	director() {
+		curl -fsS "$gateway/director/graphql" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' -d "$1"
+	}
+	if [[ ! -s $agent_dir/runtime-id ]]; then
+		director '{"query":"mutation { registerRuntime(in: {name: \"local\"}) { id } }"}' |
+			sed -n 's/.*"id":"\([^"]*\)".*/\1/p' >"$agent_dir/runtime-id"
+	fi
+	id=$(cat "$agent_dir/runtime-id")
+	[[ -n $id ]] || { log "could not register the local runtime"; return 1; }
+	if [[ ! -f $agent_dir/credentials/cert.pem ]]; then
+		director "{\"query\":\"mutation { requestOneTimeTokenForRuntime(id: \\\"$id\\\") { token } }\"}" |
+			sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$agent_dir/token"
+	fi
+	(cd apps/runtime-agent && RUNTIME_ID=$id GATEWAY_SECURE_URL=https://localhost:3443 \
+		GATEWAY_CA_FILE="$MP_DATA_DIR/tls/gateway.crt" RUNTIME_SIDECAR_URL=http://127.0.0.1:3510 \
+		RUNTIME_DAPR_API_TOKEN=$DAPR_API_TOKEN MP_DATA_DIR="$MP_DATA_DIR" LOG_FORMAT=text \
+		exec ../../bin/runtime-agent) >>"$MP_DATA_DIR/logs/runtime-agent.log" 2>&1 &
+	echo $! >"$agent_dir/pid"
+	log "local runtime $id: agent started (log: $MP_DATA_DIR/logs/runtime-agent.log)"
+}
+
+stop_local_runtime() {
+	[[ -f $agent_dir/pid ]] && kill "$(cat "$agent_dir/pid")" 2>/dev/null || true
+	rm -f "$agent_dir/pid"
+}
+
 (
 	for _ in $(seq 120); do
 		if curl -fs "$gateway/healthz" >/dev/null 2>&1 && curl -fs "$gateway/readyz" >/dev/null 2>&1; then
+			start_local_runtime || log "the local runtime did not start; see above"
 			cat >&2 <<MSG
 
   Management plane is up.
     Gateway (GraphQL):   $gateway/director/graphql   (token: make -s token TENANT=<id>)
     GraphQL playground:  $gateway/director/playground
-    Logs:                apps/<app>/.dapr/logs/ (app and daprd), $MP_DATA_DIR/logs/redis.log
+    Governor (GraphQL):  $gateway/governor/graphql
+    Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger
+    Logs:                apps/<app>/.dapr/logs/ (app and daprd), $MP_DATA_DIR/logs/ (redis, runtime-agent)
   Press Ctrl-C to stop.
 
 MSG

@@ -53,6 +53,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
+	delivering := true
 	for seq := 1; ; seq++ {
 		select {
 		case <-ctx.Done():
@@ -60,12 +61,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		case <-t.C:
 		}
 		line := map[string]any{"runtime": cfg.Runtime, "seq": seq, "time": time.Now().UTC().Format(time.RFC3339Nano), "message": "hello from the demo workload"}
-		if err := send(ctx, client, url, cfg.DaprAPIToken, line); err != nil {
-			// No binding yet (or a bad one): the line is only logged here, and the next one tries again.
-			log.Warn("log line not delivered", "seq", seq, "err", err)
-			continue
+		err := send(ctx, client, url, cfg.DaprAPIToken, line)
+		// No binding yet (or a bad one): the line is lost, and the next one tries again. Only changes are
+		// logged, so that a runtime without configuration does not flood its log.
+		switch {
+		case err != nil && delivering:
+			log.Warn("log lines are not delivered (is the logging binding configured?)", "seq", seq, "err", err)
+		case err == nil && !delivering:
+			log.Info("log lines are delivered through the logging binding again", "seq", seq)
 		}
-		log.Debug("log line delivered", "seq", seq)
+		delivering = err == nil
 	}
 }
 
