@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,12 +17,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
 	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/mgmtplane/mgmtplane/apps/connector/api"
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -71,12 +70,8 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
 	if cfg.SecretsFile == "" {
 		cfg.SecretsFile = filepath.Join("../../.data", "secrets.json")
@@ -84,8 +79,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 			cfg.SecretsFile = filepath.Join(cfg.DataDir, "secrets.json")
 		}
 	}
-	out, _ := conf.String(&cfg)
-	log.Info("starting", "config", out)
 
 	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
 	if err != nil {

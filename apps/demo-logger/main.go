@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,8 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
-
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 )
 
@@ -39,12 +37,8 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
 	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/access"
@@ -32,6 +30,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
@@ -68,15 +67,9 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
-	out, _ := conf.String(&cfg)
-	log.Info("starting", "config", out)
 
 	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
 	if err != nil {

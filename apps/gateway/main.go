@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
-
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
@@ -61,18 +60,12 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
 	if cfg.DaprHTTP == "" {
 		cfg.DaprHTTP = invoke.SidecarURL()
 	}
-	out, _ := conf.String(&cfg)
-	log.Info("starting", "config", out)
 
 	keys, err := keySource(log, cfg)
 	if err != nil {

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
 	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
@@ -25,6 +23,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/governor/graph"
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/governor/runtimelabels"
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
@@ -62,12 +61,8 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
 	if cfg.DaprHTTP == "" {
 		cfg.DaprHTTP = invoke.SidecarURL()
@@ -75,8 +70,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if cfg.WakePubSub == "" {
 		cfg.WakePubSub = cfg.PubSub
 	}
-	out, _ := conf.String(&cfg)
-	log.Info("starting", "config", out)
 
 	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
 	if err != nil {

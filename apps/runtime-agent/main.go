@@ -23,8 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ardanlabs/conf/v3"
-
+	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/connectorclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
@@ -85,12 +84,8 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	var cfg config
-	if help, err := conf.Parse("", &cfg); err != nil {
-		if errors.Is(err, conf.ErrHelpWanted) {
-			fmt.Println(help)
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	if ok, err := appconf.Parse(log, &cfg); !ok {
+		return err
 	}
 	setDefault(&cfg.OneTimeTokenFile, filepath.Join(cfg.DataDir, "runtime-agent", "token"))
 	setDefault(&cfg.CredentialsDir, filepath.Join(cfg.DataDir, "runtime-agent", "credentials"))
@@ -99,8 +94,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if cfg.ConnectorSecureURL == "" {
 		cfg.ConnectorSecureURL = strings.TrimRight(cfg.GatewaySecureURL, "/") + "/connector/graphql"
 	}
-	out, _ := conf.String(&cfg)
-	log.Info("starting", "config", out)
 	log = log.With("runtimeID", cfg.RuntimeID)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
