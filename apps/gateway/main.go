@@ -112,14 +112,14 @@ func keySource(log *slog.Logger, cfg config) (authn.KeySource, error) {
 	case cfg.JWKSURL != "":
 		return &authn.URLKeys{URL: cfg.JWKSURL, TTL: 10 * time.Minute}, nil
 	case cfg.JWKSFile != "":
-		return authn.FileKeys{Path: cfg.JWKSFile}, nil
+		return &authn.FileKeys{Path: cfg.JWKSFile}, nil
 	}
 	local := devtoken.LocalKey{Dir: filepath.Join(cfg.DataDir, "jwt")}
 	if err := local.Ensure(); err != nil {
 		return nil, fmt.Errorf("local signing key: %w", err)
 	}
 	log.Warn("verifying tokens with the local development key; set AUTH_JWKS_URL or AUTH_JWKS_FILE in production", "jwks", local.JWKSPath())
-	return authn.FileKeys{Path: local.JWKSPath()}, nil
+	return &authn.FileKeys{Path: local.JWKSPath()}, nil
 }
 
 // tokenCommand prints a development token signed by the local key: gateway token -tenant T [-scopes "a b"].

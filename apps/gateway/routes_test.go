@@ -65,7 +65,7 @@ func token(t *testing.T, tenant string) string {
 }
 
 func newTestRouter(inv Invoker) http.Handler {
-	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: authn.FileKeys{Path: testKey.JWKSPath()}}}
+	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: &authn.FileKeys{Path: testKey.JWKSPath()}}}
 	return newRouter(slog.New(slog.DiscardHandler), inv, routeConfig{
 		Services: map[string]service{"director": {AppID: "director", Auth: authn.Authenticate(users)}}, MaxBodyBytes: 64,
 	})

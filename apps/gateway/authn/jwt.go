@@ -28,11 +28,27 @@ type KeySource interface {
 	Keys(ctx context.Context) (*jose.JSONWebKeySet, error)
 }
 
-// FileKeys reads a JWKS from a file, re-reading it when it changes.
-type FileKeys struct{ Path string }
+// FileKeys reads a JWKS from a file, again only when the file changed.
+type FileKeys struct {
+	Path string
+
+	mu      sync.Mutex
+	set     *jose.JSONWebKeySet
+	modTime time.Time
+	size    int64
+}
 
 // Keys implements KeySource.
-func (f FileKeys) Keys(context.Context) (*jose.JSONWebKeySet, error) {
+func (f *FileKeys) Keys(context.Context) (*jose.JSONWebKeySet, error) {
+	st, err := os.Stat(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read JWKS %s: %w", f.Path, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.set != nil && st.ModTime().Equal(f.modTime) && st.Size() == f.size {
+		return f.set, nil
+	}
 	raw, err := os.ReadFile(f.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read JWKS %s: %w", f.Path, err)
@@ -41,7 +57,8 @@ func (f FileKeys) Keys(context.Context) (*jose.JSONWebKeySet, error) {
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, fmt.Errorf("parse JWKS %s: %w", f.Path, err)
 	}
-	return &set, nil
+	f.set, f.modTime, f.size = &set, st.ModTime(), st.Size()
+	return f.set, nil
 }
 
 // URLKeys fetches a JWKS over HTTP and keeps it for TTL; an unknown key id triggers a refetch, so rotated

@@ -19,7 +19,7 @@ func TestVerify(t *testing.T) {
 	if err := local.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	v := &authn.Verifier{Keys: authn.FileKeys{Path: local.JWKSPath()}}
+	v := &authn.Verifier{Keys: &authn.FileKeys{Path: local.JWKSPath()}}
 	ctx := context.Background()
 
 	good, err := local.Sign("acme", "alice", []string{"application:read", "application:write"}, time.Hour)
