@@ -8,6 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,10 +55,32 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if code == 0 {
+		code = checkAudit()
+	}
 	keep := code != 0 && os.Getenv("MP_E2E_KEEP") == "1"
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, stack.LogTail(30))
 	}
 	stack.Stop(keep)
 	return code
+}
+
+// checkAudit verifies that every mutation the suite got executed left an audit record on the audit topic.
+func checkAudit() int {
+	want := stacktest.MutationsAnswered.Load()
+	host, port, _ := strings.Cut(stack.RedisAddr, ":")
+	var got int64
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command("redis-cli", "-h", host, "-p", port, "XLEN", "audit").Output()
+		if err == nil {
+			got, _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		}
+		if got >= want {
+			fmt.Printf("e2e: %d audit records for %d mutations executed by the suite\n", got, want)
+			return 0
+		}
+	}
+	fmt.Fprintf(os.Stderr, "e2e: %d audit records on the audit topic, want one for each of the %d mutations\n", got, want)
+	return 1
 }

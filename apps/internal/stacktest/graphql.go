@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 )
 
 // GraphQLError is one entry of a GraphQL response's errors.
@@ -38,6 +40,22 @@ func (r *Response) Decode(out any) error {
 	return nil
 }
 
+// MutationsAnswered counts the mutations GraphQL sent that an app executed (HTTP 200 and no parse or
+// validation error): each of them must leave an audit record.
+var MutationsAnswered atomic.Int64
+
+// isMutation reports whether query's first operation is a mutation (comment lines skipped).
+func isMutation(query string) bool {
+	for _, line := range strings.Split(query, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		return strings.HasPrefix(line, "mutation")
+	}
+	return false
+}
+
 // GraphQL posts query with variables to url with the given headers.
 func GraphQL(ctx context.Context, url string, header http.Header, query string, vars map[string]any) (*Response, error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
@@ -64,6 +82,9 @@ func GraphQL(ctx context.Context, url string, header http.Header, query string, 
 	out := &Response{Status: resp.StatusCode, Raw: raw}
 	if resp.Header.Get("Content-Type") != "" && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 		_ = json.Unmarshal(raw, out)
+	}
+	if out.Status == http.StatusOK && isMutation(query) && !(len(out.Errors) > 0 && strings.HasPrefix(out.Errors[0].Code(), "GRAPHQL_")) {
+		MutationsAnswered.Add(1)
 	}
 	return out, nil
 }
