@@ -160,10 +160,18 @@ func TestPairingAndCertificates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		rc := mtls(t, rcred)
 		var page appPage
-		ok(t, secure(t, mtls(t, rcred), "/director/graphql", listApps, map[string]any{"first": 10}), &page)
+		ok(t, secure(t, rc, "/director/graphql", listApps, map[string]any{"first": 10}), &page)
 		if page.Applications.TotalCount != 1 || page.Applications.Data[0].ID != blueID {
 			t.Fatalf("the runtime lists %+v", page.Applications)
+		}
+
+		// Unregistering the runtime revokes its certificates with it.
+		ok(t, gql(t, pairingTenant, `mutation($id: ID!) { unregisterRuntime(id: $id) { id } }`, map[string]any{"id": rt.RegisterRuntime.ID}), nil)
+		rc.CloseIdleConnections()
+		if r := secure(t, rc, "/director/graphql", listApps, nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("the certificate of an unregistered runtime still works: %d %s", r.Status, r.Raw)
 		}
 	})
 

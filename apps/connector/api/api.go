@@ -25,6 +25,7 @@ const maxTokenRequest = 4 << 10
 //
 //	POST /graphql                        the Connector API (identity from the gateway's X-Mp-* headers)
 //	POST /tokens                         {"tenant","consumerID","consumerType"} -> {"token","connectorURL","expiresAt"}
+//	POST /owners/revoke                  {"tenant","consumerID","consumerType"} -> {"revoked": n}
 //	GET  /ca.pem                         the CA certificate
 //	GET  /certificates/{serial}/status   {"known":bool,"revoked":bool}
 //	GET  /healthz
@@ -39,6 +40,7 @@ func Handler(log *slog.Logger, svc *trust.Service, audit gqlserver.AuditPublishe
 	})
 	mux.Handle("POST /graphql", identity.Middleware(gql))
 	mux.HandleFunc("POST /tokens", h.issueToken)
+	mux.HandleFunc("POST /owners/revoke", h.revokeOwner)
 	mux.HandleFunc("GET /ca.pem", h.caPEM)
 	mux.HandleFunc("GET /certificates/{serial}/status", h.status)
 	return mux
@@ -65,6 +67,24 @@ func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, tok)
+}
+
+// revokeOwner revokes every certificate of an application or runtime; the Director calls it when one is
+// unregistered, so that its certificates stop working with it.
+func (h *handlers) revokeOwner(w http.ResponseWriter, r *http.Request) {
+	var in trust.Owner
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
+		return
+	}
+	n, err := h.svc.RevokeOwner(r.Context(), in)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
 }
 
 func (h *handlers) caPEM(w http.ResponseWriter, _ *http.Request) {

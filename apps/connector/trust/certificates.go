@@ -141,10 +141,14 @@ func (s *Service) Revoke(ctx context.Context, id identity.Identity) error {
 	if err != nil {
 		return err
 	}
+	return s.revokeSerial(ctx, owner, rec.Serial)
+}
+
+func (s *Service) revokeSerial(ctx context.Context, owner Owner, serial string) error {
 	now := s.now().UTC()
-	err = s.store.Mutate(ctx, certScope, rec.Serial, "", func(cur []byte) (registry.Change, error) {
+	err := s.store.Mutate(ctx, certScope, serial, "", func(cur []byte) (registry.Change, error) {
 		if cur == nil {
-			return registry.Change{}, apperr.NotFound("certificate", rec.Serial)
+			return registry.Change{}, apperr.NotFound("certificate", serial)
 		}
 		var r certRecord
 		if err := json.Unmarshal(cur, &r); err != nil {
@@ -156,11 +160,39 @@ func (s *Service) Revoke(ctx context.Context, id identity.Identity) error {
 		return registry.Change{Data: r, Indexes: []string{ownerIndex(owner)}}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("revoke certificate %s: %w", rec.Serial, err)
+		return fmt.Errorf("revoke certificate %s: %w", serial, err)
 	}
 	s.log.InfoContext(ctx, "certificate revoked", "tenant", owner.Tenant, "consumer_type", owner.ConsumerType,
-		"consumer_id", owner.ConsumerID, "serial", rec.Serial)
+		"consumer_id", owner.ConsumerID, "serial", serial)
 	return nil
+}
+
+// RevokeOwner revokes every certificate issued to owner, for an application or runtime that was
+// unregistered, and returns how many it revoked.
+func (s *Service) RevokeOwner(ctx context.Context, owner Owner) (int, error) {
+	if err := owner.Validate(); err != nil {
+		return 0, err
+	}
+	n, after := 0, ""
+	for {
+		recs, p, err := registry.ListAs[certRecord](ctx, s.store, certScope, ownerIndex(owner), 200, after)
+		if err != nil {
+			return n, fmt.Errorf("certificates of %s %s: %w", owner.ConsumerType, owner.ConsumerID, err)
+		}
+		for _, r := range recs {
+			if r.Revoked {
+				continue
+			}
+			if err := s.revokeSerial(ctx, owner, r.Serial); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if !p.HasNextPage {
+			return n, nil
+		}
+		after = p.EndCursor
+	}
 }
 
 // Status says whether the Connector issued the certificate with this serial and whether it is revoked.

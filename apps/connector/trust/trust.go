@@ -27,6 +27,7 @@ import (
 
 // Store is the part of the Registry the Connector needs.
 type Store interface {
+	registry.Lister
 	Get(ctx context.Context, s registry.Scope, id string, out any) error
 	Mutate(ctx context.Context, s registry.Scope, id, writeID string, fn registry.MutateFunc) error
 }

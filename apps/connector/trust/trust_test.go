@@ -335,3 +335,36 @@ func TestRenewalAndRevocationWithCertificateIdentity(t *testing.T) {
 	_, err = f.svc.Configuration(ctx, next)
 	wantCode(t, err, apperr.CodeForbidden)
 }
+
+func TestRevokeOwnerRevokesEveryCertificateOfTheOwnerOnly(t *testing.T) {
+	f := newFixture(t)
+	other := Owner{Tenant: "t1", ConsumerID: "rt-2", ConsumerType: "RUNTIME"}
+	var mine []string
+	for range 2 {
+		res, err := f.svc.SignCSR(ctx, tokenID(issue(t, f, rtOwner)), csrFor(t, rtOwner))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, identity.SerialHex(leaf(t, res).SerialNumber))
+	}
+	res, err := f.svc.SignCSR(ctx, tokenID(issue(t, f, other)), csrFor(t, other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := identity.SerialHex(leaf(t, res).SerialNumber)
+
+	if n, err := f.svc.RevokeOwner(ctx, rtOwner); err != nil || n != 2 {
+		t.Fatalf("revoked %d (%v), want 2", n, err)
+	}
+	for _, s := range mine {
+		if st, _ := f.svc.Status(ctx, s); !st.Revoked {
+			t.Errorf("certificate %s of the owner not revoked", s)
+		}
+	}
+	if st, _ := f.svc.Status(ctx, theirs); st.Revoked {
+		t.Error("another owner's certificate was revoked")
+	}
+	if n, _ := f.svc.RevokeOwner(ctx, rtOwner); n != 0 {
+		t.Errorf("a second call revoked %d again", n)
+	}
+}

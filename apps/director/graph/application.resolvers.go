@@ -6,6 +6,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 func (r *applicationResolver) Labels(ctx context.Context, obj *model.Application, key *string) (map[string]any, error) {
@@ -41,6 +42,14 @@ func (r *mutationResolver) UpdateApplication(ctx context.Context, id string, in 
 }
 
 func (r *mutationResolver) UnregisterApplication(ctx context.Context, id string) (*model.Application, error) {
+	if _, err := r.Apps.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	// Its certificates go first: if the Connector cannot be reached, nothing is removed and the caller
+	// tries again, rather than leaving working certificates of a gone application.
+	if err := r.Pairing.RevokeAll(ctx, identity.ConsumerApplication, id); err != nil {
+		return nil, err
+	}
 	app, err := r.Apps.Unregister(ctx, id)
 	if err != nil {
 		return nil, err

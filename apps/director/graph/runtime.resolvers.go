@@ -5,6 +5,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 func (r *mutationResolver) RegisterRuntime(ctx context.Context, in model.RuntimeInput) (*model.Runtime, error) {
@@ -19,6 +20,14 @@ func (r *mutationResolver) UpdateRuntime(ctx context.Context, id string, in mode
 }
 
 func (r *mutationResolver) UnregisterRuntime(ctx context.Context, id string) (*model.Runtime, error) {
+	if _, err := r.RuntimeSvc.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	// As for applications: revoke first, so that a failure leaves the runtime registered, not its
+	// certificates working.
+	if err := r.Pairing.RevokeAll(ctx, identity.ConsumerRuntime, id); err != nil {
+		return nil, err
+	}
 	return r.RuntimeSvc.Unregister(ctx, id)
 }
 

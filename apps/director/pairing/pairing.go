@@ -45,6 +45,26 @@ func NewService(inv Invoker, connectorAppID string) *Service {
 	return &Service{inv: inv, connector: connectorAppID}
 }
 
+// RevokeAll has the Connector revoke every certificate of consumerID in the caller's tenant: an
+// unregistered application or runtime must not keep working with the certificates it paired with.
+func (s *Service) RevokeAll(ctx context.Context, consumerType, consumerID string) error {
+	tenant, err := identity.TenantFrom(ctx)
+	if err != nil {
+		return apperr.New(apperr.CodeUnauthenticated, "%v", err)
+	}
+	body, _ := json.Marshal(map[string]string{"tenant": tenant, "consumerID": consumerID, "consumerType": consumerType})
+	resp, err := s.inv.Do(ctx, s.connector, http.MethodPost, "owners/revoke", http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("revoke certificates of %s: %w", consumerID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("revoke certificates of %s: connector answered %s: %s", consumerID, resp.Status, raw)
+	}
+	return nil
+}
+
 // Issue asks the Connector for a token for consumerID of consumerType in the caller's tenant. The caller
 // must have checked that the consumer exists.
 func (s *Service) Issue(ctx context.Context, consumerType, consumerID string) (Token, error) {
