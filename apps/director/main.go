@@ -114,7 +114,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	publisher := events.NewPublisher(client, cfg.PubSub, "director")
 	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}), log, "director",
 		gqlserver.DefaultLimits, publisher)
-	gql.AroundRootFields(access.EnforceScopes)
+	gql.AroundRootFields(access.Rules.Enforce)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -20,12 +20,6 @@ var allowedFor = map[string][]string{
 	},
 }
 
-// consumerMayCall reports whether a caller of the identity's kind may use root field at all.
-func consumerMayCall(id identity.Identity, field string) bool {
-	allowed, restricted := allowedFor[id.ConsumerType]
-	return !restricted || slices.Contains(allowed, field)
-}
-
 // Caller is the identity of the request in ctx.
 func Caller(ctx context.Context) identity.Identity {
 	id, _ := identity.FromContext(ctx)

@@ -3,16 +3,11 @@
 package access
 
 import (
-	"context"
-
-	"github.com/99designs/gqlgen/graphql"
-
-	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
-// anyCaller marks operations open to every authenticated caller.
-const anyCaller = ""
+const anyCaller = gqlserver.AnyCaller
 
 // scopeOf is the scope each root field requires. A root field missing here is refused: new operations
 // must be given a scope before anyone can call them.
@@ -70,31 +65,6 @@ var scopeOf = map[string]string{
 	"setDefaultEventingForApplication": identity.ScopeEventingManage, "deleteDefaultEventingForApplication": identity.ScopeEventingManage,
 }
 
-// RequiredScope returns the scope a root field needs and whether the field is known.
-func RequiredScope(field string) (string, bool) {
-	s, ok := scopeOf[field]
-	return s, ok
-}
-
-// EnforceScopes is a gqlgen root-field middleware: a caller without the operation's scope gets a FORBIDDEN
-// error for that field, and its resolver does not run, so nothing changes.
-func EnforceScopes(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	fc := graphql.GetRootFieldContext(ctx)
-	if fc == nil || len(fc.Field.Name) > 1 && fc.Field.Name[:2] == "__" {
-		return next(ctx)
-	}
-	id, _ := identity.FromContext(ctx)
-	scope, known := scopeOf[fc.Field.Name]
-	switch {
-	case !known:
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to any caller", fc.Field.Name))
-		return graphql.Null
-	case !consumerMayCall(id, fc.Field.Name):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
-		return graphql.Null
-	case scope != anyCaller && !id.HasScope(scope):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s requires the scope %s", fc.Field.Name, scope))
-		return graphql.Null
-	}
-	return next(ctx)
-}
+// Rules are the Director's rules for gqlserver.Access: the scope of each root field, and the only root
+// fields applications and runtimes may use.
+var Rules = gqlserver.Access{Scopes: scopeOf, Consumers: allowedFor}

@@ -1,13 +1,7 @@
 package graph
 
 import (
-	"context"
-	"slices"
-	"strings"
-
-	"github.com/99designs/gqlgen/graphql"
-
-	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -36,26 +30,5 @@ var allowedFor = map[string][]string{
 	identity.ConsumerApplication: {},
 }
 
-// EnforceScopes is a gqlgen root-field middleware: a caller without the operation's scope gets a FORBIDDEN
-// error for that field, and its resolver does not run, so nothing changes.
-func EnforceScopes(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	fc := graphql.GetRootFieldContext(ctx)
-	if fc == nil || strings.HasPrefix(fc.Field.Name, "__") {
-		return next(ctx)
-	}
-	id, _ := identity.FromContext(ctx)
-	scope, known := scopeOf[fc.Field.Name]
-	allowed, restricted := allowedFor[id.ConsumerType]
-	switch {
-	case !known:
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to any caller", fc.Field.Name))
-		return graphql.Null
-	case restricted && !slices.Contains(allowed, fc.Field.Name):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
-		return graphql.Null
-	case !id.HasScope(scope):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s requires the scope %s", fc.Field.Name, scope))
-		return graphql.Null
-	}
-	return next(ctx)
-}
+// access is the Governor's table for gqlserver.Access.
+var access = gqlserver.Access{Scopes: scopeOf, Consumers: allowedFor}

@@ -16,6 +16,6 @@ import (
 func NewServer(svc *configuration.Service, log *slog.Logger, audit gqlserver.AuditPublisher) *handler.Server {
 	srv := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{ConfigurationSvc: svc}}),
 		log, "governor", gqlserver.DefaultLimits, audit)
-	srv.AroundRootFields(EnforceScopes)
+	srv.AroundRootFields(access.Enforce)
 	return srv
 }

@@ -1,0 +1,49 @@
+package gqlserver
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// AnyCaller marks root fields open to every authenticated caller.
+const AnyCaller = ""
+
+// Access is an app's table of who may call which root field.
+type Access struct {
+	// Scopes is the scope each root field requires. A root field missing here is refused, so that a new
+	// operation cannot be called before it is given a scope.
+	Scopes map[string]string
+	// Consumers lists, per consumer type (applications and runtimes, who hold Connector certificates), the
+	// only root fields it may use whatever its scopes: they act for themselves, never administer the tenant.
+	Consumers map[string][]string
+}
+
+// Enforce is a gqlgen root-field middleware: a caller without the operation's scope gets a FORBIDDEN error
+// for that field, and its resolver does not run, so nothing changes.
+func (a Access) Enforce(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	fc := graphql.GetRootFieldContext(ctx)
+	if fc == nil || strings.HasPrefix(fc.Field.Name, "__") {
+		return next(ctx)
+	}
+	id, _ := identity.FromContext(ctx)
+	scope, known := a.Scopes[fc.Field.Name]
+	allowed, restricted := a.Consumers[id.ConsumerType]
+	switch {
+	case !known:
+		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to any caller", fc.Field.Name))
+		return graphql.Null
+	case restricted && !slices.Contains(allowed, fc.Field.Name):
+		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
+		return graphql.Null
+	case scope != AnyCaller && !id.HasScope(scope):
+		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s requires the scope %s", fc.Field.Name, scope))
+		return graphql.Null
+	}
+	return next(ctx)
+}
