@@ -17,12 +17,11 @@ import (
 	"syscall"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
-
 	"github.com/mgmtplane/mgmtplane/apps/connector/api"
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -80,14 +79,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 
-	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
 	if err != nil {
-		return fmt.Errorf("dapr client: %w", err)
+		return err
 	}
 	defer client.Close()
-	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
-		return fmt.Errorf("wait for sidecar: %w", err)
-	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -99,7 +95,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	storeType, err := componentType(ctx, client, cfg.StateStore)
+	storeType, err := registry.ComponentType(ctx, client, cfg.StateStore)
 	if err != nil {
 		return err
 	}
@@ -115,19 +111,4 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}, time.Now)
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, api.Handler(log, svc, events.NewPublisher(client, cfg.PubSub, "connector"))), cfg.ShutdownTimeout)
-}
-
-// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...), so
-// that the registry knows whether the store's transactions are atomic.
-func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
-	md, err := client.GetMetadata(ctx)
-	if err != nil {
-		return "", fmt.Errorf("sidecar metadata: %w", err)
-	}
-	for _, c := range md.RegisteredComponents {
-		if c.Name == name {
-			return c.Type, nil
-		}
-	}
-	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
 }

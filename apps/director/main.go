@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
-
 	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
@@ -31,6 +29,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
@@ -71,19 +70,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
 	if err != nil {
-		return fmt.Errorf("dapr client: %w", err)
+		return err
 	}
 	defer client.Close()
-	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
-		return fmt.Errorf("wait for sidecar: %w", err)
-	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	storeType, err := componentType(ctx, client, cfg.StateStore)
+	storeType, err := registry.ComponentType(ctx, client, cfg.StateStore)
 	if err != nil {
 		return err
 	}
@@ -130,18 +126,4 @@ func run(ctx context.Context, log *slog.Logger) error {
 	mux.Handle("POST /"+cfg.HealthBinding, prober.Handler())
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
-}
-
-// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...).
-func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
-	md, err := client.GetMetadata(ctx)
-	if err != nil {
-		return "", fmt.Errorf("sidecar metadata: %w", err)
-	}
-	for _, c := range md.RegisteredComponents {
-		if c.Name == name {
-			return c.Type, nil
-		}
-	}
-	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
 }

@@ -16,14 +16,13 @@ import (
 	"syscall"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
-
 	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
 	"github.com/mgmtplane/mgmtplane/apps/governor/encstate"
 	"github.com/mgmtplane/mgmtplane/apps/governor/graph"
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/governor/runtimelabels"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
@@ -71,19 +70,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		cfg.WakePubSub = cfg.PubSub
 	}
 
-	client, err := dapr.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPCPort))
+	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
 	if err != nil {
-		return fmt.Errorf("dapr client: %w", err)
+		return err
 	}
 	defer client.Close()
-	if err := client.Wait(ctx, cfg.SidecarWait); err != nil {
-		return fmt.Errorf("wait for sidecar: %w", err)
-	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	storeType, err := componentType(ctx, client, cfg.StateStore)
+	storeType, err := registry.ComponentType(ctx, client, cfg.StateStore)
 	if err != nil {
 		return err
 	}
@@ -117,18 +113,4 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	// Only the sidecar may call: the identity headers on /graphql are trusted as the gateway set them.
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
-}
-
-// componentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...).
-func componentType(ctx context.Context, client dapr.Client, name string) (string, error) {
-	md, err := client.GetMetadata(ctx)
-	if err != nil {
-		return "", fmt.Errorf("sidecar metadata: %w", err)
-	}
-	for _, c := range md.RegisteredComponents {
-		if c.Name == name {
-			return c.Type, nil
-		}
-	}
-	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
 }

@@ -74,3 +74,23 @@ func OptionsFor(componentType string) []Option {
 	}
 	return []Option{WithTenantLocks()}
 }
+
+// MetadataAPI is the sidecar's metadata API; *dapr.GRPCClient implements it.
+type MetadataAPI interface {
+	GetMetadata(ctx context.Context) (*dapr.GetMetadataResponse, error)
+}
+
+// ComponentType asks the sidecar which type the component name has (state.sqlite, state.redis, ...), to
+// choose OptionsFor it.
+func ComponentType(ctx context.Context, md MetadataAPI, name string) (string, error) {
+	resp, err := md.GetMetadata(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sidecar metadata: %w", err)
+	}
+	for _, c := range resp.RegisteredComponents {
+		if c.Name == name {
+			return c.Type, nil
+		}
+	}
+	return "", fmt.Errorf("the sidecar has no component %q: check components/ and the component's scopes", name)
+}
