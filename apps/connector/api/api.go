@@ -54,11 +54,8 @@ type handlers struct {
 // issueToken creates a one-time token; the Director calls it for requestOneTimeTokenForApplication and
 // requestOneTimeTokenForRuntime, after checking that the application or runtime exists in the tenant.
 func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) {
-	var in trust.Owner
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
+	in, ok := h.decodeOwner(w, r)
+	if !ok {
 		return
 	}
 	tok, err := h.svc.IssueToken(r.Context(), in)
@@ -72,11 +69,8 @@ func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) {
 // revokeOwner revokes every certificate of an application or runtime; the Director calls it when one is
 // unregistered, so that its certificates stop working with it.
 func (h *handlers) revokeOwner(w http.ResponseWriter, r *http.Request) {
-	var in trust.Owner
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
+	in, ok := h.decodeOwner(w, r)
+	if !ok {
 		return
 	}
 	n, err := h.svc.RevokeOwner(r.Context(), in)
@@ -85,6 +79,19 @@ func (h *handlers) revokeOwner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// decodeOwner reads the {"tenant","consumerID","consumerType"} body of the internal endpoints, answering
+// 400 itself when it cannot.
+func (h *handlers) decodeOwner(w http.ResponseWriter, r *http.Request) (trust.Owner, bool) {
+	var in trust.Owner
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxTokenRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
+		return trust.Owner{}, false
+	}
+	return in, true
 }
 
 func (h *handlers) caPEM(w http.ResponseWriter, _ *http.Request) {
