@@ -355,29 +355,29 @@ func (s *Service) AddWebhook(ctx context.Context, appID string, in model.Webhook
 
 // UpdateWebhook replaces a webhook's type, URL and auth.
 func (s *Service) UpdateWebhook(ctx context.Context, webhookID string, in model.WebhookInput) (*model.Webhook, error) {
-	appID, err := s.webhookOwner(ctx, webhookID)
-	if err != nil {
-		return nil, err
-	}
-	var wh *model.Webhook
-	_, err = s.updateWithKeys(ctx, appID, func(app *model.Application) error {
-		i := slices.IndexFunc(app.Webhooks, func(w *model.Webhook) bool { return w.ID == webhookID })
-		if i < 0 {
-			return apperr.NotFound("webhook", webhookID)
-		}
+	return s.changeWebhook(ctx, webhookID, func(app *model.Application, i int) (*model.Webhook, error) {
 		next, err := webhookFromInput(app.ID, &in)
 		if err != nil {
-			return apperr.Invalid("%v", err)
+			return nil, apperr.Invalid("%v", err)
 		}
 		next.ID = webhookID
-		app.Webhooks[i], wh = next, next
-		return nil
+		app.Webhooks[i] = next
+		return next, nil
 	})
-	return wh, err
 }
 
 // DeleteWebhook removes a webhook and returns it.
 func (s *Service) DeleteWebhook(ctx context.Context, webhookID string) (*model.Webhook, error) {
+	return s.changeWebhook(ctx, webhookID, func(app *model.Application, i int) (*model.Webhook, error) {
+		wh := app.Webhooks[i]
+		app.Webhooks = slices.Delete(app.Webhooks, i, i+1)
+		return wh, nil
+	})
+}
+
+// changeWebhook finds the application holding webhookID and lets fn change its webhook at index i; fn
+// returns the webhook to answer with.
+func (s *Service) changeWebhook(ctx context.Context, webhookID string, fn func(app *model.Application, i int) (*model.Webhook, error)) (*model.Webhook, error) {
 	appID, err := s.webhookOwner(ctx, webhookID)
 	if err != nil {
 		return nil, err
@@ -388,9 +388,9 @@ func (s *Service) DeleteWebhook(ctx context.Context, webhookID string) (*model.W
 		if i < 0 {
 			return apperr.NotFound("webhook", webhookID)
 		}
-		wh = app.Webhooks[i]
-		app.Webhooks = slices.Delete(app.Webhooks, i, i+1)
-		return nil
+		var err error
+		wh, err = fn(app, i)
+		return err
 	})
 	return wh, err
 }
