@@ -3,6 +3,8 @@
 // through the gateway, by Dapr service invocation.
 package main
 
+//go:generate go tool gqlgen generate --config gqlgen.yml
+
 import (
 	"context"
 	"fmt"

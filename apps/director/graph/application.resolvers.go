@@ -22,8 +22,7 @@ func (r *applicationResolver) Bundle(ctx context.Context, obj *model.Application
 }
 
 func (r *applicationResolver) Auths(ctx context.Context, obj *model.Application) ([]*model.SystemAuth, error) {
-	// System auths are issued by the Connector, which does not exist yet; so there are none.
-	return []*model.SystemAuth{}, nil
+	return r.systemAuths(ctx, identity.ConsumerApplication, obj.ID)
 }
 
 func (r *applicationResolver) EventingConfiguration(ctx context.Context, obj *model.Application) (*model.ApplicationEventingConfiguration, error) {

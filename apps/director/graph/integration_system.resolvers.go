@@ -3,8 +3,14 @@ package graph
 import (
 	"context"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
+
+func (r *integrationSystemResolver) Auths(ctx context.Context, obj *model.IntegrationSystem) ([]*model.SystemAuth, error) {
+	return r.systemAuths(ctx, identity.ConsumerIntegrationSystem, obj.ID)
+}
 
 func (r *mutationResolver) RegisterIntegrationSystem(ctx context.Context, in model.IntegrationSystemInput) (*model.IntegrationSystem, error) {
 	return r.IntegrationSystemSvc.Register(ctx, in)
@@ -25,3 +31,9 @@ func (r *queryResolver) IntegrationSystems(ctx context.Context, first *int, afte
 func (r *queryResolver) IntegrationSystem(ctx context.Context, id string) (*model.IntegrationSystem, error) {
 	return nullIfNotFound(r.IntegrationSystemSvc.Get(ctx, id))
 }
+
+func (r *Resolver) IntegrationSystem() generated.IntegrationSystemResolver {
+	return &integrationSystemResolver{r}
+}
+
+type integrationSystemResolver struct{ *Resolver }

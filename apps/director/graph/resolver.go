@@ -1,4 +1,5 @@
 // Package graph is the Director's GraphQL transport: thin resolvers over the domain services.
+// The code in generated/ comes from schema/ through gqlgen; see the go:generate line in ../main.go.
 package graph
 
 import (
@@ -13,8 +14,6 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 )
-
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
 
 // Resolver is the root of the resolvers and holds their dependencies.
 type Resolver struct {

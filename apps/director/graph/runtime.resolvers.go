@@ -76,8 +76,7 @@ func (r *runtimeResolver) Labels(ctx context.Context, obj *model.Runtime, key *s
 }
 
 func (r *runtimeResolver) Auths(ctx context.Context, obj *model.Runtime) ([]*model.SystemAuth, error) {
-	// System auths are issued by the Connector, which does not exist yet; so there are none.
-	return []*model.SystemAuth{}, nil
+	return r.systemAuths(ctx, identity.ConsumerRuntime, obj.ID)
 }
 
 func (r *runtimeResolver) EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error) {

@@ -16,6 +16,10 @@ import (
 
 // region    ************************** generated!.gotpl **************************
 
+type IntegrationSystemResolver interface {
+	Auths(ctx context.Context, obj *model.IntegrationSystem) ([]*model.SystemAuth, error)
+}
+
 // endregion ************************** generated!.gotpl **************************
 
 // region    ***************************** args.gotpl *****************************
@@ -106,7 +110,7 @@ func (ec *executionContext) _IntegrationSystem_auths(ctx context.Context, field 
 			return ec.fieldContext_IntegrationSystem_auths(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Auths, nil
+			return ec.Resolvers.IntegrationSystem().Auths(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.SystemAuth) graphql.Marshaler {
@@ -120,8 +124,8 @@ func (ec *executionContext) fieldContext_IntegrationSystem_auths(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "IntegrationSystem",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SystemAuth(ctx, field)
 		},
@@ -279,17 +283,48 @@ func (ec *executionContext) _IntegrationSystem(ctx context.Context, sel ast.Sele
 		case "id":
 			out.Values[i] = ec._IntegrationSystem_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._IntegrationSystem_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._IntegrationSystem_description(ctx, field, obj)
 		case "auths":
-			out.Values[i] = ec._IntegrationSystem_auths(ctx, field, obj)
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._IntegrationSystem_auths(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -24,6 +24,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Application() ApplicationResolver
 	Bundle() BundleResolver
+	IntegrationSystem() IntegrationSystemResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Runtime() RuntimeResolver
