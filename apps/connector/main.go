@@ -1,8 +1,9 @@
 // Command connector is the Connector: it establishes trust between the management plane and the
 // applications and runtimes it manages. It hands out one-time tokens (for the Director), trades them for
 // client certificates signed by its CA, renews and revokes those certificates, and tells the gateway
-// which certificates are revoked. Tokens and certificate records live in a Dapr state store; the CA key
-// pair comes from a Dapr secret store.
+// which certificates are revoked. It also gives out OAuth client credentials and trades them for access
+// tokens. Tokens, certificate records and clients live in a Dapr state store; the CA key pair and the
+// token signing key come from a Dapr secret store.
 package main
 
 //go:generate go tool gqlgen generate --config gqlgen.yml
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/connector/api"
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
+	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
@@ -38,6 +40,9 @@ type config struct {
 	// CAGenerate creates a CA when the secret store has none. Meant for local runs; turn it off wherever
 	// the CA is provisioned, so that a missing secret fails loudly instead of replacing the CA.
 	CAGenerate bool `conf:"default:true,env:CA_GENERATE"`
+	// The key that signs access tokens for client credentials, kept like the CA.
+	TokenKeySecret   string `conf:"default:connector-token-key,env:TOKEN_KEY_SECRET_NAME"`
+	TokenKeyGenerate bool   `conf:"default:true,env:TOKEN_KEY_GENERATE"`
 	// SecretsFile is the JSON file behind the local secret store, where a generated CA is kept. Empty
 	// means $MP_DATA_DIR/secrets.json, or ../../.data/secrets.json (the path components/secretstore.yaml
 	// uses, relative to apps/connector).
@@ -47,6 +52,11 @@ type config struct {
 	CertValidity        time.Duration `conf:"default:2160h,env:CERT_VALIDITY"`
 	TokenTTLApplication time.Duration `conf:"default:5m,env:TOKEN_TTL_APPLICATION"`
 	TokenTTLRuntime     time.Duration `conf:"default:60m,env:TOKEN_TTL_RUNTIME"`
+	AccessTokenTTL      time.Duration `conf:"default:1h,env:ACCESS_TOKEN_TTL"`
+	// OAuthIssuer must equal the gateway's CONNECTOR_ISSUER: it is how the gateway tells our access tokens
+	// from those of the identity provider.
+	OAuthIssuer   string `conf:"default:mgmtplane-connector,env:OAUTH_ISSUER"`
+	OAuthTokenURL string `conf:"default:http://localhost:3000/oauth/token,env:OAUTH_TOKEN_URL"`
 
 	ConnectorURL       string `conf:"default:http://localhost:3000/connector/graphql,env:CONNECTOR_URL"`
 	DirectorURL        string `conf:"default:https://localhost:3443/director/graphql,env:DIRECTOR_URL"`
@@ -95,6 +105,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
+	tokenKey, err := oauth.LoadKey(ctx, log, client, oauth.KeySource{
+		Store: cfg.SecretStore, Secret: cfg.TokenKeySecret, Generate: cfg.TokenKeyGenerate, SecretsFile: cfg.SecretsFile,
+	})
+	if err != nil {
+		return err
+	}
+
 	storeType, err := registry.ComponentType(ctx, client, cfg.StateStore)
 	if err != nil {
 		return err
@@ -109,6 +126,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		DirectorURL:         cfg.DirectorURL,
 		SecureConnectorURL:  cfg.SecureConnectorURL,
 	}, time.Now)
+	clients, err := oauth.NewService(log, reg, tokenKey, oauth.Config{
+		Issuer: cfg.OAuthIssuer, TokenURL: cfg.OAuthTokenURL, TokenTTL: cfg.AccessTokenTTL,
+	}, time.Now)
+	if err != nil {
+		return err
+	}
 
-	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, api.Handler(log, svc, events.NewPublisher(client, cfg.PubSub, "connector"))), cfg.ShutdownTimeout)
+	handler := api.Handler(log, svc, clients, events.NewPublisher(client, cfg.PubSub, "connector"))
+	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, handler), cfg.ShutdownTimeout)
 }

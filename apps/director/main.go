@@ -119,7 +119,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles)))
+	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles, resolver.Pairing)))
 	// The cron input binding (components/healthcron.yaml) calls this route on every tick.
 	prober := &healthprobe.Prober{
 		Log: log, Tenants: resolver.TenantSvc, Apps: apps, Runtimes: rts, Results: resolver.HealthSvc,

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,9 @@ type config struct {
 	DirectorAppID  string `conf:"default:director,env:DIRECTOR_APP_ID"`
 	ConnectorAppID string `conf:"default:connector,env:CONNECTOR_APP_ID"`
 	GovernorAppID  string `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
+	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
+	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
 	TLSPort        int    `conf:"default:3443,env:TLS_PORT"`
 	TLSCertFile    string `conf:"env:TLS_CERT_FILE"`
 	TLSKeyFile     string `conf:"env:TLS_KEY_FILE"`
@@ -75,12 +79,23 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	inv := invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout)
 	certs := authn.ClientCertificate{Revocations: authn.ConnectorRevocations{Invoker: inv, AppID: cfg.ConnectorAppID}}
+	clients := authn.ClientCredentials{
+		Verifier: &authn.Verifier{
+			Keys: &authn.URLKeys{TTL: 10 * time.Minute, Get: func(ctx context.Context) (*http.Response, error) {
+				return inv.Do(ctx, cfg.ConnectorAppID, http.MethodGet, "oauth/jwks.json", nil, nil)
+			}},
+			Issuer:        cfg.ConnectorIssuer,
+			ConsumerTypes: []string{identity.ConsumerApplication, identity.ConsumerRuntime, identity.ConsumerIntegrationSystem},
+		},
+		Clients: authn.ConnectorClients{Invoker: inv, AppID: cfg.ConnectorAppID},
+	}
 	router := newRouter(log, inv, routeConfig{
 		Services: map[string]service{
-			"director":  {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(certs, users)},
-			"governor":  {AppID: cfg.GovernorAppID, Auth: authn.Authenticate(certs, users)},
+			"director":  {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(certs, clients, users)},
+			"governor":  {AppID: cfg.GovernorAppID, Auth: authn.Authenticate(certs, clients, users)},
 			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
 		},
+		TokenAppID:   cfg.ConnectorAppID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
 	if cfg.TLSPort == 0 {

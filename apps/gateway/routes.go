@@ -33,12 +33,17 @@ type service struct {
 // routeConfig is what the router needs besides its collaborators.
 type routeConfig struct {
 	// Services maps the public path prefix to the app behind it.
-	Services     map[string]service
+	Services map[string]service
+	// TokenAppID serves the OAuth token endpoint, POST /oauth/token (the Connector), when set.
+	TokenAppID   string
 	MaxBodyBytes int64
 }
 
 // forwardedHeaders are the request headers passed on to the apps; credentials stay at the gateway.
 var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-Request-Id", "Traceparent", "Tracestate"}
+
+// returnedHeaders are the response headers passed back to the client.
+var returnedHeaders = []string{"Content-Type", "Cache-Control", "Www-Authenticate"}
 
 func newRouter(log *slog.Logger, inv Invoker, cfg routeConfig) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
@@ -59,7 +64,20 @@ func newRouter(log *slog.Logger, inv Invoker, cfg routeConfig) *gin.Engine {
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
 		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, svc.AppID, "graphql"))
 	}
+	if cfg.TokenAppID != "" {
+		// The token endpoint authenticates the client itself (RFC 6749 §2.3), so it gets the Authorization
+		// header, and the gateway vouches for nobody.
+		r.POST("/oauth/token", limitBody(8<<10), anonymous(), forward(log, inv, cfg.TokenAppID, "oauth/token", "Authorization"))
+	}
 	return r
+}
+
+// anonymous lets a request through with no identity, for endpoints that authenticate callers themselves.
+func anonymous() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		authn.SetIdentity(c, identity.Identity{})
+		c.Next()
+	}
 }
 
 // requestLog logs each request once it is answered and gives it a request id.
@@ -92,8 +110,10 @@ func limitBody(max int64) gin.HandlerFunc {
 	}
 }
 
-// forward passes the request to method on appID through the sidecar, with the caller's identity as headers.
-func forward(log *slog.Logger, inv Invoker, appID, method string) gin.HandlerFunc {
+// forward passes the request to method on appID through the sidecar, with the caller's identity as headers
+// and, besides forwardedHeaders, the request headers named in pass.
+func forward(log *slog.Logger, inv Invoker, appID, method string, pass ...string) gin.HandlerFunc {
+	pass = append(pass, forwardedHeaders...)
 	return func(c *gin.Context) {
 		id, ok := authn.Identity(c)
 		if !ok {
@@ -101,7 +121,7 @@ func forward(log *slog.Logger, inv Invoker, appID, method string) gin.HandlerFun
 			return
 		}
 		h := http.Header{}
-		for _, k := range forwardedHeaders {
+		for _, k := range pass {
 			if v := c.Request.Header.Values(k); len(v) > 0 {
 				h[k] = v
 			}
@@ -118,10 +138,12 @@ func forward(log *slog.Logger, inv Invoker, appID, method string) gin.HandlerFun
 			return
 		}
 		defer resp.Body.Close()
-		c.Status(resp.StatusCode)
-		if ct := resp.Header.Get("Content-Type"); ct != "" {
-			c.Header("Content-Type", ct)
+		for _, k := range returnedHeaders {
+			if v := resp.Header.Get(k); v != "" {
+				c.Header(k, v)
+			}
 		}
+		c.Status(resp.StatusCode)
 		if _, err := io.Copy(c.Writer, resp.Body); err != nil {
 			log.WarnContext(c.Request.Context(), "copy response", "app", appID, "err", err)
 		}

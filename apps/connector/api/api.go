@@ -12,6 +12,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/connector/graph"
 	"github.com/mgmtplane/mgmtplane/apps/connector/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
@@ -28,12 +29,18 @@ const maxTokenRequest = 4 << 10
 //	POST /owners/revoke                  {"tenant","consumerID","consumerType"} -> {"revoked": n}
 //	GET  /ca.pem                         the CA certificate
 //	GET  /certificates/{serial}/status   {"known":bool,"revoked":bool}
+//	POST /clients                        {"tenant","consumerID","consumerType"} -> new client credentials with their secret
+//	POST /clients/query                  {"owners":[{"tenant","consumerID","consumerType"}...]} -> {"clients":[...]}
+//	DELETE /clients/{id}?tenant=&consumerType=   -> the deleted client
+//	GET  /clients/{id}/status            {"known":bool}
+//	POST /oauth/token                    the client credentials grant (RFC 6749 §4.4), public through the gateway
+//	GET  /oauth/jwks.json                the key set access tokens verify against
 //	GET  /healthz
-func Handler(log *slog.Logger, svc *trust.Service, audit gqlserver.AuditPublisher) http.Handler {
+func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit gqlserver.AuditPublisher) http.Handler {
 	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{Trust: svc}}),
 		log, "connector", gqlserver.DefaultLimits, audit)
 
-	h := &handlers{log: log, svc: svc}
+	h := &handlers{log: log, svc: svc, clients: clients}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -43,12 +50,19 @@ func Handler(log *slog.Logger, svc *trust.Service, audit gqlserver.AuditPublishe
 	mux.HandleFunc("POST /owners/revoke", h.revokeOwner)
 	mux.HandleFunc("GET /ca.pem", h.caPEM)
 	mux.HandleFunc("GET /certificates/{serial}/status", h.status)
+	mux.HandleFunc("POST /clients", h.createClient)
+	mux.HandleFunc("POST /clients/query", h.queryClients)
+	mux.HandleFunc("DELETE /clients/{id}", h.deleteClient)
+	mux.HandleFunc("GET /clients/{id}/status", h.clientStatus)
+	mux.HandleFunc("POST /oauth/token", h.token)
+	mux.HandleFunc("GET /oauth/jwks.json", h.jwks)
 	return mux
 }
 
 type handlers struct {
-	log *slog.Logger
-	svc *trust.Service
+	log     *slog.Logger
+	svc     *trust.Service
+	clients *oauth.Service
 }
 
 // issueToken creates a one-time token; the Director calls it for requestOneTimeTokenForApplication and
@@ -66,19 +80,32 @@ func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tok)
 }
 
-// revokeOwner revokes every certificate of an application or runtime; the Director calls it when one is
-// unregistered, so that its certificates stop working with it.
+// revokeOwner revokes every certificate and deletes every client credential of an application, runtime or
+// integration system; the Director calls it when one is unregistered, so that its credentials stop
+// working with it. Integration systems hold no certificates.
 func (h *handlers) revokeOwner(w http.ResponseWriter, r *http.Request) {
 	in, ok := h.decodeOwner(w, r)
 	if !ok {
 		return
 	}
-	n, err := h.svc.RevokeOwner(r.Context(), in)
+	revoked := 0
+	if in.ConsumerType != identity.ConsumerIntegrationSystem {
+		n, err := h.svc.RevokeOwner(r.Context(), in)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		revoked = n
+	} else if err := in.ValidateAs(identity.ConsumerIntegrationSystem); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	deleted, err := h.clients.DeleteConsumer(r.Context(), in.ConsumerType, in.ConsumerID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": revoked, "deletedClients": deleted})
 }
 
 // decodeOwner reads the {"tenant","consumerID","consumerType"} body of the internal endpoints, answering

@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/connector/api"
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
+	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -32,11 +36,22 @@ func newServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := trust.NewService(quiet, registry.New(memstate.New(), "connectorstore"), authority, trust.Config{
+	store := registry.New(memstate.New(), "connectorstore")
+	svc := trust.NewService(quiet, store, authority, trust.Config{
 		CertValidity: time.Hour, TokenTTLApplication: 5 * time.Minute, TokenTTLRuntime: time.Hour,
 		ConnectorURL: "http://gw/connector/graphql",
 	}, time.Now)
-	srv := httptest.NewServer(api.Handler(quiet, svc, nil))
+	signingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := oauth.NewService(quiet, store, signingKey, oauth.Config{
+		Issuer: "test-connector", TokenURL: "http://gw/oauth/token", TokenTTL: time.Hour,
+	}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler(quiet, svc, clients, nil))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
@@ -80,14 +82,19 @@ var consumerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate checks that o can own a certificate: a valid tenant, a plain consumer id, and an application
 // or a runtime (other consumers authenticate with tokens, not certificates).
 func (o Owner) Validate() error {
+	return o.ValidateAs(identity.ConsumerApplication, identity.ConsumerRuntime)
+}
+
+// ValidateAs checks that o has a valid tenant, a plain consumer id and one of the consumer types.
+func (o Owner) ValidateAs(consumerTypes ...string) error {
 	if err := identity.ValidateTenant(o.Tenant); err != nil {
 		return apperr.Invalid("tenant: %v", err)
 	}
 	if !consumerIDPattern.MatchString(o.ConsumerID) {
 		return apperr.Invalid("consumerID: use 1-64 letters, digits, '-', '_' or '.'")
 	}
-	if o.ConsumerType != identity.ConsumerApplication && o.ConsumerType != identity.ConsumerRuntime {
-		return apperr.Invalid("consumerType: must be %s or %s", identity.ConsumerApplication, identity.ConsumerRuntime)
+	if !slices.Contains(consumerTypes, o.ConsumerType) {
+		return apperr.Invalid("consumerType: must be one of %s", strings.Join(consumerTypes, ", "))
 	}
 	return nil
 }

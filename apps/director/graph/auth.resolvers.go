@@ -32,25 +32,34 @@ func (r *mutationResolver) RequestOneTimeTokenForApplication(ctx context.Context
 }
 
 func (r *mutationResolver) RequestClientCredentialsForRuntime(ctx context.Context, id string) (*model.SystemAuth, error) {
-	return nil, notImplemented("requestClientCredentialsForRuntime")
+	return r.requestClientCredentials(ctx, identity.ConsumerRuntime, id, func() error {
+		_, err := r.RuntimeSvc.Get(ctx, id)
+		return err
+	})
 }
 
 func (r *mutationResolver) RequestClientCredentialsForApplication(ctx context.Context, id string) (*model.SystemAuth, error) {
-	return nil, notImplemented("requestClientCredentialsForApplication")
+	return r.requestClientCredentials(ctx, identity.ConsumerApplication, id, func() error {
+		_, err := r.Apps.Get(ctx, id)
+		return err
+	})
 }
 
 func (r *mutationResolver) RequestClientCredentialsForIntegrationSystem(ctx context.Context, id string) (*model.SystemAuth, error) {
-	return nil, notImplemented("requestClientCredentialsForIntegrationSystem")
+	return r.requestClientCredentials(ctx, identity.ConsumerIntegrationSystem, id, func() error {
+		_, err := r.IntegrationSystemSvc.Get(ctx, id)
+		return err
+	})
 }
 
 func (r *mutationResolver) DeleteSystemAuthForRuntime(ctx context.Context, authID string) (*model.SystemAuth, error) {
-	return nil, notImplemented("deleteSystemAuthForRuntime")
+	return r.deleteSystemAuth(ctx, identity.ConsumerRuntime, authID)
 }
 
 func (r *mutationResolver) DeleteSystemAuthForApplication(ctx context.Context, authID string) (*model.SystemAuth, error) {
-	return nil, notImplemented("deleteSystemAuthForApplication")
+	return r.deleteSystemAuth(ctx, identity.ConsumerApplication, authID)
 }
 
 func (r *mutationResolver) DeleteSystemAuthForIntegrationSystem(ctx context.Context, authID string) (*model.SystemAuth, error) {
-	return nil, notImplemented("deleteSystemAuthForIntegrationSystem")
+	return r.deleteSystemAuth(ctx, identity.ConsumerIntegrationSystem, authID)
 }

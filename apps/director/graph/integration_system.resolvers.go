@@ -21,6 +21,14 @@ func (r *mutationResolver) UpdateIntegrationSystem(ctx context.Context, id strin
 }
 
 func (r *mutationResolver) UnregisterIntegrationSystem(ctx context.Context, id string) (*model.IntegrationSystem, error) {
+	if _, err := r.IntegrationSystemSvc.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	// As for applications: delete its credentials first, so that a failure leaves it registered rather
+	// than its credentials working. Integration systems are global; so is the deletion.
+	if err := r.Pairing.RevokeAll(ctx, identity.ConsumerIntegrationSystem, id); err != nil {
+		return nil, err
+	}
 	return r.IntegrationSystemSvc.Unregister(ctx, id)
 }
 

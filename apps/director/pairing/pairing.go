@@ -1,6 +1,8 @@
-// Package pairing issues the one-time tokens with which applications and runtimes pair with the management
-// plane. The Connector owns the tokens; the Director checks that the application or runtime exists in the
-// caller's tenant and asks the Connector for one through Dapr service invocation.
+// Package pairing is the Director's side of the Connector: it issues the one-time tokens with which
+// applications and runtimes pair with the management plane, creates and deletes OAuth client credentials
+// (system auths), and has the Connector revoke everything an unregistered consumer held. The Connector owns
+// the tokens, certificates and clients; the Director checks that the application, runtime or integration
+// system exists in the caller's tenant and calls the Connector through Dapr service invocation.
 package pairing
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
@@ -34,7 +37,22 @@ func (t Token) Raw() (raw, encoded string) {
 	return string(b), base64.StdEncoding.EncodeToString(b)
 }
 
-// Service requests tokens from the Connector.
+// Owner is whom the Connector issued something to.
+type Owner struct {
+	Tenant       string `json:"tenant"`
+	ConsumerID   string `json:"consumerID"`
+	ConsumerType string `json:"consumerType"`
+}
+
+// Client is a set of OAuth client credentials. The secret is only known when the client was just created.
+type Client struct {
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+	URL          string `json:"url"`
+	Owner        Owner  `json:"owner"`
+}
+
+// Service calls the Connector.
 type Service struct {
 	inv       Invoker
 	connector string
@@ -45,22 +63,60 @@ func NewService(inv Invoker, connectorAppID string) *Service {
 	return &Service{inv: inv, connector: connectorAppID}
 }
 
-// RevokeAll has the Connector revoke every certificate of consumerID in the caller's tenant: an
-// unregistered application or runtime must not keep working with the certificates it paired with.
-func (s *Service) RevokeAll(ctx context.Context, consumerType, consumerID string) error {
+// owner is consumerID of consumerType in the caller's tenant.
+func owner(ctx context.Context, consumerType, consumerID string) (Owner, error) {
 	tenant, err := identity.TenantFrom(ctx)
 	if err != nil {
-		return apperr.New(apperr.CodeUnauthenticated, "%v", err)
+		return Owner{}, apperr.New(apperr.CodeUnauthenticated, "%v", err)
 	}
-	body, _ := json.Marshal(map[string]string{"tenant": tenant, "consumerID": consumerID, "consumerType": consumerType})
-	resp, err := s.inv.Do(ctx, s.connector, http.MethodPost, "owners/revoke", http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
+	return Owner{Tenant: tenant, ConsumerID: consumerID, ConsumerType: consumerType}, nil
+}
+
+// call sends in as JSON (when not nil) to the Connector's method and decodes the answer into out. The
+// Connector's coded refusals (NOT_FOUND, INVALID_INPUT, ...) come back as the same apperr codes.
+func (s *Service) call(ctx context.Context, httpMethod, method string, in, out any) error {
+	var (
+		body   io.Reader
+		header http.Header
+	)
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, header = bytes.NewReader(raw), http.Header{"Content-Type": {"application/json"}}
+	}
+	resp, err := s.inv.Do(ctx, s.connector, httpMethod, method, header, body)
 	if err != nil {
-		return fmt.Errorf("revoke certificates of %s: %w", consumerID, err)
+		return apperr.New(apperr.CodeUnavailable, "the Connector is not reachable: %v", err)
 	}
 	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("revoke certificates of %s: connector answered %s: %s", consumerID, resp.Status, raw)
+		var refusal struct{ Code, Message string }
+		if json.Unmarshal(raw, &refusal) == nil && refusal.Code != "" && resp.StatusCode/100 == 4 {
+			return apperr.New(apperr.Code(refusal.Code), "%s", refusal.Message)
+		}
+		return fmt.Errorf("connector %s %s answered %s: %s", httpMethod, method, resp.Status, raw)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("connector %s %s answer %q: %w", httpMethod, method, raw, err)
+	}
+	return nil
+}
+
+// RevokeAll has the Connector revoke every certificate and delete every client credential of consumerID:
+// an unregistered application, runtime or integration system must not keep working with them.
+func (s *Service) RevokeAll(ctx context.Context, consumerType, consumerID string) error {
+	o, err := owner(ctx, consumerType, consumerID)
+	if err != nil {
+		return err
+	}
+	if err := s.call(ctx, http.MethodPost, "owners/revoke", o, nil); err != nil {
+		return fmt.Errorf("revoke the credentials of %s: %w", consumerID, err)
 	}
 	return nil
 }
@@ -68,23 +124,74 @@ func (s *Service) RevokeAll(ctx context.Context, consumerType, consumerID string
 // Issue asks the Connector for a token for consumerID of consumerType in the caller's tenant. The caller
 // must have checked that the consumer exists.
 func (s *Service) Issue(ctx context.Context, consumerType, consumerID string) (Token, error) {
-	tenant, err := identity.TenantFrom(ctx)
+	o, err := owner(ctx, consumerType, consumerID)
 	if err != nil {
-		return Token{}, apperr.New(apperr.CodeUnauthenticated, "%v", err)
-	}
-	body, _ := json.Marshal(map[string]string{"tenant": tenant, "consumerID": consumerID, "consumerType": consumerType})
-	resp, err := s.inv.Do(ctx, s.connector, http.MethodPost, "tokens", http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
-	if err != nil {
-		return Token{}, apperr.New(apperr.CodeUnavailable, "the Connector is not reachable: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return Token{}, fmt.Errorf("connector answered %s: %s", resp.Status, raw)
+		return Token{}, err
 	}
 	var tok Token
-	if err := json.Unmarshal(raw, &tok); err != nil || tok.Token == "" {
-		return Token{}, fmt.Errorf("connector answer %q: %v", raw, err)
+	if err := s.call(ctx, http.MethodPost, "tokens", o, &tok); err != nil {
+		return Token{}, err
+	}
+	if tok.Token == "" {
+		return Token{}, fmt.Errorf("connector issued an empty token")
 	}
 	return tok, nil
+}
+
+// CreateClient asks the Connector for new client credentials for consumerID of consumerType in the caller's
+// tenant. The caller must have checked that the consumer exists.
+func (s *Service) CreateClient(ctx context.Context, consumerType, consumerID string) (*Client, error) {
+	o, err := owner(ctx, consumerType, consumerID)
+	if err != nil {
+		return nil, err
+	}
+	var c Client
+	if err := s.call(ctx, http.MethodPost, "clients", o, &c); err != nil {
+		return nil, err
+	}
+	if c.ClientID == "" || c.ClientSecret == "" {
+		return nil, fmt.Errorf("connector created incomplete client credentials")
+	}
+	return &c, nil
+}
+
+// Clients returns the client credentials of each of consumerIDs (of consumerType, in the caller's tenant),
+// without secrets, in one call.
+func (s *Service) Clients(ctx context.Context, consumerType string, consumerIDs []string) (map[string][]Client, error) {
+	var q struct {
+		Owners []Owner `json:"owners"`
+	}
+	for _, id := range consumerIDs {
+		o, err := owner(ctx, consumerType, id)
+		if err != nil {
+			return nil, err
+		}
+		q.Owners = append(q.Owners, o)
+	}
+	var out struct {
+		Clients []Client `json:"clients"`
+	}
+	if err := s.call(ctx, http.MethodPost, "clients/query", q, &out); err != nil {
+		return nil, err
+	}
+	byOwner := make(map[string][]Client, len(consumerIDs))
+	for _, c := range out.Clients {
+		byOwner[c.Owner.ConsumerID] = append(byOwner[c.Owner.ConsumerID], c)
+	}
+	return byOwner, nil
+}
+
+// DeleteClient deletes the client credentials clientID of a consumer of consumerType in the caller's
+// tenant; credentials of anything else are NOT_FOUND.
+func (s *Service) DeleteClient(ctx context.Context, consumerType, clientID string) (*Client, error) {
+	o, err := owner(ctx, consumerType, "")
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"tenant": {o.Tenant}, "consumerType": {consumerType}}
+	var c Client
+	if err := s.call(ctx, http.MethodDelete, "clients/"+url.PathEscape(clientID)+"?"+q.Encode(), nil, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

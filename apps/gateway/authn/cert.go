@@ -25,14 +25,6 @@ type ClientCertificate struct {
 	Revocations RevocationChecker
 }
 
-// certScopes are what applications and runtimes may do; the Director narrows it further to their own
-// objects (apps/director/access).
-var certScopes = map[string][]string{
-	identity.ConsumerRuntime: {identity.ScopeApplicationRead, identity.ScopeRuntimeRead, identity.ScopeRuntimeWrite,
-		identity.ScopeConfigurationRead, identity.ScopeConfigurationWrite},
-	identity.ConsumerApplication: {identity.ScopeApplicationRead, identity.ScopeApplicationWrite},
-}
-
 // Applies implements Method.
 func (m ClientCertificate) Applies(c *gin.Context) bool {
 	return c.Request.TLS != nil && len(c.Request.TLS.VerifiedChains) > 0
@@ -64,8 +56,8 @@ func IdentityFromCertificate(cert *x509.Certificate) (identity.Identity, error) 
 		return identity.Identity{}, fmt.Errorf("certificate subject %q is not one the Connector issues", s.String())
 	}
 	ct := s.OrganizationalUnit[0]
-	scopes, ok := certScopes[ct]
-	if !ok {
+	scopes, ok := identity.ConsumerScopes(ct)
+	if !ok || ct == identity.ConsumerIntegrationSystem {
 		return identity.Identity{}, fmt.Errorf("certificate for consumer type %q", ct)
 	}
 	if err := identity.ValidateTenant(s.Organization[0]); err != nil {

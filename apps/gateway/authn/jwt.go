@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,9 @@ type URLKeys struct {
 	URL    string
 	TTL    time.Duration
 	Client *http.Client
+	// Get, when set, fetches the key set instead of a GET of URL: the Connector's keys come through Dapr
+	// service invocation.
+	Get func(ctx context.Context) (*http.Response, error)
 
 	mu      sync.Mutex
 	set     *jose.JSONWebKeySet
@@ -92,7 +96,10 @@ func (u *URLKeys) refresh(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	return u.fetch(ctx)
 }
 
-func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
+func (u *URLKeys) get(ctx context.Context) (*http.Response, error) {
+	if u.Get != nil {
+		return u.Get(ctx)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL, nil)
 	if err != nil {
 		return nil, err
@@ -101,7 +108,11 @@ func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
-	resp, err := c.Do(req)
+	return c.Do(req)
+}
+
+func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	resp, err := u.get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
@@ -123,6 +134,9 @@ type Verifier struct {
 	Issuer   string // required issuer, when set
 	Audience string // required audience, when set
 	Now      func() time.Time
+	// ConsumerTypes are the consumer types the tokens may name; nil means users and integration systems,
+	// the callers an identity provider vouches for.
+	ConsumerTypes []string
 }
 
 // Errors returned by Verify, all answered with 401.
@@ -137,6 +151,17 @@ var (
 // Verify checks raw's signature against the key set and its time and audience claims, and returns the
 // caller it names.
 func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Identity, error) {
+	id, _, err := v.verify(ctx, raw)
+	return id, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (identity.Identity, devtoken.Claims, error) {
+	var claims devtoken.Claims
+	id, err := v.check(ctx, raw, &claims)
+	return id, claims, err
+}
+
+func (v *Verifier) check(ctx context.Context, raw string, claims *devtoken.Claims) (identity.Identity, error) {
 	tok, err := jwt.ParseSigned(raw, acceptedAlgorithms)
 	if err != nil {
 		return identity.Identity{}, ErrBadToken
@@ -145,11 +170,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Identity, e
 	if err != nil {
 		return identity.Identity{}, err
 	}
-	var claims devtoken.Claims
-	if err := v.claims(tok, set, &claims); err != nil {
+	if err := v.claims(tok, set, claims); err != nil {
 		if u, ok := v.Keys.(*URLKeys); ok && errors.Is(err, ErrBadSignature) {
 			if set, rerr := u.refresh(ctx); rerr == nil {
-				err = v.claims(tok, set, &claims)
+				err = v.claims(tok, set, claims)
 			}
 		}
 		if err != nil {
@@ -184,9 +208,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Identity, e
 	if ct == "" {
 		ct = identity.ConsumerUser
 	}
-	if ct != identity.ConsumerUser && ct != identity.ConsumerIntegrationSystem {
-		// Applications and runtimes authenticate with Connector certificates, not tokens.
-		return identity.Identity{}, fmt.Errorf("%w: consumerType %q cannot use tokens", ErrBadToken, ct)
+	allowed := v.ConsumerTypes
+	if allowed == nil {
+		// Applications and runtimes authenticate with credentials from the Connector, never the IdP's.
+		allowed = []string{identity.ConsumerUser, identity.ConsumerIntegrationSystem}
+	}
+	if !slices.Contains(allowed, ct) {
+		return identity.Identity{}, fmt.Errorf("%w: consumerType %q cannot use these tokens", ErrBadToken, ct)
 	}
 	return identity.Identity{Tenant: claims.Tenant, Subject: claims.Subject, ConsumerType: ct, Scopes: scopes}, nil
 }

@@ -59,7 +59,7 @@ func startPlane(t *testing.T) *plane {
 	svc := trust.NewService(quiet, registry.New(memstate.New(), "connectorstore"), authority, trust.Config{
 		CertValidity: 24 * time.Hour, TokenTTLApplication: 5 * time.Minute, TokenTTLRuntime: time.Hour,
 	}, time.Now)
-	p := &plane{svc: svc, connector: httptest.NewServer(api.Handler(quiet, svc, nil))}
+	p := &plane{svc: svc, connector: httptest.NewServer(api.Handler(quiet, svc, nil, nil))}
 	gw := &gateway{svc: svc, connector: p.connector.URL}
 	p.plain = httptest.NewServer(gw)
 	p.secure = httptest.NewUnstartedServer(gw)

@@ -30,6 +30,9 @@ type Claims struct {
 	Scope        string   `json:"scope,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	ConsumerType string   `json:"consumerType,omitempty"`
+	// ClientID names the OAuth client an access token was issued to (RFC 9068), in tokens the Connector
+	// issues for client credentials.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // LocalKey is the development signing key kept in the data folder: generated on first use, its public

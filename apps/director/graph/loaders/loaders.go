@@ -15,6 +15,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
 )
 
 // wait is how long a loader collects keys before it reads. gqlgen resolves the fields of a list's
@@ -33,11 +34,46 @@ type Loaders struct {
 	documents     *dataloadgen.Loader[bundle.ChildKey, *model.Document]
 	authLists     *dataloadgen.Loader[string, []*model.BundleInstanceAuth]
 	auths         *dataloadgen.Loader[bundle.ChildKey, *model.BundleInstanceAuth]
+	clients       *dataloadgen.Loader[Consumer, []pairing.Client]
 }
 
-// New returns fresh loaders reading through bundles. The fetch functions receive the context of the
-// request that asked first, which carries the tenant.
-func New(bundles *bundle.Service) *Loaders {
+// Consumer names an application, runtime or integration system.
+type Consumer struct{ Type, ID string }
+
+// ClientSource lists the client credentials of many consumers of one type at once (*pairing.Service,
+// which asks the Connector).
+type ClientSource interface {
+	Clients(ctx context.Context, consumerType string, consumerIDs []string) (map[string][]pairing.Client, error)
+}
+
+// clientsOf asks src once per consumer type among keys.
+func clientsOf(src ClientSource) func(ctx context.Context, keys []Consumer) ([][]pairing.Client, []error) {
+	return func(ctx context.Context, keys []Consumer) ([][]pairing.Client, []error) {
+		byType := map[string][]string{}
+		for _, k := range keys {
+			byType[k.Type] = append(byType[k.Type], k.ID)
+		}
+		found := map[Consumer][]pairing.Client{}
+		for ct, ids := range byType {
+			m, err := src.Clients(ctx, ct, ids)
+			if err != nil {
+				return nil, []error{err}
+			}
+			for id, cs := range m {
+				found[Consumer{ct, id}] = cs
+			}
+		}
+		out := make([][]pairing.Client, len(keys))
+		for i, k := range keys {
+			out[i] = found[k]
+		}
+		return out, nil
+	}
+}
+
+// New returns fresh loaders reading through bundles and clients. The fetch functions receive the context
+// of the request that asked first, which carries the tenant.
+func New(bundles *bundle.Service, clients ClientSource) *Loaders {
 	o := dataloadgen.WithWait(wait)
 	return &Loaders{
 		bundlePages:   dataloadgen.NewLoader(bundles.BundlePages, o),
@@ -50,15 +86,16 @@ func New(bundles *bundle.Service) *Loaders {
 		documents:     dataloadgen.NewLoader(bundles.DocumentsByID, o),
 		authLists:     dataloadgen.NewLoader(bundles.InstanceAuthLists, o),
 		auths:         dataloadgen.NewLoader(bundles.InstanceAuthsByID, o),
+		clients:       dataloadgen.NewLoader(clientsOf(clients), o),
 	}
 }
 
 type ctxKey struct{}
 
-// Middleware gives every request its own loaders over bundles.
-func Middleware(next http.Handler, bundles *bundle.Service) http.Handler {
+// Middleware gives every request its own loaders over bundles and clients.
+func Middleware(next http.Handler, bundles *bundle.Service, clients ClientSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), New(bundles))))
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), New(bundles, clients))))
 	})
 }
 
@@ -125,4 +162,10 @@ func (l *Loaders) InstanceAuthsOf(ctx context.Context, bundleID string) ([]*mode
 // InstanceAuthOf returns a bundle's instance auth id, or nil.
 func (l *Loaders) InstanceAuthOf(ctx context.Context, bundleID, id string) (*model.BundleInstanceAuth, error) {
 	return l.auths.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
+}
+
+// ClientsOf returns the client credentials (without secrets) of an application, runtime or integration
+// system.
+func (l *Loaders) ClientsOf(ctx context.Context, consumerType, id string) ([]pairing.Client, error) {
+	return l.clients.Load(ctx, Consumer{Type: consumerType, ID: id})
 }

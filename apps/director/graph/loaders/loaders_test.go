@@ -110,7 +110,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: root{res}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(gqlserver.ErrorPresenter(slog.New(slog.DiscardHandler)))
-	h := identity.Middleware(loaders.Middleware(srv, svc))
+	h := identity.Middleware(loaders.Middleware(srv, svc, nil))
 	return &fixture{
 		gql:   client.New(h, client.AddHeader(identity.HeaderTenant, "t1")),
 		other: client.New(h, client.AddHeader(identity.HeaderTenant, "t2")),

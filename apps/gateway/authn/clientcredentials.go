@@ -1,0 +1,95 @@
+package authn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// ClientChecker tells whether OAuth client credentials still exist. The Connector knows; the gateway asks
+// it on every request, so deleting credentials takes effect at once, not when their tokens expire.
+type ClientChecker interface {
+	Known(ctx context.Context, clientID string) (bool, error)
+}
+
+// ClientCredentials authenticates the access tokens the Connector issues for client credentials (the
+// Compass requestClientCredentialsFor* mutations): bearer tokens whose issuer is the Connector's. Their
+// scopes come from the consumer type, exactly as for a certificate, never from the token.
+type ClientCredentials struct {
+	// Verifier checks the tokens against the Connector's key set and issuer.
+	Verifier *Verifier
+	Clients  ClientChecker
+}
+
+// Applies implements Method: the token claims the Connector as issuer. Nothing is trusted yet; a token
+// that only claims it fails Authenticate.
+func (m ClientCredentials) Applies(c *gin.Context) bool {
+	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	tok, err := jwt.ParseSigned(strings.TrimSpace(raw), acceptedAlgorithms)
+	if err != nil {
+		return false
+	}
+	var claims jwt.Claims
+	return tok.UnsafeClaimsWithoutVerification(&claims) == nil && claims.Issuer == m.Verifier.Issuer
+}
+
+// Authenticate implements Method.
+func (m ClientCredentials) Authenticate(c *gin.Context) (identity.Identity, error) {
+	raw, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	ctx := c.Request.Context()
+	id, claims, err := m.Verifier.verify(ctx, strings.TrimSpace(raw))
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	if claims.ClientID == "" || id.Subject == "" {
+		return identity.Identity{}, fmt.Errorf("%w: no client_id or sub", ErrBadToken)
+	}
+	known, err := m.Clients.Known(ctx, claims.ClientID)
+	if err != nil {
+		// Fail closed: without an answer the credentials cannot be trusted.
+		return identity.Identity{}, fmt.Errorf("cannot check the client credentials: %w", err)
+	}
+	if !known {
+		return identity.Identity{}, fmt.Errorf("the client credentials %s were deleted", claims.ClientID)
+	}
+	scopes, _ := identity.ConsumerScopes(id.ConsumerType)
+	id.Scopes = scopes
+	return id, nil
+}
+
+// ConnectorClients asks the Connector through Dapr service invocation.
+type ConnectorClients struct {
+	Invoker Invoker
+	AppID   string
+}
+
+// Known implements ClientChecker.
+func (r ConnectorClients) Known(ctx context.Context, clientID string) (bool, error) {
+	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodGet, "clients/"+url.PathEscape(clientID)+"/status", nil, nil)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("connector answered %s", resp.Status)
+	}
+	var st struct {
+		Known bool `json:"known"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil {
+		return false, fmt.Errorf("client status: %w", err)
+	}
+	return st.Known, nil
+}
