@@ -38,10 +38,10 @@ type config struct {
 	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
 	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
 	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
-	TLSPort        int    `conf:"default:3443,env:TLS_PORT"`
-	TLSCertFile    string `conf:"env:TLS_CERT_FILE"`
-	TLSKeyFile     string `conf:"env:TLS_KEY_FILE"`
-	MaxBodyBytes   int64  `conf:"default:1048576,env:MAX_BODY_BYTES"`
+	TLSPort         int    `conf:"default:3443,env:TLS_PORT"`
+	TLSCertFile     string `conf:"env:TLS_CERT_FILE"`
+	TLSKeyFile      string `conf:"env:TLS_KEY_FILE"`
+	MaxBodyBytes    int64  `conf:"default:1048576,env:MAX_BODY_BYTES"`
 	// Above the Governor's longest long-poll (30 s), which runtime agents hold open through the gateway.
 	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`

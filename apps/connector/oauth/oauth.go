@@ -117,7 +117,9 @@ func NewService(log *slog.Logger, store Store, key *ecdsa.PrivateKey, cfg Config
 }
 
 // JWKS is the key set access tokens verify against.
-func (s *Service) JWKS() jose.JSONWebKeySet { return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.jwk}} }
+func (s *Service) JWKS() jose.JSONWebKeySet {
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.jwk}}
+}
 
 func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
