@@ -62,6 +62,8 @@ type config struct {
 	DirectorURL        string `conf:"default:https://localhost:3443/director/graphql,env:DIRECTOR_URL"`
 	SecureConnectorURL string `conf:"default:https://localhost:3443/connector/graphql,env:SECURE_CONNECTOR_URL"`
 
+	// The relay publishes audit records the broker refused at first.
+	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 	// AppAPIToken is what daprd sends to this app (its APP_API_TOKEN): only the sidecar may call the app,
@@ -133,6 +135,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	handler := api.Handler(log, svc, clients, events.NewPublisher(client, cfg.PubSub, "connector"))
+	publisher := events.NewPublisher(client, cfg.PubSub, "connector")
+	go reg.Relay(ctx, log, publisher, cfg.RelayInterval)
+	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
+	audit := events.Fallback{Publisher: publisher, Spool: reg, Log: log}
+	handler := api.Handler(log, svc, clients, audit)
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, handler), cfg.ShutdownTimeout)
 }

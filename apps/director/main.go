@@ -109,9 +109,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Pairing:              pairing.NewService(invoke.New(fmt.Sprintf("http://127.0.0.1:%d", cfg.DaprHTTPPort), cfg.DaprAPIToken, 15*time.Second), cfg.ConnectorAppID),
 	}
 
-	publisher := events.NewPublisher(client, cfg.PubSub, "director")
+	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
+	audit := events.Fallback{Publisher: events.NewPublisher(client, cfg.PubSub, "director"), Spool: reg, Log: log}
 	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}), log, "director",
-		gqlserver.DefaultLimits, publisher)
+		gqlserver.DefaultLimits, audit)
 	gql.AroundRootFields(access.Rules.Enforce)
 
 	mux := http.NewServeMux()

@@ -102,7 +102,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("POST /graphql", identity.Middleware(graph.NewServer(svc, log, publisher)))
+	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
+	audit := events.Fallback{Publisher: publisher, Spool: reg, Log: log}
+	mux.Handle("POST /graphql", identity.Middleware(graph.NewServer(svc, log, audit)))
 	subs := &notify.Subscriptions{
 		Hub:    hub,
 		PubSub: cfg.WakePubSub,

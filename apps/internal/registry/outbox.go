@@ -75,6 +75,37 @@ func (r *Registry) outboxOps(ctx context.Context, snap snapshot, tenant string, 
 	return append(ops, upsert(os.entityKey(rec.ID), env, "")), nil
 }
 
+// Enqueue puts events into the tenant's outbox on their own, for events that go with no entity write (an
+// audit record whose direct publish failed, say); the relay publishes them like any other. An empty tenant
+// means the global one.
+func (r *Registry) Enqueue(ctx context.Context, tenant string, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if tenant == "" {
+		tenant = globalTenant
+	}
+	if err := r.knowOutboxTenant(ctx, tenant); err != nil {
+		return err
+	}
+	err := r.exclusive(ctx, tenant, func() error {
+		snap, err := r.prefetch(ctx, Scope{Tenant: tenant, Kind: outboxKind}, nil, nil, nil, nil, true)
+		if err != nil {
+			return err
+		}
+		ops, err := r.outboxOps(ctx, snap, tenant, events)
+		if err != nil {
+			return err
+		}
+		return r.commit(ctx, ops)
+	})
+	if err != nil {
+		return fmt.Errorf("enqueue events: %w", err)
+	}
+	r.signalRelay()
+	return nil
+}
+
 // knowOutboxTenant records, once per process and tenant, that the tenant has data and so may have outbox
 // records, so that the relay finds them after a restart.
 func (r *Registry) knowOutboxTenant(ctx context.Context, tenant string) error {

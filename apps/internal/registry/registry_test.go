@@ -372,3 +372,26 @@ func TestRelayPublishesRightAfterTheWrite(t *testing.T) {
 		t.Fatal("event not published after the write")
 	}
 }
+
+func TestEnqueuedEventsAreRelayed(t *testing.T) {
+	st := memstate.New()
+	r := registry.New(st, "registry")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := r.Enqueue(ctx, "t", registry.Event{Topic: "audit", Data: 1}, registry.Event{Topic: "audit", Data: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Enqueue(ctx, "", registry.Event{Topic: "audit", Data: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh registry on the same store, as after a restart, finds them in the outbox.
+	pub := &recordingPublisher{}
+	go registry.New(st, "registry").Relay(ctx, slog.New(slog.DiscardHandler), pub, time.Hour)
+	deadline := time.Now().Add(2 * time.Second)
+	for len(pub.seen()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := pub.seen(); len(got) != 3 {
+		t.Fatalf("published %v, want 3 audit events", got)
+	}
+}
