@@ -28,6 +28,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimecontext"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
@@ -93,12 +94,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	apps := application.NewService(reg, defs)
 	rts := runtimes.NewService(reg, defs)
 	apps.SetRuntimeScenarios(rts.Scenarios)
+	rtContexts := runtimecontext.NewService(reg, defs)
+	rts.SetParts(rtContexts)
 	bundles := bundle.NewService(reg, &http.Client{}, bundle.Config{})
 	apps.SetParts(bundles)
 	lookup := eventing.NewLookup(reg)
 	resolver := &graph.Resolver{
 		Apps:                 apps,
 		RuntimeSvc:           rts,
+		RuntimeContextSvc:    rtContexts,
 		Labels:               defs,
 		IntegrationSystemSvc: integrationsystem.NewService(reg),
 		AppTemplateSvc:       apptemplate.NewService(reg, apps),

@@ -14,6 +14,8 @@ var allowedFor = map[string][]string{
 	identity.ConsumerRuntime: {
 		"viewer", "application", "applications", "applicationsForRuntime", "runtime", "runtimes", "heartbeat",
 		"requestBundleInstanceAuthCreation", "requestBundleInstanceAuthDeletion", "bundleInstanceAuth", "bundleByInstanceAuth",
+		// a runtime's own contexts (apps/director/runtimecontext); nobody else may use these
+		"runtimeContexts", "runtimeContext", "registerRuntimeContext", "updateRuntimeContext", "unregisterRuntimeContext",
 	},
 	identity.ConsumerApplication: {
 		"viewer", "application", "applications", "setBundleInstanceAuth", "deleteBundleInstanceAuth", "bundleInstanceAuth",

@@ -16,3 +16,12 @@ func Registry() *registry.Registry { return registry.New(memstate.New(), "regist
 func Tenant(tenant string) context.Context {
 	return identity.NewContext(context.Background(), identity.Identity{Tenant: tenant, Subject: "test"})
 }
+
+// Runtime returns a context of runtime id of tenant calling with its own credentials, as the gateway passes
+// on a runtime's client certificate.
+func Runtime(tenant, id string) context.Context {
+	return identity.NewContext(context.Background(), identity.Identity{
+		Tenant: tenant, Subject: id, ConsumerType: identity.ConsumerRuntime,
+		Scopes: []string{identity.ScopeRuntimeRead, identity.ScopeRuntimeWrite},
+	})
+}

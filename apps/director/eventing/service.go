@@ -155,9 +155,21 @@ func (s *Service) ForApplication(ctx context.Context, app *model.Application) (*
 	return configuration(app.Name, labels), nil
 }
 
+// ForRuntime returns rt's eventing configuration: its events endpoint as its label gives it, or an empty URL
+// when the label is missing (or not a string), as in Compass.
+func (s *Service) ForRuntime(rt *model.Runtime) *model.RuntimeEventingConfiguration {
+	return &model.RuntimeEventingConfiguration{DefaultURL: eventServiceURL(rt.Labels)}
+}
+
+// eventServiceURL is a runtime's events endpoint, empty when it has none.
+func eventServiceURL(runtimeLabels map[string]any) string {
+	base, _ := runtimeLabels[EventServiceURLLabel].(string)
+	return base
+}
+
 // configuration builds the URL as Compass does: <eventServiceUrl>/<application name>/v1/events.
 func configuration(appName string, runtimeLabels map[string]any) *model.ApplicationEventingConfiguration {
-	base, _ := runtimeLabels[EventServiceURLLabel].(string)
+	base := eventServiceURL(runtimeLabels)
 	if base == "" {
 		return &model.ApplicationEventingConfiguration{DefaultURL: ""}
 	}

@@ -158,3 +158,26 @@ func TestDefaultRuntimeGone(t *testing.T) {
 		t.Fatalf("runtime gone: %+v, %v", cfg, err)
 	}
 }
+
+func TestForRuntime(t *testing.T) {
+	svc := setup(t)
+	tests := []struct {
+		name   string
+		labels map[string]any
+		want   string
+	}{
+		// The endpoint as the label gives it: unlike an application's URL nothing is appended.
+		{"label set", map[string]any{eventing.EventServiceURLLabel: "https://events.rt1.example.com/"}, "https://events.rt1.example.com/"},
+		{"no label", map[string]any{"scenarios": []any{"DEFAULT"}}, ""},
+		{"no labels at all", nil, ""},
+		{"label not a string", map[string]any{eventing.EventServiceURLLabel: []any{"https://x"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := svc.ForRuntime(&model.Runtime{ID: "rt", Labels: tc.labels})
+			if got == nil || got.DefaultURL != tc.want {
+				t.Fatalf("got %+v, want %q", got, tc.want)
+			}
+		})
+	}
+}

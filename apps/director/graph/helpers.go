@@ -5,11 +5,6 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 )
 
-// notImplemented answers operations of the Compass API that this Director does not serve yet.
-func notImplemented(op string) error {
-	return apperr.New(apperr.CodeNotImplemented, "%s is not implemented yet", op)
-}
-
 func deref(s *string) string {
 	if s == nil {
 		return ""

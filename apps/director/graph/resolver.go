@@ -11,6 +11,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimecontext"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 )
@@ -21,6 +22,7 @@ type Resolver struct {
 	RuntimeSvc *runtimes.Service
 	Labels     *label.Definitions
 
+	RuntimeContextSvc    *runtimecontext.Service // the calling runtime's own contexts
 	IntegrationSystemSvc *integrationsystem.Service
 	AppTemplateSvc       *apptemplate.Service
 	TenantSvc            *tenant.Service

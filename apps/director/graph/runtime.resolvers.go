@@ -32,15 +32,15 @@ func (r *mutationResolver) UnregisterRuntime(ctx context.Context, id string) (*m
 }
 
 func (r *mutationResolver) RegisterRuntimeContext(ctx context.Context, in model.RuntimeContextInput) (*model.RuntimeContext, error) {
-	return nil, notImplemented("registerRuntimeContext")
+	return r.RuntimeContextSvc.Register(ctx, in)
 }
 
 func (r *mutationResolver) UpdateRuntimeContext(ctx context.Context, id string, in model.RuntimeContextInput) (*model.RuntimeContext, error) {
-	return nil, notImplemented("updateRuntimeContext")
+	return r.RuntimeContextSvc.Update(ctx, id, in)
 }
 
 func (r *mutationResolver) UnregisterRuntimeContext(ctx context.Context, id string) (*model.RuntimeContext, error) {
-	return nil, notImplemented("unregisterRuntimeContext")
+	return r.RuntimeContextSvc.Unregister(ctx, id)
 }
 
 func (r *mutationResolver) SetRuntimeLabel(ctx context.Context, runtimeID string, key string, value any) (*model.Label, error) {
@@ -64,11 +64,11 @@ func (r *queryResolver) Runtime(ctx context.Context, id string) (*model.Runtime,
 }
 
 func (r *queryResolver) RuntimeContexts(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.RuntimeContextPage, error) {
-	return nil, notImplemented("runtimeContexts")
+	return r.RuntimeContextSvc.List(ctx, filter, pageSize(first), deref(after))
 }
 
 func (r *queryResolver) RuntimeContext(ctx context.Context, id string) (*model.RuntimeContext, error) {
-	return nil, notImplemented("runtimeContext")
+	return nullIfNotFound(r.RuntimeContextSvc.Get(ctx, id))
 }
 
 func (r *runtimeResolver) Labels(ctx context.Context, obj *model.Runtime, key *string) (map[string]any, error) {
@@ -80,9 +80,18 @@ func (r *runtimeResolver) Auths(ctx context.Context, obj *model.Runtime) ([]*mod
 }
 
 func (r *runtimeResolver) EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error) {
-	return nil, nil
+	return r.EventingSvc.ForRuntime(obj), nil
+}
+
+func (r *runtimeContextResolver) Labels(ctx context.Context, obj *model.RuntimeContext, key *string) (map[string]any, error) {
+	return labelsOf(obj.Labels, key), nil
 }
 
 func (r *Resolver) Runtime() generated.RuntimeResolver { return &runtimeResolver{r} }
 
+func (r *Resolver) RuntimeContext() generated.RuntimeContextResolver {
+	return &runtimeContextResolver{r}
+}
+
 type runtimeResolver struct{ *Resolver }
+type runtimeContextResolver struct{ *Resolver }

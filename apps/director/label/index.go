@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 )
 
 // ScenariosKey is the label that holds an object's scenarios.
@@ -34,6 +36,20 @@ func Normalize(value any) (any, error) {
 	var out any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// NormalizeAll normalises every label value (see Normalize) into a new map, refusing values that are not
+// JSON or are null with an INVALID_INPUT error. Keys are checked later, with the definitions (Validate).
+func NormalizeAll(labels map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(labels))
+	for k, v := range labels {
+		n, err := Normalize(v)
+		if err != nil || n == nil {
+			return nil, apperr.Invalid("label %q: value must be a non-null JSON value", k)
+		}
+		out[k] = n
 	}
 	return out, nil
 }

@@ -24,11 +24,18 @@ import (
 // Kind is the registry kind of runtimes.
 const Kind = "runtime"
 
+// Parts are the things a runtime owns that live in other packages (its contexts): they go with it.
+type Parts interface {
+	// DeleteForRuntime removes everything runtimeID owns; calling it again after a failure finishes the job.
+	DeleteForRuntime(ctx context.Context, runtimeID string) error
+}
+
 // Service manages the runtimes of the calling tenant.
 type Service struct {
 	store label.Store
 	defs  *label.Definitions
 	objs  *label.Objects[model.Runtime, *model.Runtime]
+	parts Parts
 	now   func() time.Time
 }
 
@@ -41,6 +48,9 @@ func NewService(store label.Store, defs *label.Definitions) *Service {
 	defs.AddHolder(s.objs)
 	return s
 }
+
+// SetParts connects the owner of the runtimes' contexts.
+func (s *Service) SetParts(p Parts) { s.parts = p }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
 
@@ -61,13 +71,9 @@ func (s *Service) validate(ctx context.Context, in model.RuntimeInput) (map[stri
 	if in.StatusCondition != nil && !in.StatusCondition.IsValid() {
 		return nil, apperr.Invalid("statusCondition %q is not valid", *in.StatusCondition)
 	}
-	labels := make(map[string]any, len(in.Labels))
-	for k, v := range in.Labels {
-		n, err := label.Normalize(v)
-		if err != nil || n == nil {
-			return nil, apperr.Invalid("label %q: value must be a non-null JSON value", k)
-		}
-		labels[k] = n
+	labels, err := label.NormalizeAll(in.Labels)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.defs.Validate(ctx, labels); err != nil {
 		return nil, err
@@ -155,11 +161,18 @@ func (s *Service) Update(ctx context.Context, id string, in model.RuntimeInput) 
 	return out, err
 }
 
-// Unregister removes a runtime and returns it.
+// Unregister removes a runtime with its contexts and returns it.
 func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, error) {
 	rt, err := s.objs.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	// What the runtime owns goes first: a failure then leaves the runtime in place, and unregistering it
+	// again finishes the job, instead of leaving parts nobody can reach.
+	if s.parts != nil {
+		if err := s.parts.DeleteForRuntime(ctx, id); err != nil {
+			return nil, fmt.Errorf("unregister runtime %s: %w", id, err)
+		}
 	}
 	sc, _ := registry.TenantScope(ctx, Kind)
 	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) {

@@ -28,6 +28,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Runtime() RuntimeResolver
+	RuntimeContext() RuntimeContextResolver
 }
 
 type DirectiveRoot struct {

@@ -23,6 +23,9 @@ type RuntimeResolver interface {
 	Auths(ctx context.Context, obj *model.Runtime) ([]*model.SystemAuth, error)
 	EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error)
 }
+type RuntimeContextResolver interface {
+	Labels(ctx context.Context, obj *model.RuntimeContext, key *string) (map[string]any, error)
+}
 
 // endregion ************************** generated!.gotpl **************************
 
@@ -383,7 +386,8 @@ func (ec *executionContext) _RuntimeContext_labels(ctx context.Context, field gr
 			return ec.fieldContext_RuntimeContext_labels(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Labels, nil
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RuntimeContext().Labels(ctx, obj, fc.Args["key"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
@@ -397,8 +401,8 @@ func (ec *executionContext) fieldContext_RuntimeContext_labels(ctx context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "RuntimeContext",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type Labels does not have child fields")
 		},
@@ -959,20 +963,51 @@ func (ec *executionContext) _RuntimeContext(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._RuntimeContext_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "key":
 			out.Values[i] = ec._RuntimeContext_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "value":
 			out.Values[i] = ec._RuntimeContext_value(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "labels":
-			out.Values[i] = ec._RuntimeContext_labels(ctx, field, obj)
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._RuntimeContext_labels(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
