@@ -25,7 +25,7 @@ type systemAuth struct {
 const systemAuthFields = `id auth { credential { ... on OAuthCredentialData { clientId clientSecret url } } }`
 
 // accessToken runs the client credentials grant against the gateway's token endpoint.
-func accessToken(t *testing.T, clientID, secret string) (int, string) {
+func accessToken(t testing.TB, clientID, secret string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, stack.AppURL("gateway")+"/oauth/token",
 		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
@@ -49,7 +49,7 @@ func accessToken(t *testing.T, clientID, secret string) (int, string) {
 	return resp.StatusCode, out.Error
 }
 
-func requestCredentials(t *testing.T, mutation, id string) systemAuth {
+func requestCredentials(t testing.TB, mutation, id string) systemAuth {
 	t.Helper()
 	var out map[string]systemAuth
 	ok(t, gql(t, clientsTenant, `mutation($id: ID!) { `+mutation+`(id: $id) { `+systemAuthFields+` } }`, map[string]any{"id": id}), &out)
