@@ -78,7 +78,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}}
 
 	inv := invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout)
-	certs := authn.ClientCertificate{Revocations: authn.ConnectorRevocations{Invoker: inv, AppID: cfg.ConnectorAppID}}
+	connector := authn.Connector{Invoker: inv, AppID: cfg.ConnectorAppID}
+	certs := authn.ClientCertificate{Revocations: connector}
 	clients := authn.ClientCredentials{
 		Verifier: &authn.Verifier{
 			Keys: &authn.URLKeys{TTL: 10 * time.Minute, Get: func(ctx context.Context) (*http.Response, error) {
@@ -87,7 +88,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			Issuer:        cfg.ConnectorIssuer,
 			ConsumerTypes: []string{identity.ConsumerApplication, identity.ConsumerRuntime, identity.ConsumerIntegrationSystem},
 		},
-		Clients: authn.ConnectorClients{Invoker: inv, AppID: cfg.ConnectorAppID},
+		Clients: connector,
 	}
 	router := newRouter(log, inv, routeConfig{
 		Services: map[string]service{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -74,29 +75,49 @@ type Invoker interface {
 	Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error)
 }
 
-// ConnectorRevocations asks the Connector through Dapr service invocation.
-type ConnectorRevocations struct {
+// Connector answers the gateway's per-request questions (is this certificate revoked, do these client
+// credentials still exist) by asking the Connector through Dapr service invocation.
+type Connector struct {
 	Invoker Invoker
 	AppID   string
 }
 
 // Revoked implements RevocationChecker.
-func (r ConnectorRevocations) Revoked(ctx context.Context, serial string) (bool, error) {
-	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodGet, "certificates/"+serial+"/status", nil, nil)
+func (r Connector) Revoked(ctx context.Context, serial string) (bool, error) {
+	st, err := r.status(ctx, "certificates/"+url.PathEscape(serial)+"/status")
 	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("connector answered %s", resp.Status)
-	}
-	var st struct {
-		Known   bool `json:"known"`
-		Revoked bool `json:"revoked"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil {
 		return false, fmt.Errorf("certificate status: %w", err)
 	}
 	// A certificate the Connector does not know was not issued by it (or its record is gone): refuse.
 	return st.Revoked || !st.Known, nil
+}
+
+// Known implements ClientChecker.
+func (r Connector) Known(ctx context.Context, clientID string) (bool, error) {
+	st, err := r.status(ctx, "clients/"+url.PathEscape(clientID)+"/status")
+	if err != nil {
+		return false, fmt.Errorf("client status: %w", err)
+	}
+	return st.Known, nil
+}
+
+type status struct {
+	Known   bool `json:"known"`
+	Revoked bool `json:"revoked"`
+}
+
+func (r Connector) status(ctx context.Context, method string) (status, error) {
+	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodGet, method, nil, nil)
+	if err != nil {
+		return status{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return status{}, fmt.Errorf("connector answered %s", resp.Status)
+	}
+	var st status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil {
+		return status{}, err
+	}
+	return st, nil
 }

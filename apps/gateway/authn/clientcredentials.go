@@ -2,11 +2,7 @@ package authn
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -67,29 +63,4 @@ func (m ClientCredentials) Authenticate(c *gin.Context) (identity.Identity, erro
 	scopes, _ := identity.ConsumerScopes(id.ConsumerType)
 	id.Scopes = scopes
 	return id, nil
-}
-
-// ConnectorClients asks the Connector through Dapr service invocation.
-type ConnectorClients struct {
-	Invoker Invoker
-	AppID   string
-}
-
-// Known implements ClientChecker.
-func (r ConnectorClients) Known(ctx context.Context, clientID string) (bool, error) {
-	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodGet, "clients/"+url.PathEscape(clientID)+"/status", nil, nil)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("connector answered %s", resp.Status)
-	}
-	var st struct {
-		Known bool `json:"known"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil {
-		return false, fmt.Errorf("client status: %w", err)
-	}
-	return st.Known, nil
 }
