@@ -118,9 +118,8 @@ func (a *Applier) storeFile(hash string) string {
 	return a.cfg.FilePrefix + "secretstore-" + hash + ".yaml"
 }
 
-// Apply makes the resources folder match rev: it writes the secrets file, the secret store (when any
-// binding has secrets) and one component file per binding, then deletes the agent's files that rev no
-// longer has. Files it does not own are never changed; a binding whose name is taken by such a file fails
+// Apply makes the resources folder match rev: it writes the secrets file, the secret store and one
+// component file per binding, then deletes the agent's files that rev no longer has. Files it does not own are never changed; a binding whose name is taken by such a file fails
 // the revision before anything is written.
 func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 	if err := rev.Validate(a.cfg.SecretStoreName); err != nil {
@@ -138,22 +137,21 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 			secrets[b.Name] = s
 		}
 	}
-	hash, storeName := "", ""
-	opts := component.Options{RuntimeID: a.cfg.RuntimeID, IgnoreErrors: a.cfg.IgnoreErrors}
-	if len(secrets) > 0 {
-		hash = component.KeyedHash(a.hashKey, secrets)
-		storeName = a.cfg.SecretStoreName + "-" + hash
-		opts.SecretStore = storeName
-	}
+	// The secret store is written even when no binding has secrets. daprd 1.16's disk hot-reload loader
+	// panics (nil result in resource.triggerDiff) when a scheduled reload finds both the folder and the
+	// loaded set empty, which happens when the last component is removed; an always-present store keeps
+	// the agent's folder from ever becoming empty once it has applied a revision. The loader was rewritten
+	// upstream after 1.16 (dapr/dapr#9574).
+	hash := component.KeyedHash(a.hashKey, secrets)
+	storeName := a.cfg.SecretStoreName + "-" + hash
+	opts := component.Options{RuntimeID: a.cfg.RuntimeID, IgnoreErrors: a.cfg.IgnoreErrors, SecretStore: storeName}
 
 	type file struct {
 		name string
 		comp component.Component
 	}
-	var storeFiles, bindingFiles []file
-	if storeName != "" {
-		storeFiles = append(storeFiles, file{a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts)})
-	}
+	storeFiles := []file{{a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts)}}
+	var bindingFiles []file
 	for _, b := range rev.Bindings {
 		version := ""
 		if s := b.Secrets(); s != nil {

@@ -215,8 +215,8 @@ func TestRemovesOwnedComponentsThatDisappeared(t *testing.T) {
 	rev.Number++
 	rev.Bindings = rev.Bindings[1:] // logging, the only one with secrets, goes
 	e.apply(t, rev)
-	if got, want := e.files(t), []string{"mgmtplane-agent-binding-ticker.yaml"}; !slices.Equal(got, want) {
-		t.Fatalf("files %v, want %v (the binding and the unused secret store removed)", got, want)
+	if got, want := e.files(t), []string{"mgmtplane-agent-binding-ticker.yaml", e.storeFile(t)}; !slices.Equal(got, want) {
+		t.Fatalf("files %v, want %v (the binding removed, the store renamed)", got, want)
 	}
 	if b, _ := os.ReadFile(e.secrets); strings.TrimSpace(string(b)) != "{}" {
 		t.Errorf("secret values of a removed binding kept: %s", b)
@@ -225,8 +225,9 @@ func TestRemovesOwnedComponentsThatDisappeared(t *testing.T) {
 	rev.Number++
 	rev.Bindings = nil
 	e.apply(t, rev)
-	if got := e.files(t); len(got) != 0 {
-		t.Fatalf("files %v, want none", got)
+	// The store stays: daprd 1.16 panics when its resources folder and its loaded set both become empty.
+	if got, want := e.files(t), []string{e.storeFile(t)}; !slices.Equal(got, want) {
+		t.Fatalf("files %v, want only the secret store", got)
 	}
 }
 
