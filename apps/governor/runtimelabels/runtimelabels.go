@@ -14,6 +14,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -35,28 +36,14 @@ const query = `query RuntimeLabels($id: ID!) { runtime(id: $id) { labels } }`
 
 const maxResponseBytes = 4 << 20
 
-type response struct {
-	Data struct {
-		Runtime *struct {
-			Labels map[string]any `json:"labels"`
-		} `json:"runtime"`
-	} `json:"data"`
-	Errors []struct {
-		Message    string `json:"message"`
-		Extensions struct {
-			Code string `json:"code"`
-		} `json:"extensions"`
-	} `json:"errors"`
-}
-
 // errUnavailable is what callers see when the Director cannot answer; they may try again.
 var errUnavailable = apperr.New(apperr.CodeUnavailable, "the Director did not answer with the runtime's labels; try again")
 
 // RuntimeLabels implements configuration.LabelSource.
 func (c *Client) RuntimeLabels(ctx context.Context, runtimeID string) (map[string]any, error) {
-	body, err := json.Marshal(map[string]any{"query": query, "variables": map[string]string{"id": runtimeID}})
+	body, err := gqlclient.Encode(query, map[string]any{"id": runtimeID})
 	if err != nil {
-		return nil, fmt.Errorf("encode labels query: %w", err)
+		return nil, err
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
@@ -67,36 +54,34 @@ func (c *Client) RuntimeLabels(ctx context.Context, runtimeID string) (map[strin
 		return nil, fmt.Errorf("runtime labels: %w", errors.Join(errUnavailable, err))
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("runtime labels: %w", errors.Join(errUnavailable, err))
+	var out struct {
+		Runtime *struct {
+			Labels map[string]any `json:"labels"`
+		} `json:"runtime"`
 	}
-	if resp.StatusCode >= 500 {
-		return nil, fmt.Errorf("runtime labels: director status %d: %w", resp.StatusCode, errUnavailable)
-	}
-	var r response
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("runtime labels: director status %d, undecodable answer: %w", resp.StatusCode, err)
-	}
-	if len(r.Errors) > 0 {
-		e := r.Errors[0]
-		switch code := apperr.Code(e.Extensions.Code); code {
+	err = gqlclient.Decode(resp.StatusCode, resp.Body, maxResponseBytes, &out)
+	var (
+		gqlErr    *gqlclient.Error
+		statusErr *gqlclient.StatusError
+	)
+	switch {
+	case errors.As(err, &gqlErr):
+		switch code := apperr.Code(gqlErr.Code); code {
 		case apperr.CodeForbidden, apperr.CodeUnauthenticated, apperr.CodeUnavailable, apperr.CodeNotFound:
 			// The caller's own standing with the Director: tell them as the Director put it.
-			return nil, apperr.New(code, "director: %s", e.Message)
+			return nil, apperr.New(code, "director: %s", gqlErr.Message)
 		}
-		return nil, fmt.Errorf("runtime labels: director answered %q (%s)", e.Message, e.Extensions.Code)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("runtime labels: director status %d", resp.StatusCode)
-	}
-	if r.Data.Runtime == nil {
+		return nil, fmt.Errorf("runtime labels: director answered: %w", err)
+	case errors.As(err, &statusErr) && statusErr.Status >= 500:
+		return nil, fmt.Errorf("runtime labels: director %w: %w", err, errUnavailable)
+	case err != nil:
+		return nil, fmt.Errorf("runtime labels: %w", err)
+	case out.Runtime == nil:
 		return nil, apperr.NotFound("runtime", runtimeID)
-	}
-	if r.Data.Runtime.Labels == nil {
+	case out.Runtime.Labels == nil:
 		return map[string]any{}, nil
 	}
-	return r.Data.Runtime.Labels, nil
+	return out.Runtime.Labels, nil
 }
 
 // Topics returns the Director's topics that announce a change of a runtime's labels, each waking the

@@ -9,7 +9,6 @@
 package connectorclient
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -20,14 +19,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
 )
 
 // TokenHeader is the header that carries a one-time token to the gateway.
@@ -45,12 +44,7 @@ type Credentials struct {
 
 // Error is an error the Connector answered with; Code is its extensions.code (UNAUTHENTICATED for an
 // invalid, used or expired token, FORBIDDEN for a revoked certificate, ...).
-type Error struct {
-	Code    string
-	Message string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("connector: %s (%s)", e.Message, e.Code) }
+type Error = gqlclient.Error
 
 // Client talks to the Connector API through the gateway.
 type Client struct {
@@ -272,55 +266,9 @@ func (c *Credentials) TLSConfig() (*tls.Config, error) {
 
 // graphql posts one operation and decodes its data into out. A GraphQL error becomes an *Error.
 func graphql(ctx context.Context, hc *http.Client, url, token, query string, vars map[string]any, out any) error {
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	h := http.Header{}
 	if token != "" {
-		req.Header.Set(TokenHeader, token)
+		h.Set(TokenHeader, token)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
-	}
-	var env struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []struct {
-			Message    string         `json:"message"`
-			Extensions map[string]any `json:"extensions"`
-		} `json:"errors"`
-		// The gateway's own refusals (authentication, for example) are {"error": {"code", "message"}}.
-		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("answer with status %d is not JSON: %.200s", resp.StatusCode, raw)
-	}
-	if len(env.Errors) > 0 {
-		code, _ := env.Errors[0].Extensions["code"].(string)
-		return &Error{Code: code, Message: env.Errors[0].Message}
-	}
-	if env.Error != nil {
-		return &Error{Code: env.Error.Code, Message: env.Error.Message}
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(env.Data, out); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
-	return nil
+	return gqlclient.Post(ctx, hc, url, h, 1<<20, query, vars, out)
 }

@@ -4,16 +4,14 @@
 package planeapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
 )
 
@@ -100,77 +98,11 @@ func (c *Client) Heartbeat(ctx context.Context, runtimeID string) error {
 }
 
 // Error is a GraphQL error from the server, with its extensions.code when there is one.
-type Error struct {
-	Message string
-	Code    string
-}
-
-func (e *Error) Error() string {
-	if e.Code != "" {
-		return e.Code + ": " + e.Message
-	}
-	return e.Message
-}
+type Error = gqlclient.Error
 
 // maxResponse caps what the agent reads from one answer; a configuration is small.
 const maxResponse = 8 << 20
 
 func (c *Client) do(ctx context.Context, url, query string, vars map[string]any, out any) error {
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("post %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return fmt.Errorf("read answer from %s: %w", url, err)
-	}
-	var gr struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []struct {
-			Message    string `json:"message"`
-			Extensions struct {
-				Code string `json:"code"`
-			} `json:"extensions"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &gr); err != nil {
-		return fmt.Errorf("post %s: status %d: %s", url, resp.StatusCode, snippet(raw))
-	}
-	if len(gr.Errors) > 0 {
-		errs := make([]error, 0, len(gr.Errors))
-		for _, e := range gr.Errors {
-			errs = append(errs, &Error{Message: e.Message, Code: e.Extensions.Code})
-		}
-		return errors.Join(errs...)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("post %s: status %d: %s", url, resp.StatusCode, snippet(raw))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(gr.Data, out); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
-	return nil
-}
-
-func snippet(b []byte) string {
-	const max = 200
-	s := strings.TrimSpace(string(b))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
+	return gqlclient.Post(ctx, c.http, url, nil, maxResponse, query, vars, out)
 }
