@@ -154,7 +154,7 @@ func start(t *testing.T, first revision.Revision, cfg reconcile.Config) *stack {
 	sc := httptest.NewServer(s.sc)
 	t.Cleanup(gw.Close)
 	t.Cleanup(sc.Close)
-	ver := &sidecar.Verifier{Client: sidecar.NewClient(sc.URL, ""), Timeout: time.Second, Settle: 20 * time.Millisecond, Interval: 20 * time.Millisecond}
+	ver := &sidecar.Verifier{Client: sidecar.NewClient(sc.URL, ""), Timeout: 2 * time.Second, Settle: 20 * time.Millisecond, Interval: 20 * time.Millisecond}
 	cfg.RuntimeID = "rt-1"
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	s.loop = reconcile.New(planeapi.New(gw.URL, gw.Client()), app, ver, cfg, quiet)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,5 +53,34 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("err %v, want ErrNotLoaded with %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A busy sidecar whose answer is still on its way when the time is up must not hide what an earlier answer
+// showed: the report names the missing component, not the deadline.
+func TestVerifyKeepsTheLastAnswerWhenTheDeadlineCutsALookShort(t *testing.T) {
+	const md = `{"id":"demo-logger","components":[{"name":"logging","type":"bindings.http","version":"v1"}]}`
+	var looks atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if looks.Add(1) > 1 {
+			select { // every later look hangs past the verifier's deadline
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		_, _ = w.Write([]byte(md))
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	v := &sidecar.Verifier{Client: sidecar.NewClient(srv.URL, ""), Timeout: 200 * time.Millisecond, Interval: 10 * time.Millisecond}
+	err := v.Verify(context.Background(), []revision.Binding{{Name: "db", Type: "bindings.postgresql"}}, nil)
+	if !errors.Is(err, sidecar.ErrNotLoaded) || !strings.Contains(err.Error(), "db (bindings.postgresql) is not loaded") {
+		t.Fatalf("err %v, want ErrNotLoaded naming db", err)
+	}
+	if looks.Load() < 2 {
+		t.Fatalf("%d looks, want the second one cut short by the deadline", looks.Load())
 	}
 }
