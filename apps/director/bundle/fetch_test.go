@@ -80,7 +80,7 @@ func TestFetchOnCreate(t *testing.T) {
 		{"without the credentials it needs", fetched(srv.URL+"/spec", nil), "FAILED", "", "401 Unauthorized"},
 		{"not found", fetched(srv.URL+"/missing", nil), "FAILED", "", "404 Not Found"},
 		{"too large", fetched(srv.URL+"/big", nil), "FAILED", "", "larger than the limit of 64 bytes"},
-		{"too slow", fetched(srv.URL+"/slow", nil), "FAILED", "", "no answer within 100ms"},
+		{"too slow", fetched(srv.URL+"/slow", nil), "FAILED", "", "no answer within 500ms"},
 		{"unreachable", fetched("http://127.0.0.1:1/spec", nil), "FAILED", "", "connect"},
 		{"oauth is not supported", fetched(srv.URL+"/open", oauth), "FAILED", "", "only basic credentials"},
 		{"other modes are not supported", func() *model.APIDefinitionInput {
@@ -101,7 +101,7 @@ func TestFetchOnCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, bundle.Config{MaxSpecSize: maxSpec, FetchTimeout: 100 * time.Millisecond})
+			e := newEnv(t, bundle.Config{MaxSpecSize: maxSpec, FetchTimeout: 500 * time.Millisecond})
 			b := e.addBundle(t, e.addApp(t), model.BundleCreateInput{Name: "b"})
 			a, err := e.svc.AddAPIDefinition(e.ctx, b.ID, tt.in)
 			mustOK(t, err)
@@ -138,7 +138,7 @@ func deref(s *string) string {
 func TestRefetch(t *testing.T) {
 	var down atomic.Bool
 	srv := specServer(t, &down)
-	e := newEnv(t, bundle.Config{MaxSpecSize: maxSpec, FetchTimeout: 100 * time.Millisecond})
+	e := newEnv(t, bundle.Config{MaxSpecSize: maxSpec, FetchTimeout: 500 * time.Millisecond})
 	b := e.addBundle(t, e.addApp(t), model.BundleCreateInput{Name: "b", Documents: []*model.DocumentInput{{
 		Title: "t", DisplayName: "t", Description: "d", Format: model.DocumentFormatMarkdown,
 		FetchRequest: &model.FetchRequestInput{URL: srv.URL + "/open"},

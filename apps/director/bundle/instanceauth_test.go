@@ -15,7 +15,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 )
 
-var hookConfig = bundle.Config{WebhookTimeout: 100 * time.Millisecond, WebhookBackoff: time.Millisecond}
+var hookConfig = bundle.Config{WebhookTimeout: 500 * time.Millisecond, WebhookBackoff: time.Millisecond}
 
 // hookServer counts calls and answers each with respond(call number, request).
 func hookServer(t *testing.T, respond func(call int, w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32) {

@@ -44,7 +44,7 @@ func TestVerify(t *testing.T) {
 		{name: "removed but still loaded", gone: []string{"old"}, wantErr: "old is still loaded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := &sidecar.Verifier{Client: fakeSidecar(t, md), Timeout: 150 * time.Millisecond, Interval: 20 * time.Millisecond}
+			v := &sidecar.Verifier{Client: fakeSidecar(t, md), Timeout: 500 * time.Millisecond, Interval: 20 * time.Millisecond}
 			err := v.Verify(context.Background(), tc.bindings, tc.gone)
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -75,7 +75,7 @@ func TestVerifyKeepsTheLastAnswerWhenTheDeadlineCutsALookShort(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	v := &sidecar.Verifier{Client: sidecar.NewClient(srv.URL, ""), Timeout: 200 * time.Millisecond, Interval: 10 * time.Millisecond}
+	v := &sidecar.Verifier{Client: sidecar.NewClient(srv.URL, ""), Timeout: time.Second, Interval: 10 * time.Millisecond}
 	err := v.Verify(context.Background(), []revision.Binding{{Name: "db", Type: "bindings.postgresql"}}, nil)
 	if !errors.Is(err, sidecar.ErrNotLoaded) || !strings.Contains(err.Error(), "db (bindings.postgresql) is not loaded") {
 		t.Fatalf("err %v, want ErrNotLoaded naming db", err)
