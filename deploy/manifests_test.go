@@ -1,0 +1,290 @@
+// Package deploy holds the Kubernetes manifests; this test keeps them honest against the code. No cluster
+// is needed: it decodes every manifest strictly and checks what a typo would silently break on a cluster —
+// an environment variable the app does not read, a component the app names that is missing or not scoped
+// to it, ports that disagree, a Dapr Configuration that does not exist, a file kustomize does not list.
+package deploy_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+)
+
+// daprObject is the part of a Dapr Component or Configuration the checks read; the rest must still be
+// valid fields, which strict decoding into the full shape below enforces.
+type daprObject struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace,omitempty"`
+	} `json:"metadata"`
+	Spec struct {
+		Type         string `json:"type,omitempty"`
+		Version      string `json:"version,omitempty"`
+		IgnoreErrors bool   `json:"ignoreErrors,omitempty"`
+		Metadata     []struct {
+			Name         string `json:"name"`
+			Value        any    `json:"value,omitempty"`
+			SecretKeyRef *struct {
+				Name string `json:"name"`
+				Key  string `json:"key"`
+			} `json:"secretKeyRef,omitempty"`
+		} `json:"metadata,omitempty"`
+		// Configuration fields used here.
+		Features []struct {
+			Name    string `json:"name"`
+			Enabled bool   `json:"enabled"`
+		} `json:"features,omitempty"`
+		Tracing *struct {
+			SamplingRate string `json:"samplingRate"`
+		} `json:"tracing,omitempty"`
+	} `json:"spec"`
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+type manifests struct {
+	deployments []*appsv1.Deployment
+	components  map[string]daprObject
+	configs     map[string]daprObject
+	files       []string
+}
+
+func load(t *testing.T) manifests {
+	t.Helper()
+	strict := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+	m := manifests{components: map[string]daprObject{}, configs: map[string]daprObject{}}
+	files, err := filepath.Glob("*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	for _, f := range files {
+		if f == "kustomization.yaml" {
+			continue
+		}
+		m.files = append(m.files, f)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range bytes.Split(data, []byte("\n---")) {
+			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+				continue
+			}
+			where := fmt.Sprintf("%s document %d", f, i+1)
+			var head struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+			}
+			if err := yaml.Unmarshal(doc, &head); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			if strings.HasPrefix(head.APIVersion, "dapr.io/") {
+				var d daprObject
+				if err := yaml.UnmarshalStrict(doc, &d); err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				switch d.Kind {
+				case "Component":
+					m.components[d.Metadata.Name] = d
+				case "Configuration":
+					m.configs[d.Metadata.Name] = d
+				default:
+					t.Fatalf("%s: unexpected Dapr kind %s", where, d.Kind)
+				}
+				continue
+			}
+			obj, _, err := strict.Decode(doc, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			if d, ok := obj.(*appsv1.Deployment); ok {
+				m.deployments = append(m.deployments, d)
+			}
+		}
+	}
+	return m
+}
+
+func stripComments(doc []byte) []byte {
+	var out [][]byte
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			out = append(out, line)
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+// appSettings are the environment variables an app reads and their defaults, from the conf tags of its
+// configuration struct in apps/<app>/main.go.
+func appSettings(t *testing.T, app string) map[string]string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "apps", app, "main.go"))
+	if err != nil {
+		t.Fatalf("the image names app %q, but: %v", app, err)
+	}
+	tag := regexp.MustCompile(`conf:"([^"]*)"`)
+	settings := map[string]string{}
+	for _, m := range tag.FindAllStringSubmatch(string(src), -1) {
+		var env, def string
+		for _, part := range strings.Split(m[1], ",") {
+			k, v, _ := strings.Cut(part, ":")
+			switch k {
+			case "env":
+				env = v
+			case "default":
+				def = v
+			}
+		}
+		if env != "" {
+			settings[env] = def
+		}
+	}
+	if len(settings) == 0 {
+		t.Fatalf("no conf tags found in apps/%s/main.go", app)
+	}
+	return settings
+}
+
+// componentSettings are the settings that name a Dapr component, with the type family it must have.
+var componentSettings = map[string]string{
+	"STATESTORE_NAME":  "state.",
+	"PUBSUB_NAME":      "pubsub.",
+	"WAKE_PUBSUB_NAME": "pubsub.",
+	"SECRETSTORE_NAME": "secretstores.",
+	"HEALTH_BINDING":   "bindings.",
+}
+
+func TestDeploymentsMatchTheApps(t *testing.T) {
+	m := load(t)
+	if len(m.deployments) == 0 {
+		t.Fatal("no deployments found")
+	}
+	for _, d := range m.deployments {
+		t.Run(d.Name, func(t *testing.T) {
+			ann := d.Spec.Template.Annotations
+			appID := ann["dapr.io/app-id"]
+			if ann["dapr.io/enabled"] == "true" {
+				if appID == "" {
+					t.Fatal("dapr.io/enabled without dapr.io/app-id")
+				}
+				if cfg := ann["dapr.io/config"]; cfg != "" {
+					if _, ok := m.configs[cfg]; !ok {
+						t.Errorf("dapr.io/config %q: no such Configuration in deploy/", cfg)
+					}
+				}
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				app, ok := strings.CutPrefix(c.Image, "mgmtplane/")
+				if !ok {
+					continue
+				}
+				app, _, _ = strings.Cut(app, ":")
+				settings := appSettings(t, app)
+				env := map[string]string{}
+				for _, e := range c.Env {
+					if _, known := settings[e.Name]; !known {
+						t.Errorf("container %s sets %s, which apps/%s does not read", c.Name, e.Name, app)
+					}
+					env[e.Name] = e.Value
+				}
+				if appID == "" {
+					continue
+				}
+				checkPorts(t, ann["dapr.io/app-port"], c, env)
+				for setting, family := range componentSettings {
+					def, reads := settings[setting]
+					if !reads {
+						continue
+					}
+					name := def
+					if v, ok := env[setting]; ok {
+						name = v
+					}
+					if name == "" { // WAKE_PUBSUB_NAME falls back to PUBSUB_NAME
+						continue
+					}
+					if family == "secretstores." && name == "kubernetes" {
+						continue // Dapr's built-in store on Kubernetes
+					}
+					comp, ok := m.components[name]
+					switch {
+					case !ok:
+						t.Errorf("%s=%s: no such Component in deploy/", setting, name)
+					case !strings.HasPrefix(comp.Spec.Type, family):
+						t.Errorf("%s=%s: component type %s, want %s*", setting, name, comp.Spec.Type, family)
+					case len(comp.Scopes) > 0 && !slices.Contains(comp.Scopes, appID):
+						t.Errorf("%s=%s: component scoped to %v, not to %s", setting, name, comp.Scopes, appID)
+					}
+				}
+			}
+		})
+	}
+}
+
+func checkPorts(t *testing.T, annotated string, c corev1.Container, env map[string]string) {
+	t.Helper()
+	if annotated == "" {
+		return
+	}
+	if v, ok := env["APP_PORT"]; ok && v != annotated {
+		t.Errorf("APP_PORT %s, dapr.io/app-port %s", v, annotated)
+	}
+	exposed := false
+	for _, p := range c.Ports {
+		exposed = exposed || fmt.Sprint(p.ContainerPort) == annotated
+	}
+	if !exposed {
+		t.Errorf("dapr.io/app-port %s is not a container port of %s", annotated, c.Name)
+	}
+}
+
+type image struct {
+	Name string `json:"name"`
+}
+
+func TestKustomizationListsTheManifests(t *testing.T) {
+	data, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+		Images    []image  `json:"images"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t)
+	// runtime-agent.yaml goes to the runtime clusters, not to the management plane's.
+	for _, f := range m.files {
+		if f != "runtime-agent.yaml" && !slices.Contains(k.Resources, f) {
+			t.Errorf("%s is not in kustomization.yaml", f)
+		}
+	}
+	for _, r := range k.Resources {
+		if !slices.Contains(m.files, r) {
+			t.Errorf("kustomization.yaml lists %s, which does not exist", r)
+		}
+	}
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			img, _, _ := strings.Cut(c.Image, ":")
+			if d.Name != "runtime-agent" && !slices.ContainsFunc(k.Images, func(i image) bool { return i.Name == img }) {
+				t.Errorf("image %s of %s has no entry under images: in kustomization.yaml", img, d.Name)
+			}
+		}
+	}
+}
