@@ -56,6 +56,7 @@ type daprObject struct {
 
 type manifests struct {
 	deployments []*appsv1.Deployment
+	accounts    map[string]bool // service accounts by name
 	components  map[string]daprObject
 	configs     map[string]daprObject
 	files       []string
@@ -64,7 +65,7 @@ type manifests struct {
 func load(t *testing.T) manifests {
 	t.Helper()
 	strict := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
-	m := manifests{components: map[string]daprObject{}, configs: map[string]daprObject{}}
+	m := manifests{components: map[string]daprObject{}, configs: map[string]daprObject{}, accounts: map[string]bool{}}
 	files, err := filepath.Glob("*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
@@ -109,8 +110,11 @@ func load(t *testing.T) manifests {
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
-			if d, ok := obj.(*appsv1.Deployment); ok {
-				m.deployments = append(m.deployments, d)
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				m.deployments = append(m.deployments, o)
+			case *corev1.ServiceAccount:
+				m.accounts[o.Name] = true
 			}
 		}
 	}
@@ -185,6 +189,9 @@ func TestDeploymentsMatchTheApps(t *testing.T) {
 						t.Errorf("dapr.io/config %q: no such Configuration in deploy/", cfg)
 					}
 				}
+			}
+			if sa := d.Spec.Template.Spec.ServiceAccountName; sa != "" && !m.accounts[sa] {
+				t.Errorf("serviceAccountName %q: no such ServiceAccount in deploy/", sa)
 			}
 			for _, c := range d.Spec.Template.Spec.Containers {
 				app, ok := strings.CutPrefix(c.Image, "mgmtplane/")
