@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -57,6 +58,9 @@ type config struct {
 	HealthBinding   string        `conf:"default:healthcron,env:HEALTH_BINDING"`
 	HeartbeatMaxAge time.Duration `conf:"default:30s,env:HEARTBEAT_MAX_AGE"`
 	ProbeTimeout    time.Duration `conf:"default:3s,env:HEALTH_PROBE_TIMEOUT"`
+	// HealthLease is how long a replica's hold on the health rounds lasts without renewal; another
+	// replica takes over after it. Longer than the cron interval (components/healthcron.yaml: 5s).
+	HealthLease time.Duration `conf:"default:15s,env:HEALTH_ROUND_LEASE"`
 }
 
 func main() {
@@ -129,8 +133,25 @@ func run(ctx context.Context, log *slog.Logger) error {
 	prober := &healthprobe.Prober{
 		Log: log, Tenants: resolver.TenantSvc, Apps: apps, Runtimes: rts, Results: resolver.HealthSvc,
 		Client: &http.Client{Timeout: cfg.ProbeTimeout}, MaxHeartbeatAge: cfg.HeartbeatMaxAge, Parallel: 8,
+		Lease: &healthprobe.Lease{Store: reg, Holder: replicaName(), TTL: cfg.HealthLease},
 	}
 	mux.Handle("POST /"+cfg.HealthBinding, prober.Handler())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := prober.Lease.Release(ctx); err != nil {
+			log.Warn("health round lease not released; another replica takes over when it runs out", "err", err)
+		}
+	}()
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+}
+
+// replicaName names this process among the Director's replicas: the host (the pod's name on
+// Kubernetes), the process and a random suffix, so that no two processes share a name.
+func replicaName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
 }

@@ -48,6 +48,8 @@ type Prober struct {
 	Client          *http.Client  // for probes; its timeout bounds each probe
 	MaxHeartbeatAge time.Duration // a runtime silent for longer is FAILED
 	Parallel        int           // probes at a time
+	// Lease, when set, makes replicas take turns: a replica that does not hold it skips the round.
+	Lease *Lease
 
 	running atomic.Bool
 }
@@ -58,6 +60,16 @@ func (p *Prober) Run(ctx context.Context) error {
 		return nil
 	}
 	defer p.running.Store(false)
+	if p.Lease != nil {
+		held, err := p.Lease.Hold(ctx)
+		if err != nil {
+			return err
+		}
+		if !held {
+			p.Log.DebugContext(ctx, "health round skipped: another replica holds the lease")
+			return nil
+		}
+	}
 	tenants, err := p.Tenants.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
