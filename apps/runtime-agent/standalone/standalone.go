@@ -119,8 +119,9 @@ func (a *Applier) storeFile(hash string) string {
 }
 
 // Apply makes the resources folder match rev: it writes the secrets file, the secret store and one
-// component file per binding, then deletes the agent's files that rev no longer has. Files it does not own are never changed; a binding whose name is taken by such a file fails
-// the revision before anything is written.
+// component file per binding, then deletes the agent's files that rev no longer has. Files it does not
+// own are never changed; a binding whose name is taken by such a file fails the revision before anything
+// is written.
 func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 	if err := rev.Validate(a.cfg.SecretStoreName); err != nil {
 		return err
