@@ -233,7 +233,7 @@ func (s *Stack) buildApps(ctx context.Context, root string, bins []string) error
 }
 
 func (s *Stack) startRedis(ctx context.Context) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func (s *Stack) renderResources(root string, opts Options) error {
 func (s *Stack) startApp(ctx context.Context, app App) error {
 	var ports [5]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := FreePort()
 		if err != nil {
 			return err
 		}
@@ -463,15 +463,6 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func readYAML(path string) (map[string]any, error) {
