@@ -38,6 +38,18 @@ type leaseRecord struct {
 
 var errLeaseHeld = errors.New("lease held by another replica")
 
+// decodeLease reads the stored lease; nil (never taken) is a free one.
+func decodeLease(cur []byte) (leaseRecord, error) {
+	var rec leaseRecord
+	if cur == nil {
+		return rec, nil
+	}
+	if err := json.Unmarshal(cur, &rec); err != nil {
+		return rec, fmt.Errorf("decode lease: %w", err)
+	}
+	return rec, nil
+}
+
 // Hold takes or renews the lease and says whether this replica holds it now. The write is guarded by the
 // Registry's ETags, so of two replicas reaching for a free lease one gets it.
 func (l *Lease) Hold(ctx context.Context) (bool, error) {
@@ -47,11 +59,9 @@ func (l *Lease) Hold(ctx context.Context) (bool, error) {
 	}
 	err := l.Store.Mutate(ctx, leaseScope, healthRoundLease, "", func(cur []byte) (registry.Change, error) {
 		t := now().UTC()
-		var rec leaseRecord
-		if cur != nil {
-			if err := json.Unmarshal(cur, &rec); err != nil {
-				return registry.Change{}, fmt.Errorf("decode lease: %w", err)
-			}
+		rec, err := decodeLease(cur)
+		if err != nil {
+			return registry.Change{}, err
 		}
 		if rec.Holder != "" && rec.Holder != l.Holder && t.Before(rec.Until) {
 			return registry.Change{}, errLeaseHeld
@@ -71,11 +81,9 @@ func (l *Lease) Hold(ctx context.Context) (bool, error) {
 // the next start of this one) takes over at its next tick instead of after TTL.
 func (l *Lease) Release(ctx context.Context) error {
 	err := l.Store.Mutate(ctx, leaseScope, healthRoundLease, "", func(cur []byte) (registry.Change, error) {
-		var rec leaseRecord
-		if cur != nil {
-			if err := json.Unmarshal(cur, &rec); err != nil {
-				return registry.Change{}, fmt.Errorf("decode lease: %w", err)
-			}
+		rec, err := decodeLease(cur)
+		if err != nil {
+			return registry.Change{}, err
 		}
 		if rec.Holder != l.Holder {
 			return registry.Change{}, errLeaseHeld
