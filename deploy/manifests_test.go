@@ -19,9 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
+
+	daprconfig "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
 )
 
-// daprObject is the part of a Dapr Component or Configuration the checks read; the rest must still be
+// daprObject is the part of a Dapr Component the checks read; the rest must still be
 // valid fields, which strict decoding into the full shape below enforces.
 type daprObject struct {
 	APIVersion string `json:"apiVersion"`
@@ -42,14 +44,6 @@ type daprObject struct {
 				Key  string `json:"key"`
 			} `json:"secretKeyRef,omitempty"`
 		} `json:"metadata,omitempty"`
-		// Configuration fields used here.
-		Features []struct {
-			Name    string `json:"name"`
-			Enabled bool   `json:"enabled"`
-		} `json:"features,omitempty"`
-		Tracing *struct {
-			SamplingRate string `json:"samplingRate"`
-		} `json:"tracing,omitempty"`
 	} `json:"spec"`
 	Scopes []string `json:"scopes,omitempty"`
 }
@@ -58,14 +52,14 @@ type manifests struct {
 	deployments []*appsv1.Deployment
 	accounts    map[string]bool // service accounts by name
 	components  map[string]daprObject
-	configs     map[string]daprObject
+	configs     map[string]daprconfig.Configuration
 	files       []string
 }
 
 func load(t *testing.T) manifests {
 	t.Helper()
 	strict := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
-	m := manifests{components: map[string]daprObject{}, configs: map[string]daprObject{}, accounts: map[string]bool{}}
+	m := manifests{components: map[string]daprObject{}, configs: map[string]daprconfig.Configuration{}, accounts: map[string]bool{}}
 	files, err := filepath.Glob("*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
@@ -91,6 +85,15 @@ func load(t *testing.T) manifests {
 			if err := yaml.Unmarshal(doc, &head); err != nil {
 				t.Fatalf("%s: %v", where, err)
 			}
+			if head.APIVersion == "dapr.io/v1alpha1" && head.Kind == "Configuration" {
+				// Dapr's own type: a misspelt policy field would otherwise be dropped without a word.
+				var c daprconfig.Configuration
+				if err := yaml.UnmarshalStrict(doc, &c); err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				m.configs[c.Name] = c
+				continue
+			}
 			if strings.HasPrefix(head.APIVersion, "dapr.io/") {
 				var d daprObject
 				if err := yaml.UnmarshalStrict(doc, &d); err != nil {
@@ -99,8 +102,6 @@ func load(t *testing.T) manifests {
 				switch d.Kind {
 				case "Component":
 					m.components[d.Metadata.Name] = d
-				case "Configuration":
-					m.configs[d.Metadata.Name] = d
 				default:
 					t.Fatalf("%s: unexpected Dapr kind %s", where, d.Kind)
 				}
@@ -291,6 +292,126 @@ func TestKustomizationListsTheManifests(t *testing.T) {
 			img, _, _ := strings.Cut(c.Image, ":")
 			if d.Name != "runtime-agent" && !slices.ContainsFunc(k.Images, func(i image) bool { return i.Name == img }) {
 				t.Errorf("image %s of %s has no entry under images: in kustomization.yaml", img, d.Name)
+			}
+		}
+	}
+}
+
+// call is one service invocation the apps make: caller invokes verb path on callee.
+type call struct{ caller, callee, verb, path string }
+
+// calls are the invocations the apps make of one another (see apps/gateway/main.go, apps/director/pairing,
+// apps/governor/runtimelabels); the access policies must allow each one.
+var calls = []call{
+	{"gateway", "director", "POST", "/graphql"},
+	{"gateway", "governor", "POST", "/graphql"},
+	{"gateway", "connector", "POST", "/graphql"},
+	{"gateway", "connector", "POST", "/oauth/token"},
+	{"gateway", "connector", "GET", "/oauth/jwks.json"},
+	{"gateway", "connector", "GET", "/ca.pem"},
+	{"gateway", "connector", "GET", "/certificates/0a1b/status"},
+	{"gateway", "connector", "GET", "/clients/c-1/status"},
+	{"director", "connector", "POST", "/tokens"},
+	{"director", "connector", "POST", "/owners/revoke"},
+	{"director", "connector", "POST", "/clients"},
+	{"director", "connector", "POST", "/clients/query"},
+	{"director", "connector", "DELETE", "/clients/c-1"},
+	{"governor", "director", "POST", "/graphql"},
+}
+
+// refused are invocations no app needs; the policies must deny them.
+var refused = []call{
+	{"gateway", "connector", "POST", "/tokens"}, // only on a caller's behalf, through the Director
+	{"gateway", "connector", "POST", "/clients"},
+	{"governor", "connector", "POST", "/tokens"},
+	{"director", "governor", "POST", "/graphql"},
+	{"director", "director", "POST", "/healthcron"},
+	{"connector", "director", "POST", "/graphql"},
+	{"gateway", "director", "POST", "/healthcron"},
+	{"director", "gateway", "POST", "/director/graphql"},
+	{"runtime-agent", "director", "POST", "/graphql"},
+	{"demo-logger", "governor", "POST", "/graphql"},
+}
+
+// allowed decides as Dapr's access control does for HTTP: the caller's policy, else the global default;
+// within a policy, the first matching operation, else the policy's default. "*" in an operation name
+// matches one path segment.
+func allowed(cfg daprconfig.Configuration, c call) bool {
+	ac := cfg.Spec.AccessControlSpec
+	if ac == nil {
+		return true
+	}
+	for _, p := range ac.AppPolicies {
+		if p.AppName != c.caller || p.Namespace != "mgmtplane" {
+			continue
+		}
+		for _, op := range p.AppOperationActions {
+			if pathMatches(op.Operation, c.path) && (len(op.HTTPVerb) == 0 || slices.Contains(op.HTTPVerb, c.verb) || slices.Contains(op.HTTPVerb, "*")) {
+				return op.Action == "allow"
+			}
+		}
+		return p.DefaultAction == "allow"
+	}
+	return ac.DefaultAction == "allow"
+}
+
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != "*" && ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAccessPoliciesAllowExactlyTheCallsTheAppsMake(t *testing.T) {
+	m := load(t)
+	configOf := map[string]daprconfig.Configuration{}
+	for _, d := range m.deployments {
+		ann := d.Spec.Template.Annotations
+		if ann["dapr.io/enabled"] == "true" {
+			configOf[ann["dapr.io/app-id"]] = m.configs[ann["dapr.io/config"]]
+		}
+	}
+	for app, cfg := range configOf {
+		if ac := cfg.Spec.AccessControlSpec; ac == nil || ac.DefaultAction != "deny" || ac.TrustDomain == "" {
+			t.Errorf("%s: its Configuration must deny service invocation by default", app)
+		}
+	}
+	for _, c := range calls {
+		if !allowed(configOf[c.callee], c) {
+			t.Errorf("%s -> %s %s %s is needed but denied", c.caller, c.callee, c.verb, c.path)
+		}
+	}
+	for _, c := range refused {
+		if allowed(configOf[c.callee], c) {
+			t.Errorf("%s -> %s %s %s is allowed but no app needs it", c.caller, c.callee, c.verb, c.path)
+		}
+	}
+}
+
+func TestOnlyTheGatewayMayReadTheSigningKey(t *testing.T) {
+	m := load(t)
+	for _, d := range m.deployments {
+		ann := d.Spec.Template.Annotations
+		if ann["dapr.io/enabled"] != "true" {
+			continue
+		}
+		cfg := m.configs[ann["dapr.io/config"]]
+		if cfg.Spec.Secrets == nil {
+			t.Errorf("%s: no secret scopes", d.Name)
+			continue
+		}
+		for _, sc := range cfg.Spec.Secrets.Scopes {
+			if sc.DefaultAccess != "deny" {
+				t.Errorf("%s: secret store %s is open by default", d.Name, sc.StoreName)
+			}
+			if reads := slices.Contains(sc.AllowedSecrets, "mesh-assertion-signing-key"); reads != (ann["dapr.io/app-id"] == "gateway") {
+				t.Errorf("%s: may read the assertion signing key: %v", d.Name, reads)
 			}
 		}
 	}

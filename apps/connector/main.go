@@ -23,6 +23,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
@@ -36,7 +37,9 @@ type config struct {
 	StateStore   string `conf:"default:connectorstore,env:STATESTORE_NAME"`
 	PubSub       string `conf:"default:pubsub,env:PUBSUB_NAME"`
 	SecretStore  string `conf:"default:secretstore,env:SECRETSTORE_NAME"`
-	CASecret     string `conf:"default:connector-ca,env:CA_SECRET_NAME"`
+	// AppID is this app's Dapr app id: caller assertions must be addressed to it.
+	AppID    string `conf:"default:connector,env:APP_ID"`
+	CASecret string `conf:"default:connector-ca,env:CA_SECRET_NAME"`
 	// CAGenerate creates a CA when the secret store has none. Meant for local runs; turn it off wherever
 	// the CA is provisioned, so that a missing secret fails loudly instead of replacing the CA.
 	CAGenerate bool `conf:"default:true,env:CA_GENERATE"`
@@ -139,6 +142,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 	go reg.Relay(ctx, log, publisher, cfg.RelayInterval)
 	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
 	audit := events.Fallback{Publisher: publisher, Spool: reg, Log: log}
-	handler := api.Handler(log, svc, clients, audit)
+	handler := api.Handler(log, svc, clients, audit, assertion.ForApp(client, cfg.SecretStore, cfg.AppID))
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, handler), cfg.ShutdownTimeout)
 }

@@ -33,10 +33,10 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -44,12 +44,15 @@ import (
 )
 
 type config struct {
-	Port            int           `conf:"default:3001,env:APP_PORT"`
-	DaprGRPCPort    int           `conf:"default:50001,env:DAPR_GRPC_PORT"`
-	StateStore      string        `conf:"default:registry,env:STATESTORE_NAME"`
-	DaprHTTPPort    int           `conf:"default:3500,env:DAPR_HTTP_PORT"`
-	DaprAPIToken    string        `conf:"env:DAPR_API_TOKEN,mask"`
-	ConnectorAppID  string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	Port           int    `conf:"default:3001,env:APP_PORT"`
+	DaprGRPCPort   int    `conf:"default:50001,env:DAPR_GRPC_PORT"`
+	StateStore     string `conf:"default:registry,env:STATESTORE_NAME"`
+	DaprHTTPPort   int    `conf:"default:3500,env:DAPR_HTTP_PORT"`
+	DaprAPIToken   string `conf:"env:DAPR_API_TOKEN,mask"`
+	ConnectorAppID string `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	// AppID is this app's Dapr app id: caller assertions must be addressed to it.
+	AppID           string        `conf:"default:director,env:APP_ID"`
+	SecretStore     string        `conf:"default:secretstore,env:SECRETSTORE_NAME"`
 	PubSub          string        `conf:"default:pubsub,env:PUBSUB_NAME"`
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
@@ -128,7 +131,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("POST /graphql", identity.Middleware(loaders.Middleware(gql, bundles, resolver.Pairing)))
+	// Only callers the gateway vouches for: see package assertion.
+	verify := assertion.Middleware(assertion.ForApp(client, cfg.SecretStore, cfg.AppID), log)
+	mux.Handle("POST /graphql", verify(loaders.Middleware(gql, bundles, resolver.Pairing)))
 	// The cron input binding (components/healthcron.yaml) calls this route on every tick.
 	prober := &healthprobe.Prober{
 		Log: log, Tenants: resolver.TenantSvc, Apps: apps, Runtimes: rts, Results: resolver.HealthSvc,

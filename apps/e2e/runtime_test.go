@@ -100,7 +100,8 @@ func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) 
 
 	dir := filepath.Join(stack.Dir, "runtime-"+name)
 	resources := filepath.Join(dir, "resources")
-	if err := stack.StartApp(ctx, stacktest.App{ID: r.demo, Bin: "demo-logger", ResourcesDir: resources, NoAppPort: true,
+	// The runtime's sidecar is not a member of the plane's mesh: it reaches the plane through the gateway.
+	if err := stack.StartApp(ctx, stacktest.App{ID: r.demo, Bin: "demo-logger", ResourcesDir: resources, NoAppPort: true, Outside: true,
 		Env: map[string]string{"LOG_INTERVAL": "20ms", "RUNTIME_NAME": name}}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) 
 		"MP_DATA_DIR":            dir,
 		"RESOURCES_DIR":          resources,
 		"RUNTIME_SIDECAR_URL":    stack.SidecarURL(r.demo),
-		"RUNTIME_DAPR_API_TOKEN": stack.APIToken,
+		"RUNTIME_DAPR_API_TOKEN": stack.SidecarToken(r.demo),
 		"HEARTBEAT_INTERVAL":     "1s",
 		"VERIFY_SETTLE":          "300ms",
 		"VERIFY_TIMEOUT":         "5s",

@@ -8,10 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
@@ -86,8 +90,9 @@ func TestIdentityHeadersCannotBeForged(t *testing.T) {
 	var reg struct{ RegisterApplication appData }
 	ok(t, gql(t, "tenant-victim", registerApp, map[string]any{"in": map[string]any{"name": "secret-app"}}), &reg)
 	h := bearer(userToken(t, "tenant-attacker"))
-	h.Set(identity.HeaderTenant, "tenant-victim")
-	h.Set(identity.HeaderConsumerType, identity.ConsumerRuntime)
+	h.Set("X-Mp-Tenant", "tenant-victim")
+	h.Set("X-Mp-Consumer-Type", identity.ConsumerRuntime)
+	h.Set(assertion.Header, "forged")
 	var got struct{ Application *appData }
 	ok(t, raw(t, h, getApp, map[string]any{"id": reg.RegisterApplication.ID}), &got)
 	if got.Application != nil {
@@ -133,7 +138,7 @@ func TestAppsAcceptOnlyTheirSidecar(t *testing.T) {
 	// Straight to the director, around the gateway and the sidecars, with a forged identity.
 	req, _ := http.NewRequest(http.MethodPost, stack.AppURL("director")+"/graphql", body)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(identity.HeaderTenant, "tenant-victim")
+	req.Header.Set("X-Mp-Tenant", "tenant-victim")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -151,5 +156,63 @@ func TestAppsAcceptOnlyTheirSidecar(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("sidecar accepted a call without DAPR_API_TOKEN: %d", resp.StatusCode)
+	}
+}
+
+// auditRecords returns the audit records of tenant on the broker's audit topic, one per record id and
+// outcome (delivery is at least once, so a record may be there twice).
+func auditRecords(t *testing.T, tenant string) map[string]int {
+	t.Helper()
+	host, port, _ := strings.Cut(stack.RedisAddr, ":")
+	out, err := exec.Command("redis-cli", "-h", host, "-p", port, "XRANGE", "audit", "-", "+").Output()
+	if err != nil {
+		t.Fatalf("redis-cli: %v", err)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		var ev struct {
+			Data struct{ ID, Tenant, Outcome string }
+		}
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &ev) != nil || ev.Data.Tenant != tenant {
+			continue
+		}
+		seen[ev.Data.ID+" "+ev.Data.Outcome] = 1
+	}
+	outcomes := map[string]int{}
+	for k := range seen {
+		_, outcome, _ := strings.Cut(k, " ")
+		outcomes[outcome]++
+	}
+	return outcomes
+}
+
+// Every change has its audit record, however many arrive at once: the record is written with the change.
+func TestBurstOfMutationsIsFullyAudited(t *testing.T) {
+	const tenant, n = "tenant-audit-burst", 100
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": fmt.Sprintf("burst-%d", i)}})
+			if r.Status != http.StatusOK || len(r.Errors) > 0 {
+				failed.Add(1)
+				t.Errorf("registration %d: %d %s", i, r.Status, r.Raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.FailNow()
+	}
+	var got map[string]int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = auditRecords(t, tenant); got["success"] >= n {
+			break
+		}
+	}
+	if got["success"] != n || got["error"] != 0 {
+		t.Fatalf("audit records for %d successful registrations: %v", n, got)
 	}
 }

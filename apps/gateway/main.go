@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
@@ -24,17 +27,23 @@ import (
 )
 
 type config struct {
-	Port           int    `conf:"default:3000,env:APP_PORT"`
-	DataDir        string `conf:"default:../../.data,env:MP_DATA_DIR"`
-	JWKSFile       string `conf:"env:AUTH_JWKS_FILE"`
-	JWKSURL        string `conf:"env:AUTH_JWKS_URL"`
-	Issuer         string `conf:"env:AUTH_ISSUER"`
-	Audience       string `conf:"env:AUTH_AUDIENCE"`
-	DaprHTTP       string `conf:"env:DAPR_HTTP_ENDPOINT"`
-	DaprAPIToken   string `conf:"env:DAPR_API_TOKEN,mask"`
-	DirectorAppID  string `conf:"default:director,env:DIRECTOR_APP_ID"`
-	ConnectorAppID string `conf:"default:connector,env:CONNECTOR_APP_ID"`
-	GovernorAppID  string `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	Port         int    `conf:"default:3000,env:APP_PORT"`
+	DataDir      string `conf:"default:../../.data,env:MP_DATA_DIR"`
+	JWKSFile     string `conf:"env:AUTH_JWKS_FILE"`
+	JWKSURL      string `conf:"env:AUTH_JWKS_URL"`
+	Issuer       string `conf:"env:AUTH_ISSUER"`
+	Audience     string `conf:"env:AUTH_AUDIENCE"`
+	DaprHTTP     string `conf:"env:DAPR_HTTP_ENDPOINT"`
+	DaprGRPCPort int    `conf:"default:50001,env:DAPR_GRPC_PORT"`
+	// SecretStore holds the key the gateway signs caller assertions with (package assertion).
+	SecretStore string `conf:"default:secretstore,env:SECRETSTORE_NAME"`
+	// AssertionTTL is how long an assertion of the caller's identity is good for (at most 60s).
+	AssertionTTL   time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
+	SidecarWait    time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
+	DaprAPIToken   string        `conf:"env:DAPR_API_TOKEN,mask"`
+	DirectorAppID  string        `conf:"default:director,env:DIRECTOR_APP_ID"`
+	ConnectorAppID string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	GovernorAppID  string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
 	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
 	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
 	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
@@ -51,6 +60,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "token" {
 		if err := tokenCommand(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "token:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "keys" {
+		if err := keysCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "keys:", err)
 			os.Exit(2)
 		}
 		return
@@ -77,7 +93,23 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}}
 
-	inv := invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout)
+	// The key that vouches for callers to the apps comes from the secret store, through the sidecar.
+	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	signer := &assertion.SecretSigner{Getter: client, Store: cfg.SecretStore, TTL: cfg.AssertionTTL}
+	if err := signer.Load(ctx); err != nil {
+		return fmt.Errorf("assertion signing key (secret %s in store %s): %w", assertion.SigningKeySecret, cfg.SecretStore, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go signer.Watch(ctx, log, time.Minute)
+
+	// Every call the gateway makes for itself carries its own service identity; forwarded requests carry
+	// the caller's.
+	inv := vouching{Client: invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout), sign: signer}
 	connector := authn.Connector{Invoker: inv, AppID: cfg.ConnectorAppID}
 	certs := authn.ClientCertificate{Revocations: connector}
 	clients := authn.ClientCredentials{
@@ -90,10 +122,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 		},
 		Clients: connector,
 	}
-	router := newRouter(log, inv, routeConfig{
+	router := newRouter(log, inv, signer, routeConfig{
 		Services: map[string]service{
-			"director":  {AppID: cfg.DirectorAppID, Auth: authn.Authenticate(certs, clients, users)},
-			"governor":  {AppID: cfg.GovernorAppID, Auth: authn.Authenticate(certs, clients, users)},
+			// The Director asks the Connector for tokens and credentials, and the Governor asks the
+			// Director for a runtime's labels, on the caller's behalf.
+			"director": {AppID: cfg.DirectorAppID, Delegates: []string{cfg.ConnectorAppID},
+				Auth: authn.Authenticate(certs, clients, users)},
+			"governor": {AppID: cfg.GovernorAppID, Delegates: []string{cfg.DirectorAppID},
+				Auth: authn.Authenticate(certs, clients, users)},
 			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
 		},
 		TokenAppID:   cfg.ConnectorAppID,
@@ -108,8 +144,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var cas clientCAs
 	go cas.refresh(ctx, log, inv, cfg.ConnectorAppID, time.Minute)
 	errc := make(chan error, 1)
@@ -164,9 +198,45 @@ func tokenCommand(args []string) error {
 	return nil
 }
 
+// keysCommand makes sure a local secrets file holds the key the gateway signs caller assertions with
+// (generating it on first use), or rotates it: gateway keys -secrets FILE [-rotate]. make run calls it
+// before any sidecar starts; a running gateway picks up a rotated key within a minute.
+func keysCommand(args []string) error {
+	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
+	file := fs.String("secrets", filepath.Join(envOr("MP_DATA_DIR", "../../.data"), "secrets.json"), "the local secret store's JSON file")
+	rotate := fs.Bool("rotate", false, "make a new signing key, keeping the previous public keys")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return assertion.EnsureLocal(*file, *rotate)
+}
+
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
 	}
 	return def
+}
+
+// vouching invokes other apps through the sidecar and, unless the request already carries a caller's
+// assertion, adds one naming the gateway itself: the apps believe no request without one.
+type vouching struct {
+	*invoke.Client
+	sign Signer
+}
+
+// Do implements Invoker.
+func (v vouching) Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error) {
+	if header.Get(assertion.Header) == "" {
+		raw, err := v.sign.Sign(identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}, appID)
+		if err != nil {
+			return nil, err
+		}
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set(assertion.Header, raw)
+	}
+	return v.Client.Do(ctx, appID, httpMethod, method, header, body)
 }

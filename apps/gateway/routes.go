@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 )
@@ -23,9 +25,17 @@ type Invoker interface {
 	Ready(ctx context.Context) error
 }
 
+// Signer vouches for the caller to the apps behind the gateway; *assertion.Signer implements it.
+type Signer interface {
+	Sign(id identity.Identity, audience ...string) (string, error)
+}
+
 // service is an app behind the gateway that serves GraphQL at /graphql.
 type service struct {
 	AppID string
+	// Delegates are the apps AppID calls on the caller's behalf; the caller's assertion is addressed to
+	// them too, so AppID can pass it on.
+	Delegates []string
 	// Auth authenticates its callers.
 	Auth gin.HandlerFunc
 }
@@ -45,7 +55,7 @@ var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-
 // returnedHeaders are the response headers passed back to the client.
 var returnedHeaders = []string{"Content-Type", "Cache-Control", "Www-Authenticate"}
 
-func newRouter(log *slog.Logger, inv Invoker, cfg routeConfig) *gin.Engine {
+func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery(), requestLog(log), stripIdentity())
@@ -62,12 +72,14 @@ func newRouter(log *slog.Logger, inv Invoker, cfg routeConfig) *gin.Engine {
 	for prefix, svc := range cfg.Services {
 		// The playground is a static page; the queries it sends go through authentication like any other.
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
-		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, svc.AppID, "graphql"))
+		up := upstream{AppID: svc.AppID, Method: "graphql", Audience: append([]string{svc.AppID}, svc.Delegates...)}
+		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, sign, up))
 	}
 	if cfg.TokenAppID != "" {
 		// The token endpoint authenticates the client itself (RFC 6749 §2.3), so it gets the Authorization
 		// header, and the gateway vouches for nobody.
-		r.POST("/oauth/token", limitBody(8<<10), anonymous(), forward(log, inv, cfg.TokenAppID, "oauth/token", "Authorization"))
+		up := upstream{AppID: cfg.TokenAppID, Method: "oauth/token", Audience: []string{cfg.TokenAppID}, Pass: []string{"Authorization"}}
+		r.POST("/oauth/token", limitBody(8<<10), anonymous(), forward(log, inv, sign, up))
 	}
 	return r
 }
@@ -110,10 +122,20 @@ func limitBody(max int64) gin.HandlerFunc {
 	}
 }
 
-// forward passes the request to method on appID through the sidecar, with the caller's identity as headers
-// and, besides forwardedHeaders, the request headers named in pass.
-func forward(log *slog.Logger, inv Invoker, appID, method string, pass ...string) gin.HandlerFunc {
-	pass = append(pass, forwardedHeaders...)
+// upstream is where forward sends a request.
+type upstream struct {
+	AppID, Method string
+	// Audience names the apps the caller's assertion is for.
+	Audience []string
+	// Pass names request headers passed on besides forwardedHeaders.
+	Pass []string
+}
+
+// forward passes the request to the upstream app through the sidecar, with a signed assertion of the
+// caller's identity (package assertion) and the request headers the upstream needs. Failures to reach the
+// app are answered by the gateway itself (see upstreamFailure), never with the sidecar's own error.
+func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.HandlerFunc {
+	pass := append(slices.Clone(up.Pass), forwardedHeaders...)
 	return func(c *gin.Context) {
 		id, ok := authn.Identity(c)
 		if !ok {
@@ -126,18 +148,32 @@ func forward(log *slog.Logger, inv Invoker, appID, method string, pass ...string
 				h[k] = v
 			}
 		}
-		id.SetHeaders(h)
-		resp, err := inv.Do(c.Request.Context(), appID, http.MethodPost, method, h, c.Request.Body)
+		raw, err := sign.Sign(id, up.Audience...)
+		if err != nil {
+			log.ErrorContext(c.Request.Context(), "sign caller assertion", "err", err)
+			abortUpstream(c, http.StatusInternalServerError, "INTERNAL", "the gateway cannot vouch for the caller now")
+			return
+		}
+		h.Set(assertion.Header, raw)
+		resp, err := inv.Do(c.Request.Context(), up.AppID, http.MethodPost, up.Method, h, c.Request.Body)
 		if err != nil {
 			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
 				return
 			}
-			log.ErrorContext(c.Request.Context(), "forward", "app", appID, "err", err)
-			authn.Abort(c, http.StatusBadGateway, "UPSTREAM_UNAVAILABLE", appID+" is not reachable")
+			status, code, msg := upstreamFailure(c.Request.Context(), up.AppID, err)
+			log.ErrorContext(c.Request.Context(), "forward", "app", up.AppID, "status", status, "err", err)
+			abortUpstream(c, status, code, msg)
 			return
 		}
 		defer resp.Body.Close()
+		if sidecarErr, ok := sidecarError(resp); ok {
+			status, code, msg := sidecarFailure(up.AppID, sidecarErr)
+			log.ErrorContext(c.Request.Context(), "forward", "app", up.AppID, "status", status,
+				"sidecar_status", resp.StatusCode, "sidecar_error", sidecarErr.Code, "err", sidecarErr.Message)
+			abortUpstream(c, status, code, msg)
+			return
+		}
 		for _, k := range returnedHeaders {
 			if v := resp.Header.Get(k); v != "" {
 				c.Header(k, v)
@@ -145,7 +181,7 @@ func forward(log *slog.Logger, inv Invoker, appID, method string, pass ...string
 		}
 		c.Status(resp.StatusCode)
 		if _, err := io.Copy(c.Writer, resp.Body); err != nil {
-			log.WarnContext(c.Request.Context(), "copy response", "app", appID, "err", err)
+			log.WarnContext(c.Request.Context(), "copy response", "app", up.AppID, "err", err)
 		}
 	}
 }

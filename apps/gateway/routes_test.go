@@ -4,18 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion/assertiontest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 // fakeInvoker records the last invocation and answers with a canned response.
@@ -24,6 +27,9 @@ type fakeInvoker struct {
 	header        http.Header
 	body          string
 	err           error
+	// status and answer replace the canned 200 answer when status is set.
+	status int
+	answer string
 }
 
 func (f *fakeInvoker) Do(_ context.Context, appID, _, method string, h http.Header, body io.Reader) (*http.Response, error) {
@@ -35,6 +41,10 @@ func (f *fakeInvoker) Do(_ context.Context, appID, _, method string, h http.Head
 	f.body = string(b)
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.status != 0 {
+		return &http.Response{StatusCode: f.status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(f.answer))}, nil
 	}
 	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(strings.NewReader(`{"data":{}}`))}, nil
@@ -64,10 +74,14 @@ func token(t *testing.T, tenant string) string {
 	return "Bearer " + tok
 }
 
+// kit signs the assertions the router sends on; the tests verify them with its keys.
+var kit = assertiontest.MustNew()
+
 func newTestRouter(inv Invoker) http.Handler {
 	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: &authn.FileKeys{Path: testKey.JWKSPath()}}}
-	return newRouter(slog.New(slog.DiscardHandler), inv, routeConfig{
-		Services: map[string]service{"director": {AppID: "director", Auth: authn.Authenticate(users)}}, MaxBodyBytes: 64,
+	return newRouter(slog.New(slog.DiscardHandler), inv, kit.Signer, routeConfig{
+		Services: map[string]service{"director": {AppID: "director", Delegates: []string{"connector"},
+			Auth: authn.Authenticate(users)}}, MaxBodyBytes: 64,
 	})
 }
 
@@ -76,8 +90,9 @@ func TestForwardsGraphQLWithTenant(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader(`{"query":"{a}"}`))
 	req.Header.Set("Authorization", token(t, "acme"))
 	req.Header.Set("Content-Type", "application/json")
-	// A client trying to pass itself off as another tenant through the internal header.
-	req.Header.Set(identity.HeaderTenant, "victim")
+	// A client trying to pass itself off as another tenant through the internal headers.
+	req.Header.Set("X-Mp-Tenant", "victim")
+	req.Header.Set(assertion.Header, "forged")
 	rec := httptest.NewRecorder()
 	newTestRouter(inv).ServeHTTP(rec, req)
 
@@ -87,14 +102,21 @@ func TestForwardsGraphQLWithTenant(t *testing.T) {
 	if inv.appID != "director" || inv.method != "graphql" || inv.body != `{"query":"{a}"}` {
 		t.Fatalf("forwarded to %s/%s with %q", inv.appID, inv.method, inv.body)
 	}
-	if got := identity.FromHeaders(inv.header).Tenant; got != "acme" {
-		t.Fatalf("tenant passed on = %q, want acme", got)
+	if inv.header.Get("Authorization") != "" || inv.header.Get("X-Mp-Tenant") != "" {
+		t.Fatalf("credentials or client identity headers were forwarded: %v", inv.header)
 	}
-	if inv.header.Get("Authorization") != "" {
-		t.Fatal("credentials were forwarded")
+	// The caller travels as an assertion for the Director and the app it calls on the caller's behalf.
+	for _, aud := range []string{"director", "connector"} {
+		c, err := kit.Verifier(aud).Verify(context.Background(), inv.header.Get(assertion.Header))
+		if err != nil {
+			t.Fatalf("assertion for %s: %v", aud, err)
+		}
+		if id := c.Identity(); id.Tenant != "acme" || id.Subject != "tester" || len(id.Scopes) != 1 {
+			t.Fatalf("identity passed on: %+v", id)
+		}
 	}
-	if id := identity.FromHeaders(inv.header); id.Subject != "tester" || len(id.Scopes) != 1 {
-		t.Fatalf("identity passed on: %+v", id)
+	if _, err := kit.Verifier("governor").Verify(context.Background(), inv.header.Get(assertion.Header)); err == nil {
+		t.Fatal("the assertion is good for an app the Director does not call")
 	}
 }
 
@@ -108,7 +130,9 @@ func TestRejectsRequests(t *testing.T) {
 		{name: "no credentials", body: "{}", status: 401, code: "UNAUTHENTICATED"},
 		{name: "tenant claim not a tenant id", tenant: "a/b", body: "{}", status: 401, code: "UNAUTHENTICATED"},
 		{name: "body too large", tenant: "t", body: strings.Repeat("x", 65), status: 413, code: "BODY_TOO_LARGE"},
-		{name: "director down", tenant: "t", body: "{}", invErr: errors.New("connection refused"), status: 502, code: "UPSTREAM_UNAVAILABLE"},
+		{name: "own sidecar unreachable", tenant: "t", body: "{}", invErr: fmt.Errorf("invoke: %w", syscall.ECONNREFUSED), status: 503, code: "UPSTREAM_UNAVAILABLE"},
+		{name: "own sidecar fails oddly", tenant: "t", body: "{}", invErr: errors.New("EOF"), status: 502, code: "UPSTREAM_UNAVAILABLE"},
+		{name: "upstream timeout", tenant: "t", body: "{}", invErr: fmt.Errorf("invoke: %w", context.DeadlineExceeded), status: 504, code: "UPSTREAM_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +149,49 @@ func TestRejectsRequests(t *testing.T) {
 				t.Fatalf("got %d %s, want %d with code %s", rec.Code, rec.Body, tt.status, tt.code)
 			}
 		})
+	}
+}
+
+// The sidecar's own errors name internal addresses; the client gets the gateway's answer instead.
+func TestSidecarErrorsBecomeGatewayErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		status       int
+		answer, code string
+		want         int
+	}{
+		"app down": {500, `{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke, id: director, err: rpc error: code = Unavailable desc = dial tcp 127.0.0.1:3001: connect: connection refused"}`,
+			"UPSTREAM_UNAVAILABLE", 503},
+		"app slow": {500, `{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke: context deadline exceeded"}`, "UPSTREAM_TIMEOUT", 504},
+		"refused by the mesh": {403, `{"errorCode":"ERR_PERMISSION_DENIED","message":"access control policy has denied access to id: spiffe://public/ns/default/gateway operation: graphql verb: POST"}`,
+			"UPSTREAM_REFUSED", 502},
+	} {
+		t.Run(name, func(t *testing.T) {
+			inv := &fakeInvoker{status: tc.status, answer: tc.answer}
+			req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader("{}"))
+			req.Header.Set("Authorization", token(t, "t"))
+			req.Header.Set("X-Request-Id", "req-1")
+			rec := httptest.NewRecorder()
+			newTestRouter(inv).ServeHTTP(rec, req)
+			var body authn.ErrorBody
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != tc.want || body.Error.Code != tc.code || body.Error.RequestID != "req-1" {
+				t.Fatalf("got %d %s, want %d %s with the request id", rec.Code, rec.Body, tc.want, tc.code)
+			}
+			for _, leak := range []string{"127.0.0.1", "ERR_", "spiffe", "rpc error"} {
+				if strings.Contains(rec.Body.String(), leak) {
+					t.Fatalf("answer leaks %q: %s", leak, rec.Body)
+				}
+			}
+		})
+	}
+	// An app's own error answer, with its own body, goes to the client unchanged.
+	inv := &fakeInvoker{status: 401, answer: `{"error":{"code":"UNAUTHENTICATED","message":"no"}}`}
+	req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader("{}"))
+	req.Header.Set("Authorization", token(t, "t"))
+	rec := httptest.NewRecorder()
+	newTestRouter(inv).ServeHTTP(rec, req)
+	if rec.Code != 401 || rec.Body.String() != inv.answer {
+		t.Fatalf("app answer: %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -22,9 +22,9 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/governor/runtimelabels"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -42,8 +42,11 @@ type config struct {
 	PubSub      string `conf:"default:pubsub,env:PUBSUB_NAME"`
 	// WakePubSub is where the wake-up subscriptions listen (default PubSub). Every replica must receive
 	// every event, so with several replicas it needs a component whose consumerID differs per replica.
-	WakePubSub      string        `conf:"env:WAKE_PUBSUB_NAME"`
-	DirectorAppID   string        `conf:"default:director,env:DIRECTOR_APP_ID"`
+	WakePubSub    string `conf:"env:WAKE_PUBSUB_NAME"`
+	DirectorAppID string `conf:"default:director,env:DIRECTOR_APP_ID"`
+	// AppID is this app's Dapr app id: caller assertions must be addressed to it.
+	AppID           string        `conf:"default:governor,env:APP_ID"`
+	SecretStore     string        `conf:"default:secretstore,env:SECRETSTORE_NAME"`
 	DirectorTimeout time.Duration `conf:"default:10s,env:DIRECTOR_TIMEOUT"`
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
@@ -104,7 +107,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
 	audit := events.Fallback{Publisher: publisher, Spool: reg, Log: log}
-	mux.Handle("POST /graphql", identity.Middleware(graph.NewServer(svc, log, audit)))
+	// Only callers the gateway vouches for: see package assertion.
+	verify := assertion.Middleware(assertion.ForApp(client, cfg.SecretStore, cfg.AppID), log)
+	mux.Handle("POST /graphql", verify(graph.NewServer(svc, log, audit)))
 	subs := &notify.Subscriptions{
 		Hub:    hub,
 		PubSub: cfg.WakePubSub,
@@ -113,6 +118,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	subs.Register(mux)
 
-	// Only the sidecar may call: the identity headers on /graphql are trusted as the gateway set them.
+	// Only the sidecar may call; on /graphql, only with an assertion from the gateway.
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
@@ -24,7 +25,7 @@ const maxTokenRequest = 4 << 10
 
 // Handler returns the Connector's routes:
 //
-//	POST /graphql                        the Connector API (identity from the gateway's X-Mp-* headers)
+//	POST /graphql                        the Connector API
 //	POST /tokens                         {"tenant","consumerID","consumerType"} -> {"token","connectorURL","expiresAt"}
 //	POST /owners/revoke                  {"tenant","consumerID","consumerType"} -> {"revoked": n}
 //	GET  /ca.pem                         the CA certificate
@@ -36,16 +37,17 @@ const maxTokenRequest = 4 << 10
 //	POST /oauth/token                    the client credentials grant (RFC 6749 §4.4), public through the gateway
 //	GET  /oauth/jwks.json                the key set access tokens verify against
 //	GET  /healthz
-func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit gqlserver.AuditPublisher) http.Handler {
+//
+// Every route but /healthz needs a caller assertion addressed to the Connector (package assertion): the
+// gateway's for /graphql, /oauth/token and its own questions (CA, key set, certificate and client status),
+// and for the owner routes the assertion of the Director's caller, whose tenant must be the one named.
+func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit gqlserver.AuditPublisher, verify *assertion.Verifier) http.Handler {
 	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{Trust: svc}}),
 		log, "connector", gqlserver.DefaultLimits, audit)
 
 	h := &handlers{log: log, svc: svc, clients: clients}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("POST /graphql", identity.Middleware(gql))
+	mux.Handle("POST /graphql", gql)
 	mux.HandleFunc("POST /tokens", h.issueToken)
 	mux.HandleFunc("POST /owners/revoke", h.revokeOwner)
 	mux.HandleFunc("GET /ca.pem", h.caPEM)
@@ -56,7 +58,13 @@ func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit
 	mux.HandleFunc("GET /clients/{id}/status", h.clientStatus)
 	mux.HandleFunc("POST /oauth/token", h.token)
 	mux.HandleFunc("GET /oauth/jwks.json", h.jwks)
-	return mux
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	root.Handle("/", assertion.Middleware(verify, log)(mux))
+	return root
 }
 
 type handlers struct {
@@ -118,7 +126,21 @@ func (h *handlers) decodeOwner(w http.ResponseWriter, r *http.Request) (trust.Ow
 		h.fail(w, r, apperr.Invalid("body: want {\"tenant\",\"consumerID\",\"consumerType\"}: %v", err))
 		return trust.Owner{}, false
 	}
+	if !h.sameTenant(w, r, in.Tenant) {
+		return trust.Owner{}, false
+	}
 	return in, true
+}
+
+// sameTenant answers 403 itself unless tenant is the tenant of the caller the request's assertion names:
+// the Director acts for its caller, and only in that caller's tenant.
+func (h *handlers) sameTenant(w http.ResponseWriter, r *http.Request, tenant string) bool {
+	caller, _ := identity.FromContext(r.Context())
+	if caller.Tenant == "" || caller.Tenant != tenant {
+		h.fail(w, r, apperr.New(apperr.CodeForbidden, "the caller may act only in its own tenant"))
+		return false
+	}
+	return true
 }
 
 func (h *handlers) caPEM(w http.ResponseWriter, _ *http.Request) {

@@ -19,12 +19,27 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
 	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion/assertiontest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// kit signs the caller assertions of the requests in these tests, as the gateway does; newServer makes it.
+var kit *assertiontest.Kit
+
+// as is a header carrying an assertion for a user of tenant.
+func as(t *testing.T, tenant string) http.Header {
+	return kit.Header(t, identity.Identity{Tenant: tenant, Subject: "ann", ConsumerType: identity.ConsumerUser}, "connector")
+}
+
+// withToken is a header carrying the gateway's assertion for a caller with a one-time token.
+func withToken(t *testing.T, tok string) http.Header {
+	return kit.Header(t, identity.Identity{ConnectorToken: tok}, "connector")
+}
 
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -51,13 +66,18 @@ func newServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler(quiet, svc, clients, nil))
+	kit = assertiontest.New(t)
+	srv := httptest.NewServer(api.Handler(quiet, svc, clients, nil, kit.Verifier("connector")))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
+// do sends a request; without an assertion in header, it carries one for a user of tenant t1.
 func do(t *testing.T, method, url string, body string, header http.Header) (int, []byte) {
 	t.Helper()
+	if header.Get(assertion.Header) == "" {
+		header = as(t, "t1")
+	}
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
@@ -136,12 +156,12 @@ func TestGraphQLErrorsCarryCodes(t *testing.T) {
 		header http.Header
 		code   string
 	}{
-		{"no credential", `{ configuration { token { token } } }`, nil, "UNAUTHENTICATED"},
-		{"wrong token", `{ configuration { token { token } } }`, http.Header{identity.HeaderConnectorToken: {"nope"}}, "UNAUTHENTICATED"},
+		{"no credential", `{ configuration { token { token } } }`, withToken(t, ""), "UNAUTHENTICATED"},
+		{"wrong token", `{ configuration { token { token } } }`, withToken(t, "nope"), "UNAUTHENTICATED"},
 		{"garbage csr", `mutation { signCertificateSigningRequest(csr: "Zm9v") { clientCertificate } }`,
-			http.Header{identity.HeaderConnectorToken: {tok.Token}}, "INVALID_INPUT"},
-		{"revoke without certificate", `mutation { revokeCertificate }`, nil, "UNAUTHENTICATED"},
-		{"syntax", `{ configuration `, nil, "GRAPHQL_PARSE_FAILED"},
+			withToken(t, tok.Token), "INVALID_INPUT"},
+		{"revoke without certificate", `mutation { revokeCertificate }`, withToken(t, ""), "UNAUTHENTICATED"},
+		{"syntax", `{ configuration `, withToken(t, ""), "GRAPHQL_PARSE_FAILED"},
 	} {
 		body, _ := json.Marshal(map[string]string{"query": tc.query})
 		_, raw := do(t, http.MethodPost, srv.URL+"/graphql", string(body), tc.header)
@@ -157,8 +177,50 @@ func TestGraphQLErrorsCarryCodes(t *testing.T) {
 
 	// The refused CSR did not use the token up.
 	body, _ := json.Marshal(map[string]string{"query": `{ configuration { token { token } certificateSigningRequestInfo { subject keyAlgorithm } } }`})
-	_, raw = do(t, http.MethodPost, srv.URL+"/graphql", string(body), http.Header{identity.HeaderConnectorToken: {tok.Token}})
+	_, raw = do(t, http.MethodPost, srv.URL+"/graphql", string(body), withToken(t, tok.Token))
 	if !strings.Contains(string(raw), `"subject":"CN=app-1,OU=APPLICATION,O=t1"`) {
 		t.Fatalf("configuration: %s", raw)
+	}
+}
+
+func TestInternalRoutesNeedAnAssertionForTheirTenant(t *testing.T) {
+	srv := newServer(t)
+	owner := `{"tenant":"t1","consumerID":"app-1","consumerType":"APPLICATION"}`
+	other := assertiontest.New(t)
+	for name, h := range map[string]http.Header{
+		"identity headers only":      {"X-Mp-Tenant": {"t1"}, "X-Mp-Consumer-Type": {"USER"}, assertion.Header: {""}},
+		"assertion of another key":   other.Header(t, identity.Identity{Tenant: "t1", ConsumerType: identity.ConsumerUser}, "connector"),
+		"assertion for the director": kit.Header(t, identity.Identity{Tenant: "t1", ConsumerType: identity.ConsumerUser}, "director"),
+	} {
+		h := h
+		if h.Get(assertion.Header) == "" {
+			// do adds a default assertion to a header without one; send this one by hand.
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/tokens", strings.NewReader(owner))
+			req.Header = h
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: %d", name, resp.StatusCode)
+			}
+			continue
+		}
+		if status, raw := do(t, http.MethodPost, srv.URL+"/tokens", owner, h); status != http.StatusUnauthorized || !strings.Contains(string(raw), "UNAUTHENTICATED") {
+			t.Errorf("%s: %d %s", name, status, raw)
+		}
+	}
+	// A valid assertion of another tenant's caller cannot act in t1.
+	if status, raw := do(t, http.MethodPost, srv.URL+"/tokens", owner, as(t, "t2")); status != http.StatusForbidden {
+		t.Errorf("other tenant: %d %s", status, raw)
+	}
+	// The gateway's own service identity has no tenant to act in.
+	svc := kit.Header(t, identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}, "connector")
+	if status, raw := do(t, http.MethodPost, srv.URL+"/clients", owner, svc); status != http.StatusForbidden {
+		t.Errorf("service identity: %d %s", status, raw)
+	}
+	if status, _ := do(t, http.MethodGet, srv.URL+"/ca.pem", "", svc); status != http.StatusOK {
+		t.Errorf("ca.pem for the gateway: %d", status)
 	}
 }

@@ -44,6 +44,11 @@ func (h *handlers) queryClients(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apperr.Invalid("owners: at most %d", maxOwnersQuery))
 		return
 	}
+	for _, o := range in.Owners {
+		if !h.sameTenant(w, r, o.Tenant) {
+			return
+		}
+	}
 	cs, err := h.clients.List(r.Context(), in.Owners)
 	if err != nil {
 		h.fail(w, r, err)
@@ -57,6 +62,9 @@ func (h *handlers) queryClients(w http.ResponseWriter, r *http.Request) {
 
 func (h *handlers) deleteClient(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if !h.sameTenant(w, r, q.Get("tenant")) {
+		return
+	}
 	c, err := h.clients.Delete(r.Context(), q.Get("tenant"), q.Get("consumerType"), r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, err)

@@ -10,7 +10,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 type credentials struct {
@@ -21,7 +23,9 @@ type credentials struct {
 
 func createClient(t *testing.T, base, owner string) credentials {
 	t.Helper()
-	status, raw := do(t, http.MethodPost, base+"/clients", owner, nil)
+	var o struct{ Tenant string }
+	_ = json.Unmarshal([]byte(owner), &o)
+	status, raw := do(t, http.MethodPost, base+"/clients", owner, as(t, o.Tenant))
 	if status != http.StatusCreated {
 		t.Fatalf("create client: %d %s", status, raw)
 	}
@@ -36,6 +40,8 @@ func tokenRequest(t *testing.T, base string, form url.Values, user, pass string)
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// The gateway forwards the token endpoint with an assertion that names no caller.
+	req.Header.Set(assertion.Header, kit.Sign(t, identity.Identity{}, "connector"))
 	if user != "" {
 		req.SetBasicAuth(user, pass)
 	}
@@ -127,10 +133,13 @@ func TestClientsAreListedPerTenantAndDeletedAtOnce(t *testing.T) {
 	}
 
 	// Another tenant, or another consumer type, cannot delete it.
-	for _, q := range []string{"tenant=t2&consumerType=APPLICATION", "tenant=t1&consumerType=RUNTIME"} {
-		if status, raw := do(t, http.MethodDelete, srv.URL+"/clients/"+mine.ClientID+"?"+q, "", nil); status != http.StatusNotFound {
-			t.Errorf("delete with %s: %d %s", q, status, raw)
+	for q, want := range map[string]int{"tenant=t2&consumerType=APPLICATION": http.StatusForbidden, "tenant=t1&consumerType=RUNTIME": http.StatusNotFound} {
+		if status, raw := do(t, http.MethodDelete, srv.URL+"/clients/"+mine.ClientID+"?"+q, "", nil); status != want {
+			t.Errorf("delete with %s: %d %s, want %d", q, status, raw, want)
 		}
+	}
+	if status, raw := do(t, http.MethodDelete, srv.URL+"/clients/"+mine.ClientID+"?tenant=t2&consumerType=APPLICATION", "", as(t, "t2")); status != http.StatusNotFound {
+		t.Errorf("delete by the other tenant: %d %s", status, raw)
 	}
 	if status, raw := do(t, http.MethodDelete, srv.URL+"/clients/"+mine.ClientID+"?tenant=t1&consumerType=APPLICATION", "", nil); status != http.StatusOK {
 		t.Fatalf("delete: %d %s", status, raw)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mgmtplane/mgmtplane/apps/connector/secret"
+	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
 )
 
 // SecretGetter is the part of the Dapr secrets API the CA needs; the go-sdk client implements it.

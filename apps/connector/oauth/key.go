@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/mgmtplane/mgmtplane/apps/connector/secret"
+	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
 )
 
 // KeySource says where the access-token signing key is kept and what to do when it is not there; it

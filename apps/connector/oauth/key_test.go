@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mgmtplane/mgmtplane/apps/connector/secret"
+	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
 )
 
 // fileStore serves a secrets JSON file the way a multi-valued local file secret store does.

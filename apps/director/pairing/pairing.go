@@ -16,6 +16,7 @@ import (
 	"net/url"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -85,6 +86,14 @@ func (s *Service) call(ctx context.Context, httpMethod, method string, in, out a
 			return err
 		}
 		body, header = bytes.NewReader(raw), http.Header{"Content-Type": {"application/json"}}
+	}
+	if header == nil {
+		header = http.Header{}
+	}
+	// The Connector acts for the Director's caller, in the caller's tenant, and checks the caller's
+	// assertion itself; the gateway addresses assertions for the Director to the Connector too.
+	if !assertion.Propagate(ctx, header) {
+		return apperr.New(apperr.CodeUnauthenticated, "no caller to ask the Connector for")
 	}
 	resp, err := s.inv.Do(ctx, s.connector, httpMethod, method, header, body)
 	if err != nil {

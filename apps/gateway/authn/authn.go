@@ -78,17 +78,19 @@ func (b BearerToken) Authenticate(c *gin.Context) (identity.Identity, error) {
 	return b.Verifier.Verify(c.Request.Context(), strings.TrimSpace(raw))
 }
 
-// ErrorBody is the JSON body of every error the gateway itself answers with.
+// ErrorBody is the JSON body of every error the gateway itself answers with. RequestID is the request's
+// X-Request-Id, under which the gateway logged what happened.
 type ErrorBody struct {
 	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"requestId,omitempty"`
 	} `json:"error"`
 }
 
 // Abort ends the request with status and a JSON error body.
 func Abort(c *gin.Context, status int, code, message string) {
 	var b ErrorBody
-	b.Error.Code, b.Error.Message = code, message
+	b.Error.Code, b.Error.Message, b.Error.RequestID = code, message, c.Request.Header.Get("X-Request-Id")
 	c.AbortWithStatusJSON(status, b)
 }

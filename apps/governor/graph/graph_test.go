@@ -16,6 +16,8 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/governor/graph"
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion/assertiontest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
@@ -41,12 +43,22 @@ func newClient(t *testing.T) *client.Client {
 	log := slog.New(slog.DiscardHandler)
 	dir := &fakeDirector{labels: map[string]map[string]any{"rt-1": {"env": "prod"}, "rt-2": {"env": "prod"}}}
 	svc := configuration.NewService(registry.New(memstate.New(), "governorstore"), dir, notify.NewHub(), log)
-	return client.New(identity.Middleware(graph.NewServer(svc, log, nil)))
+	kit = assertiontest.New(t)
+	return client.New(kit.Middleware("governor")(graph.NewServer(svc, log, nil)))
 }
 
-// as sends the request with the identity the gateway would have put on it.
+// kit signs the assertions of these tests, as the gateway does; newClient makes it.
+var kit *assertiontest.Kit
+
+// as sends the request with the assertion the gateway would have put on it.
 func as(id identity.Identity) client.Option {
-	return func(r *client.Request) { id.SetHeaders(r.HTTP.Header) }
+	return func(r *client.Request) {
+		raw, err := kit.Signer.Sign(id, "governor")
+		if err != nil {
+			panic(err)
+		}
+		r.HTTP.Header.Set(assertion.Header, raw)
+	}
 }
 
 var (

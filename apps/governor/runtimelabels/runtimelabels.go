@@ -14,8 +14,8 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 // Invoker calls another Dapr app; *invoke.Client implements it.
@@ -47,8 +47,11 @@ func (c *Client) RuntimeLabels(ctx context.Context, runtimeID string) (map[strin
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	caller, _ := identity.FromContext(ctx)
-	caller.SetHeaders(h)
+	// The Director answers as it would answer the caller: with the caller's own assertion, whose audience
+	// the gateway extends to the Director for requests to the Governor.
+	if !assertion.Propagate(ctx, h) {
+		return nil, apperr.New(apperr.CodeUnauthenticated, "no caller to ask the Director for")
+	}
 	resp, err := c.inv.Do(ctx, c.appID, http.MethodPost, "graphql", h, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("runtime labels: %w", errors.Join(errUnavailable, err))

@@ -12,6 +12,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/governor/runtimelabels"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -58,12 +59,13 @@ func TestRuntimeLabels(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := tt.inv
 			c := runtimelabels.New(&inv, "director")
-			labels, err := c.RuntimeLabels(identity.NewContext(context.Background(), caller), "rt-1")
+			ctx := assertion.NewContext(identity.NewContext(context.Background(), caller), "the-callers-assertion")
+			labels, err := c.RuntimeLabels(ctx, "rt-1")
 			if inv.appID != "director" || inv.method != "POST graphql" {
 				t.Errorf("called %s %s", inv.appID, inv.method)
 			}
-			if got := identity.FromHeaders(inv.header); got.Tenant != "t1" || got.Subject != "rt-1" || got.ConsumerType != identity.ConsumerRuntime || len(got.Scopes) != 1 {
-				t.Errorf("identity forwarded as %+v", got)
+			if got := inv.header.Get(assertion.Header); got != "the-callers-assertion" {
+				t.Errorf("assertion passed on: %q", got)
 			}
 			if vars, _ := inv.request["variables"].(map[string]any); vars["id"] != "rt-1" || !strings.Contains(inv.request["query"].(string), "labels") {
 				t.Errorf("request %v", inv.request)
@@ -108,5 +110,13 @@ func TestTopics(t *testing.T) {
 		if (err != nil) != tt.err || strings.Join(keys, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("%s %s: %v, %v; want %v (error %v)", tt.topic, tt.data, keys, err, tt.want, tt.err)
 		}
+	}
+}
+
+func TestRuntimeLabelsNeedACaller(t *testing.T) {
+	inv := fakeInvoker{status: 200, body: `{"data":{"runtime":{"labels":{}}}}`}
+	_, err := runtimelabels.New(&inv, "director").RuntimeLabels(context.Background(), "rt-1")
+	if apperr.CodeOf(err) != apperr.CodeUnauthenticated || inv.appID != "" {
+		t.Fatalf("without a caller: %v, called %q", err, inv.appID)
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/connector/api"
 	"github.com/mgmtplane/mgmtplane/apps/connector/ca"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion/assertiontest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/connectorclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -41,6 +43,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // plane is a Connector behind a stand-in gateway, on plain HTTP (tokens) and on mutual TLS (certificates).
 type plane struct {
 	svc       *trust.Service
+	kit       *assertiontest.Kit
 	connector *httptest.Server // the Connector app itself, for its internal endpoints
 	plain     *httptest.Server // the gateway, http
 	secure    *httptest.Server // the gateway, https with client certificates
@@ -59,8 +62,9 @@ func startPlane(t *testing.T) *plane {
 	svc := trust.NewService(quiet, registry.New(memstate.New(), "connectorstore"), authority, trust.Config{
 		CertValidity: 24 * time.Hour, TokenTTLApplication: 5 * time.Minute, TokenTTLRuntime: time.Hour,
 	}, time.Now)
-	p := &plane{svc: svc, connector: httptest.NewServer(api.Handler(quiet, svc, nil, nil))}
-	gw := &gateway{svc: svc, connector: p.connector.URL}
+	kit := assertiontest.New(t)
+	p := &plane{svc: svc, kit: kit, connector: httptest.NewServer(api.Handler(quiet, svc, nil, nil, kit.Verifier("connector")))}
+	gw := &gateway{svc: svc, kit: kit, connector: p.connector.URL}
 	p.plain = httptest.NewServer(gw)
 	p.secure = httptest.NewUnstartedServer(gw)
 	p.secure.TLS = &tls.Config{
@@ -103,6 +107,7 @@ func serverCert(t *testing.T, caCert *x509.Certificate, caKeyPEM []byte) tls.Cer
 // Connector whether it is revoked, and forwards to the Connector's /graphql.
 type gateway struct {
 	svc       *trust.Service
+	kit       *assertiontest.Kit
 	connector string
 }
 
@@ -116,7 +121,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		c := r.TLS.PeerCertificates[0]
 		serial := identity.SerialHex(c.SerialNumber)
-		resp, err := http.Get(g.connector + "/certificates/" + serial + "/status")
+		ask, _ := http.NewRequest(http.MethodGet, g.connector+"/certificates/"+serial+"/status", nil)
+		ask.Header.Set(assertion.Header, sign(g.kit, identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}, "connector"))
+		resp, err := http.DefaultClient.Do(ask)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -135,7 +142,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, g.connector+"/graphql", r.Body)
 	req.Header.Set("Content-Type", "application/json")
-	id.SetHeaders(req.Header)
+	req.Header.Set(assertion.Header, sign(g.kit, id, "connector"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -151,7 +158,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *plane) requestToken(t *testing.T, tenant, id, typ string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"tenant": tenant, "consumerID": id, "consumerType": typ})
-	resp, err := http.Post(p.connector.URL+"/tokens", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, p.connector.URL+"/tokens", bytes.NewReader(body))
+	req.Header.Set(assertion.Header, p.kit.Sign(t, identity.Identity{Tenant: tenant, Subject: "admin", ConsumerType: identity.ConsumerUser}, "connector"))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,4 +306,13 @@ func TestLoadRefusesMismatchedFiles(t *testing.T) {
 	if _, err := connectorclient.Load(dir); err == nil {
 		t.Fatal("meta.json contradicting the certificate was accepted")
 	}
+}
+
+// sign signs as the gateway does; a failure to sign is a broken test setup.
+func sign(kit *assertiontest.Kit, id identity.Identity, audience string) string {
+	raw, err := kit.Signer.Sign(id, audience)
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }

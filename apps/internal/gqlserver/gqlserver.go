@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
 // Limits bound what one request may ask for.
@@ -97,8 +98,10 @@ func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool, doc *
 	return deepest
 }
 
-// auditRecord is what is recorded of each mutation.
+// auditRecord is what is recorded of each mutation. ID identifies the mutation: a mutation that changed
+// something and then failed has two records with the same ID, the second with outcome "error".
 type auditRecord struct {
+	ID           string    `json:"id"`
 	Time         time.Time `json:"time"`
 	App          string    `json:"app"`
 	Tenant       string    `json:"tenant"`
@@ -110,7 +113,13 @@ type auditRecord struct {
 	Errors       []string  `json:"errors,omitempty"`
 }
 
-// auditor records every mutation once its response is known: in the log and on the audit topic.
+// auditor records every mutation: in the log, and on the audit topic.
+//
+// The record of a change is written to the Registry in the same transaction as the change (it rides on
+// the first write the mutation makes, see registry.WithFirstWrite) and the outbox relay publishes it, so
+// a change without its record cannot happen, however busy the broker is. A mutation that wrote nothing —
+// refused, invalid, or acting outside this app's Registry — is published directly once its response is
+// known, falling back to the outbox when the broker refuses.
 type auditor struct {
 	log *slog.Logger
 	app string
@@ -121,24 +130,30 @@ func (auditor) ExtensionName() string                   { return "Audit" }
 func (auditor) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	resp := next(ctx)
 	if !graphql.HasOperationContext(ctx) {
-		return resp
+		return next(ctx)
 	}
 	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
-		return resp
+		return next(ctx)
 	}
 	id, _ := identity.FromContext(ctx)
 	rec := auditRecord{
-		Time: time.Now().UTC(), App: a.app, Tenant: id.Tenant, Subject: id.Subject, ConsumerType: id.ConsumerType,
-		Operation: oc.OperationName, Outcome: "success",
+		ID: uuid.NewString(), Time: time.Now().UTC(), App: a.app, Tenant: id.Tenant, Subject: id.Subject,
+		ConsumerType: id.ConsumerType, Operation: oc.OperationName, Outcome: "success",
 	}
 	for _, sel := range oc.Operation.SelectionSet {
 		if f, ok := sel.(*ast.Field); ok {
 			rec.Fields = append(rec.Fields, f.Name)
 		}
 	}
+	var written *registry.FirstWrite
+	if a.pub != nil {
+		ctx, written = registry.WithFirstWrite(ctx, registry.Event{Topic: AuditTopic, Data: rec})
+	}
+
+	resp := next(ctx)
+
 	if resp != nil && len(resp.Errors) > 0 {
 		rec.Outcome = "error"
 		for _, e := range resp.Errors {
@@ -146,15 +161,16 @@ func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 			rec.Errors = append(rec.Errors, fmt.Sprintf("%s: %s", code, e.Message))
 		}
 	}
-	a.log.InfoContext(ctx, "audit", "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
+	a.log.InfoContext(ctx, "audit", "id", rec.ID, "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
 		"fields", rec.Fields, "outcome", rec.Outcome, "errors", rec.Errors)
-	if a.pub != nil {
-		data, _ := json.Marshal(rec)
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := a.pub.Publish(pctx, AuditTopic, uuid.NewString(), data); err != nil {
-			a.log.ErrorContext(ctx, "audit record not published; it is in this log", "err", err)
-		}
+	if a.pub == nil || (written.Written() && rec.Outcome == "success") {
+		return resp
+	}
+	data, _ := json.Marshal(rec)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.pub.Publish(pctx, AuditTopic, rec.ID+"-outcome", data); err != nil {
+		a.log.ErrorContext(ctx, "audit record not published; it is in this log", "id", rec.ID, "err", err)
 	}
 	return resp
 }

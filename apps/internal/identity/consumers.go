@@ -6,6 +6,9 @@ const (
 	ConsumerApplication       = "APPLICATION"
 	ConsumerRuntime           = "RUNTIME"
 	ConsumerIntegrationSystem = "INTEGRATION_SYSTEM"
+	// ConsumerService is an app of the plane acting for itself (the gateway asking the Connector whether
+	// a certificate was revoked); it has no tenant and no scopes.
+	ConsumerService = "SERVICE"
 )
 
 // consumerScopes are what applications, runtimes and integration systems may do when they authenticate with

@@ -1,6 +1,6 @@
-// Package identity carries the caller's identity from the gateway, which decides it, to the apps behind
-// it, which enforce it. It travels between them as HTTP headers on Dapr service invocation; the gateway
-// strips these headers from every incoming request so a client cannot forge them.
+// Package identity is the caller's identity as the gateway decides it and the apps behind it enforce it:
+// who is calling, for which tenant, with which scopes. It travels from the gateway to the apps as a signed
+// assertion (package assertion), never as plain headers; inside an app it lives in the request context.
 package identity
 
 import (
@@ -12,22 +12,9 @@ import (
 	"strings"
 )
 
-// Header names set by the gateway on forwarded requests.
-const (
-	HeaderTenant       = "X-Mp-Tenant"
-	HeaderSubject      = "X-Mp-Subject"
-	HeaderConsumerType = "X-Mp-Consumer-Type"
-	HeaderScopes       = "X-Mp-Scopes"
-	// HeaderConnectorToken carries a Connector one-time token. The gateway copies it from the client's
-	// Connector-Token header untouched: only the Connector can tell whether it is valid, and it is the
-	// caller's only credential on the pairing path.
-	HeaderConnectorToken = "X-Mp-Connector-Token"
-	// HeaderCertSerial carries the serial number of the client certificate the caller authenticated with,
-	// formatted by SerialHex, so that the Connector can tell which certificate to renew or revoke.
-	HeaderCertSerial = "X-Mp-Cert-Serial"
-
-	headerPrefix = "X-Mp-"
-)
+// headerPrefix marks the headers that carry identity inside the mesh (the caller assertion, see package
+// assertion). The gateway strips every such header from incoming requests.
+const headerPrefix = "X-Mp-"
 
 // ErrNoTenant means the request carries no tenant; tenant-scoped operations refuse it.
 var ErrNoTenant = errors.New("no tenant in request")
@@ -39,16 +26,17 @@ var ErrInvalidTenant = errors.New("invalid tenant: use 1-64 letters, digits, '-'
 type Identity struct {
 	Tenant       string
 	Subject      string
-	ConsumerType string // USER, APPLICATION, RUNTIME, INTEGRATION_SYSTEM
+	ConsumerType string // USER, APPLICATION, RUNTIME, INTEGRATION_SYSTEM, SERVICE
 	Scopes       []string
-	// ConnectorToken is a one-time token presented to the Connector, empty otherwise.
+	// ConnectorToken is a one-time token presented to the Connector, empty otherwise. The gateway passes it
+	// on untouched: only the Connector can tell whether it is valid.
 	ConnectorToken string
 	// CertSerial is the serial of the client certificate the caller presented (see SerialHex), empty when
 	// the caller did not authenticate with a certificate.
 	CertSerial string
 }
 
-// SerialHex formats a certificate serial number as X-Mp-Cert-Serial carries it: lowercase hexadecimal
+// SerialHex formats a certificate serial number as Identity.CertSerial carries it: lowercase hexadecimal
 // without leading zeros or separators (big.Int.Text(16)).
 func SerialHex(serial *big.Int) string {
 	if serial == nil {
@@ -71,22 +59,6 @@ func ValidateTenant(t string) error {
 	return nil
 }
 
-// SetHeaders writes id onto h, replacing any identity headers already there.
-func (id Identity) SetHeaders(h http.Header) {
-	StripHeaders(h)
-	set := func(k, v string) {
-		if v != "" {
-			h.Set(k, v)
-		}
-	}
-	set(HeaderTenant, id.Tenant)
-	set(HeaderSubject, id.Subject)
-	set(HeaderConsumerType, id.ConsumerType)
-	set(HeaderScopes, strings.Join(id.Scopes, " "))
-	set(HeaderConnectorToken, id.ConnectorToken)
-	set(HeaderCertSerial, id.CertSerial)
-}
-
 // StripHeaders removes every identity header from h.
 func StripHeaders(h http.Header) {
 	for k := range h {
@@ -94,22 +66,6 @@ func StripHeaders(h http.Header) {
 			delete(h, k)
 		}
 	}
-}
-
-// FromHeaders reads the identity the gateway put on a request.
-func FromHeaders(h http.Header) Identity {
-	id := Identity{
-		Tenant:       h.Get(HeaderTenant),
-		Subject:      h.Get(HeaderSubject),
-		ConsumerType: h.Get(HeaderConsumerType),
-
-		ConnectorToken: h.Get(HeaderConnectorToken),
-		CertSerial:     h.Get(HeaderCertSerial),
-	}
-	if s := h.Get(HeaderScopes); s != "" {
-		id.Scopes = strings.Fields(s)
-	}
-	return id
 }
 
 type ctxKey struct{}
@@ -132,12 +88,4 @@ func TenantFrom(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return id.Tenant, nil
-}
-
-// Middleware puts the identity from the request headers into the request context. Apps behind the gateway
-// wrap their handlers with it.
-func Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), FromHeaders(r.Header))))
-	})
 }

@@ -272,6 +272,17 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	if err != nil {
 		return err
 	}
+	if ch.Data == nil && cur == nil {
+		return nil // nothing to delete: no write, so nothing rides along
+	}
+	var rider []Event
+	settle := func(bool) {}
+	if s.Kind != outboxTenantsKind { // the registry's own bookkeeping is not the caller's change
+		rider, settle = claimFirstWrite(ctx)
+	}
+	written := false
+	defer func() { settle(written) }()
+	ch.Events = append(slices.Clip(ch.Events), rider...)
 	if ch.TTL > 0 && ch.Data != nil && (len(ch.Indexes) > 0 || len(ch.Unique) > 0 || (cur != nil && len(cur.Unique) > 0)) {
 		return fmt.Errorf("write %s %s: an entity with a TTL cannot join indexes or hold unique keys", s.Kind, id)
 	}
@@ -356,9 +367,6 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	ops = append(ops, outbox...)
 
 	if ch.Data == nil {
-		if cur == nil {
-			return nil
-		}
 		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
 			Key: key, Etag: &dapr.ETag{Value: etag},
 		}})
@@ -374,6 +382,7 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	if err := r.commit(ctx, ops); err != nil {
 		return err
 	}
+	written = true
 	if len(ch.Events) > 0 {
 		r.signalRelay()
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,10 +24,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
 )
 
 // App is one Dapr app of the stack.
@@ -39,6 +44,10 @@ type App struct {
 	ResourcesDir string
 	// NoAppPort starts the sidecar without an app channel, for apps that only call Dapr.
 	NoAppPort bool
+	// Outside makes the sidecar a member of its own mesh, as a runtime's sidecar in another cluster is:
+	// its own name resolution (it cannot discover the plane's apps) and its own API and app tokens
+	// (SidecarToken).
+	Outside bool
 }
 
 func (a App) bin() string {
@@ -75,7 +84,12 @@ type Stack struct {
 type running struct {
 	AppPort, HTTPPort, GRPCPort int
 	TLSPort                     int // for apps with a TLS listener (the gateway), as TLS_PORT
+	APIToken, AppToken          string
 }
+
+// SidecarToken returns the DAPR_API_TOKEN of an app's sidecar: the stack's, or its own for an app
+// started Outside.
+func (s *Stack) SidecarToken(appID string) string { return s.apps[appID].APIToken }
 
 // AppURL returns the base URL of an app's own HTTP server.
 func (s *Stack) AppURL(appID string) string {
@@ -289,6 +303,10 @@ func (s *Stack) renderResources(root string, opts Options) error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "secrets.json"), []byte(secrets), 0o600); err != nil {
 		return err
 	}
+	// The gateway's key for caller assertions, as `make run` makes it (scripts/run.sh).
+	if err := assertion.EnsureLocal(filepath.Join(s.Dir, "secrets.json"), false); err != nil {
+		return err
+	}
 	cfg, err := readYAML(filepath.Join(root, "dapr", "config.yaml"))
 	if err != nil {
 		return err
@@ -301,6 +319,21 @@ func (s *Stack) renderResources(root string, opts Options) error {
 	return writeYAML(filepath.Join(s.Dir, "config.yaml"), cfg)
 }
 
+// outsideConfig writes the stack's Configuration with a name resolution database of the app's own.
+func (s *Stack) outsideConfig(appID string) (string, error) {
+	cfg, err := readYAML(filepath.Join(s.Dir, "config.yaml"))
+	if err != nil {
+		return "", err
+	}
+	nr, _ := dig(cfg, "spec", "nameResolution", "configuration").(map[string]any)
+	if nr == nil {
+		return "", errors.New("config.yaml: no spec.nameResolution.configuration")
+	}
+	nr["connectionString"] = filepath.Join(s.Dir, "nameresolution-"+appID+".db")
+	path := filepath.Join(s.Dir, "config-"+appID+".yaml")
+	return path, writeYAML(path, cfg)
+}
+
 func (s *Stack) startApp(ctx context.Context, app App) error {
 	var ports [5]int
 	for i := range ports {
@@ -310,8 +343,17 @@ func (s *Stack) startApp(ctx context.Context, app App) error {
 		}
 		ports[i] = p
 	}
-	r := &running{AppPort: ports[0], HTTPPort: ports[1], GRPCPort: ports[2], TLSPort: ports[4]}
+	r := &running{AppPort: ports[0], HTTPPort: ports[1], GRPCPort: ports[2], TLSPort: ports[4],
+		APIToken: s.APIToken, AppToken: s.AppToken}
 	s.apps[app.ID] = r
+	config := filepath.Join(s.Dir, "config.yaml")
+	if app.Outside {
+		r.APIToken, r.AppToken = randomToken(), randomToken()
+		var err error
+		if config, err = s.outsideConfig(app.ID); err != nil {
+			return err
+		}
+	}
 
 	env := map[string]string{
 		"APP_PORT":       strconv.Itoa(r.AppPort),
@@ -320,8 +362,8 @@ func (s *Stack) startApp(ctx context.Context, app App) error {
 		"DAPR_HTTP_PORT": strconv.Itoa(r.HTTPPort),
 		"DAPR_GRPC_PORT": strconv.Itoa(r.GRPCPort),
 		"MP_DATA_DIR":    s.Dir,
-		"APP_API_TOKEN":  s.AppToken,
-		"DAPR_API_TOKEN": s.APIToken,
+		"APP_API_TOKEN":  r.AppToken,
+		"DAPR_API_TOKEN": r.APIToken,
 	}
 	for k, v := range app.Env {
 		env[k] = v
@@ -340,14 +382,14 @@ func (s *Stack) startApp(ctx context.Context, app App) error {
 	if app.NoAppPort {
 		appPort = nil
 	}
-	sidecarEnv := map[string]string{"DAPR_HOST_IP": "127.0.0.1", "APP_API_TOKEN": s.AppToken, "DAPR_API_TOKEN": s.APIToken}
+	sidecarEnv := map[string]string{"DAPR_HOST_IP": "127.0.0.1", "APP_API_TOKEN": r.AppToken, "DAPR_API_TOKEN": r.APIToken}
 	args := append([]string{"--app-id", app.ID}, appPort...)
 	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, s.daprd, append(args,
 		"--dapr-http-port", strconv.Itoa(r.HTTPPort),
 		"--dapr-grpc-port", strconv.Itoa(r.GRPCPort),
 		"--metrics-port", strconv.Itoa(ports[3]),
 		"--resources-path", resources,
-		"--config", filepath.Join(s.Dir, "config.yaml"),
+		"--config", config,
 		"--log-level", "info",
 	)...)
 }
@@ -378,6 +420,44 @@ func (s *Stack) spawn(_ context.Context, name, dir string, env map[string]string
 	}
 	s.byName[name] = cmd
 	s.logs = append(s.logs, logPath)
+	return nil
+}
+
+// Kill ends process name at once (SIGKILL), as a crash would.
+func (s *Stack) Kill(name string) error {
+	cmd := s.byName[name]
+	if cmd == nil || cmd.Process == nil {
+		return fmt.Errorf("no process %s", name)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+	return nil
+}
+
+// Respawn starts process name again as it was first started (same binary, arguments, environment and
+// ports), after Kill.
+func (s *Stack) Respawn(name string) error {
+	old := s.byName[name]
+	if old == nil {
+		return fmt.Errorf("no process %s", name)
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, "logs", name+".log"), os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(old.Path, old.Args[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = old.Dir, old.Env, f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	for i, p := range s.procs {
+		if p == old {
+			s.procs[i] = cmd
+		}
+	}
+	s.byName[name] = cmd
 	return nil
 }
 
@@ -515,4 +595,22 @@ func (s *Stack) Token(tenant string, scopes ...string) (string, error) {
 		scopes = identity.AllScopes
 	}
 	return devtoken.LocalKey{Dir: filepath.Join(s.Dir, "jwt")}.Sign(tenant, "e2e", scopes, time.Hour)
+}
+
+// SignAssertion signs claims with the stack's assertion key exactly as given, so that tests can make the
+// assertions the gateway never would: for another app, expired, long-lived.
+func (s *Stack) SignAssertion(claims assertion.Claims) (string, error) {
+	m, err := secret.ReadFile(filepath.Join(s.Dir, "secrets.json"), assertion.SigningKeySecret)
+	if err != nil {
+		return "", err
+	}
+	var key jose.JSONWebKey
+	if err := json.Unmarshal([]byte(m[assertion.SigningKeyField]), &key); err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: &key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
 }

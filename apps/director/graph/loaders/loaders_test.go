@@ -21,6 +21,8 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion/assertiontest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -110,10 +112,14 @@ func newFixture(t *testing.T) *fixture {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: root{res}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(gqlserver.ErrorPresenter(slog.New(slog.DiscardHandler)))
-	h := identity.Middleware(loaders.Middleware(srv, svc, nil))
+	kit := assertiontest.New(t)
+	h := kit.Middleware("director")(loaders.Middleware(srv, svc, nil))
+	user := func(tenant string) client.Option {
+		return client.AddHeader(assertion.Header, kit.Sign(t, identity.Identity{Tenant: tenant, ConsumerType: identity.ConsumerUser}, "director"))
+	}
 	return &fixture{
-		gql:   client.New(h, client.AddHeader(identity.HeaderTenant, "t1")),
-		other: client.New(h, client.AddHeader(identity.HeaderTenant, "t2")),
+		gql:   client.New(h, user("t1")),
+		other: client.New(h, user("t2")),
 		store: store, svc: svc, reg: reg,
 		ctx: identity.NewContext(context.Background(), identity.Identity{Tenant: "t1"}),
 	}

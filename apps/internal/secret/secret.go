@@ -1,4 +1,4 @@
-// Package secret reads the Connector's key material (the CA, the access-token signing key) from a Dapr
+// Package secret reads key material (the Connector's CA and token key, the gateway's assertion key) from a Dapr
 // secret store, and keeps material generated for local runs in the JSON file behind a
 // secretstores.local.file component, so that the next start reads it from the store like any other secret.
 package secret
@@ -125,4 +125,27 @@ func writeAndClose(f *os.File, data []byte) error {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
+}
+
+// ReadFile returns the values stored under name in a local secrets JSON file written by WriteFile; an
+// absent file or name gives an empty map.
+func ReadFile(path, name string) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(strings.TrimSpace(string(raw))) == 0) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secrets file: %w", err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("secrets file %s is not a JSON object: %w", path, err)
+	}
+	out := map[string]string{}
+	if v, ok := doc[name]; ok {
+		if err := json.Unmarshal(v, &out); err != nil {
+			return nil, fmt.Errorf("secrets file %s: %s is not an object of strings: %w", path, name, err)
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
+)
+
+// intruder is an extra app in the plane's own mesh — same name resolution, same sidecar API token — as any
+// Dapr-enabled pod in the plane's cluster is. Its sidecar can reach every app; what it may not do is make
+// an app believe a caller the gateway did not vouch for.
+var intruder = sync.OnceValue(func() error {
+	return stack.StartApp(context.Background(), stacktest.App{ID: "intruder", Bin: "demo-logger", NoAppPort: true,
+		Env: map[string]string{"LOG_INTERVAL": "1h"}})
+})
+
+// viaSidecar invokes method on app through the sidecar of from, with header, and returns status and body.
+func viaSidecar(t *testing.T, from, app, method string, header http.Header, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, stack.SidecarURL(from)+"/v1.0/invoke/"+app+"/method/"+method, strings.NewReader(body))
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("dapr-api-token", stack.SidecarToken(from))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, b.String()
+}
+
+// claims are an assertion's claims as the gateway would write them for a user of tenant.
+func claims(tenant string, audience ...string) assertion.Claims {
+	now := time.Now()
+	return assertion.Claims{
+		Claims: jwt.Claims{Issuer: assertion.Issuer, Subject: "mallory", Audience: audience, ID: "e2e-" + tenant,
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(30 * time.Second))},
+		Tenant: tenant, ConsumerType: identity.ConsumerUser, Scopes: identity.AllScopes,
+	}
+}
+
+func signed(t *testing.T, c assertion.Claims) string {
+	t.Helper()
+	raw, err := stack.SignAssertion(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
+	if err := intruder(); err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "tenant-mesh-victim"
+	register := `{"query":"mutation { registerApplication(in: {name: \"forged\"}) { id } }"}`
+
+	expired := claims(tenant, "director")
+	expired.IssuedAt = jwt.NewNumericDate(time.Now().Add(-2 * time.Minute))
+	expired.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute))
+	longLived := claims(tenant, "director")
+	longLived.Expiry = jwt.NewNumericDate(time.Now().Add(time.Hour))
+	// A valid assertion of another tenant's caller, with the payload swapped for one naming the victim.
+	good := strings.Split(signed(t, claims("tenant-mesh-other", "director")), ".")
+	payload, _ := json.Marshal(claims(tenant, "director"))
+	tampered := good[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + good[2]
+
+	forgedHeaders := http.Header{"X-Mp-Tenant": {tenant}, "X-Mp-Subject": {"mallory"},
+		"X-Mp-Consumer-Type": {"USER"}, "X-Mp-Scopes": {strings.Join(identity.AllScopes, " ")}}
+	for name, h := range map[string]http.Header{
+		"identity headers":          forgedHeaders,
+		"assertion for another app": {assertion.Header: {signed(t, claims(tenant, "runtime-agent"))}},
+		"expired assertion":         {assertion.Header: {signed(t, expired)}},
+		"long-lived assertion":      {assertion.Header: {signed(t, longLived)}},
+		"tampered assertion":        {assertion.Header: {tampered}},
+		"garbage assertion":         {assertion.Header: {"e30.e30.e30"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := viaSidecar(t, "intruder", "director", "graphql", h, register)
+			if status != http.StatusUnauthorized || !strings.Contains(body, `"UNAUTHENTICATED"`) {
+				t.Fatalf("director: %d %s", status, body)
+			}
+			status, body = viaSidecar(t, "intruder", "governor", "graphql", h, `{"query":"{ configurations { data { id } } }"}`)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("governor: %d %s", status, body)
+			}
+			// The Connector's internal routes, which the Director uses to mint tokens and credentials.
+			status, body = viaSidecar(t, "intruder", "connector", "tokens", h,
+				`{"tenant":"`+tenant+`","consumerID":"x","consumerType":"APPLICATION"}`)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("connector: %d %s", status, body)
+			}
+		})
+	}
+
+	// Nothing reached the victim's tenant.
+	var apps struct{ Applications struct{ TotalCount int } }
+	ok(t, gql(t, tenant, `{ applications { totalCount } }`, nil), &apps)
+	if apps.Applications.TotalCount != 0 {
+		t.Fatalf("%d applications registered in the victim's tenant", apps.Applications.TotalCount)
+	}
+
+	// The control: the same path with an assertion the gateway would have made is believed, so the
+	// refusals above are the assertion's doing, not the path's.
+	status, body := viaSidecar(t, "intruder", "director", "graphql",
+		http.Header{assertion.Header: {signed(t, claims(tenant, "director"))}}, `{"query":"{ applications { totalCount } }"}`)
+	if status != http.StatusOK || !strings.Contains(body, `"totalCount":0`) {
+		t.Fatalf("valid assertion: %d %s", status, body)
+	}
+}
+
+// A runtime's sidecar is in a mesh of its own: it cannot even find the plane's apps, and the plane's
+// sidecars do not take its API token.
+func TestRuntimeSidecarIsOutsideThePlane(t *testing.T) {
+	if err := stack.StartApp(context.Background(), stacktest.App{ID: "runtime-probe", Bin: "demo-logger", NoAppPort: true,
+		Outside: true, Env: map[string]string{"LOG_INTERVAL": "1h"}}); err != nil {
+		t.Fatal(err)
+	}
+	forged := http.Header{"X-Mp-Tenant": {"tenant-mesh-victim"}, "X-Mp-Scopes": {"application:write"}}
+	status, body := viaSidecar(t, "runtime-probe", "director", "graphql", forged, `{"query":"{ applications { totalCount } }"}`)
+	if status == http.StatusOK || strings.Contains(body, "totalCount") {
+		t.Fatalf("the runtime's sidecar reached the director: %d %s", status, body)
+	}
+	// Its token opens no sidecar of the plane.
+	req, _ := http.NewRequest(http.MethodPost, stack.SidecarURL("director")+"/v1.0/invoke/director/method/graphql", strings.NewReader(`{}`))
+	req.Header.Set("dapr-api-token", stack.SidecarToken("runtime-probe"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the plane's sidecar took the runtime's token: %d", resp.StatusCode)
+	}
+}
+
+// When the Director is down the client hears it from the gateway: 503, the project's error body with a
+// request id, nothing of the mesh's insides.
+func TestGatewayAnswers503WhenTheDirectorIsDown(t *testing.T) {
+	if err := stack.Kill("director"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Respawn("director"); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the Director answers through the gateway again, for the tests after this one.
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if r := gql(t, "tenant-down", `{ applications { totalCount } }`, nil); r.Status == http.StatusOK && len(r.Errors) == 0 {
+				return
+			}
+		}
+		t.Fatal("the director did not come back")
+	})
+	r := gql(t, "tenant-down", `{ applications { totalCount } }`, nil)
+	var body struct {
+		Error struct{ Code, Message, RequestID string }
+	}
+	if err := json.Unmarshal(r.Raw, &body); err != nil || r.Status != http.StatusServiceUnavailable ||
+		body.Error.Code != "UPSTREAM_UNAVAILABLE" || body.Error.RequestID == "" {
+		t.Fatalf("with the director down: %d %s", r.Status, r.Raw)
+	}
+	for _, leak := range []string{"127.0.0.1", "ERR_", "dial tcp", "connection refused"} {
+		if strings.Contains(string(r.Raw), leak) {
+			t.Fatalf("the answer leaks %q: %s", leak, r.Raw)
+		}
+	}
+}
