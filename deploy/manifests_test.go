@@ -165,11 +165,12 @@ func appSettings(t *testing.T, app string) map[string]string {
 
 // componentSettings are the settings that name a Dapr component, with the type family it must have.
 var componentSettings = map[string]string{
-	"STATESTORE_NAME":  "state.",
-	"PUBSUB_NAME":      "pubsub.",
-	"WAKE_PUBSUB_NAME": "pubsub.",
-	"SECRETSTORE_NAME": "secretstores.",
-	"HEALTH_BINDING":   "bindings.",
+	"STATESTORE_NAME":     "state.",
+	"PUBSUB_NAME":         "pubsub.",
+	"WAKE_PUBSUB_NAME":    "pubsub.",
+	"SECRETSTORE_NAME":    "secretstores.",
+	"ASSERTION_KEY_STORE": "secretstores.",
+	"HEALTH_BINDING":      "bindings.",
 }
 
 func TestDeploymentsMatchTheApps(t *testing.T) {

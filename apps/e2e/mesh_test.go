@@ -132,6 +132,43 @@ func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
 	}
 }
 
+// The signing key is out of reach of every sidecar but the gateway's: a member of the mesh that could read
+// it could sign any caller it liked.
+func TestOnlyTheGatewayCanReadTheSigningKey(t *testing.T) {
+	if err := intruder(); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"intruder", "director", "connector", "governor"} {
+		for _, path := range []string{
+			"gatewaysecrets/" + assertion.SigningKeySecret + ":" + assertion.SigningKeyField,
+			"secretstore/" + assertion.SigningKeySecret + ":" + assertion.SigningKeyField,
+		} {
+			req, _ := http.NewRequest(http.MethodGet, stack.SidecarURL(app)+"/v1.0/secrets/"+path, nil)
+			req.Header.Set("dapr-api-token", stack.SidecarToken(app))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("%s's sidecar handed out %s", app, path)
+			}
+		}
+	}
+	// The control: the gateway's own sidecar does, so the refusals above are the scoping's doing.
+	req, _ := http.NewRequest(http.MethodGet, stack.SidecarURL("gateway")+"/v1.0/secrets/gatewaysecrets/"+
+		assertion.SigningKeySecret+":"+assertion.SigningKeyField, nil)
+	req.Header.Set("dapr-api-token", stack.SidecarToken("gateway"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the gateway's sidecar: %d", resp.StatusCode)
+	}
+}
+
 // A runtime's sidecar is in a mesh of its own: it cannot even find the plane's apps, and the plane's
 // sidecars do not take its API token.
 func TestRuntimeSidecarIsOutsideThePlane(t *testing.T) {

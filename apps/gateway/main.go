@@ -35,8 +35,9 @@ type config struct {
 	Audience     string `conf:"env:AUTH_AUDIENCE"`
 	DaprHTTP     string `conf:"env:DAPR_HTTP_ENDPOINT"`
 	DaprGRPCPort int    `conf:"default:50001,env:DAPR_GRPC_PORT"`
-	// SecretStore holds the key the gateway signs caller assertions with (package assertion).
-	SecretStore string `conf:"default:secretstore,env:SECRETSTORE_NAME"`
+	// KeyStore holds the key the gateway signs caller assertions with (package assertion): a store only
+	// the gateway loads.
+	KeyStore string `conf:"default:gatewaysecrets,env:ASSERTION_KEY_STORE"`
 	// AssertionTTL is how long an assertion of the caller's identity is good for (at most 60s).
 	AssertionTTL   time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
 	SidecarWait    time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
@@ -99,9 +100,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer client.Close()
-	signer := &assertion.SecretSigner{Getter: client, Store: cfg.SecretStore, TTL: cfg.AssertionTTL}
+	signer := &assertion.SecretSigner{Getter: client, Store: cfg.KeyStore, TTL: cfg.AssertionTTL}
 	if err := signer.Load(ctx); err != nil {
-		return fmt.Errorf("assertion signing key (secret %s in store %s): %w", assertion.SigningKeySecret, cfg.SecretStore, err)
+		return fmt.Errorf("assertion signing key (secret %s in store %s): %w", assertion.SigningKeySecret, cfg.KeyStore, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -198,17 +199,19 @@ func tokenCommand(args []string) error {
 	return nil
 }
 
-// keysCommand makes sure a local secrets file holds the key the gateway signs caller assertions with
-// (generating it on first use), or rotates it: gateway keys -secrets FILE [-rotate]. make run calls it
-// before any sidecar starts; a running gateway picks up a rotated key within a minute.
+// keysCommand makes sure the local secrets files hold the key the gateway signs caller assertions with
+// (generating it on first use), or rotates it: gateway keys [-data DIR] [-rotate]. The public keys go into
+// DIR/secrets.json (every app's store), the signing key into DIR/gateway-secrets.json (the gateway's
+// store). make run calls it before any sidecar starts; a running gateway picks up a rotated key within a
+// minute, and the apps on the first assertion signed with it.
 func keysCommand(args []string) error {
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
-	file := fs.String("secrets", filepath.Join(envOr("MP_DATA_DIR", "../../.data"), "secrets.json"), "the local secret store's JSON file")
+	dir := fs.String("data", envOr("MP_DATA_DIR", "../../.data"), "data folder holding the local secret stores' files")
 	rotate := fs.Bool("rotate", false, "make a new signing key, keeping the previous public keys")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return assertion.EnsureLocal(*file, *rotate)
+	return assertion.EnsureLocal(filepath.Join(*dir, "secrets.json"), filepath.Join(*dir, "gateway-secrets.json"), *rotate)
 }
 
 func envOr(k, def string) string {

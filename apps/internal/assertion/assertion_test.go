@@ -202,16 +202,21 @@ func (f *fileGetter) GetSecret(_ context.Context, _, key string, _ map[string]st
 }
 
 func TestLocalKeysRotate(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "secrets.json")
+	dir := t.TempDir()
+	file, gwFile := filepath.Join(dir, "secrets.json"), filepath.Join(dir, "gateway-secrets.json")
 	if err := os.WriteFile(file, []byte(`{"governor-encryption-key": "k"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := assertion.EnsureLocal(file, false); err != nil {
+	if err := assertion.EnsureLocal(file, gwFile, false); err != nil {
 		t.Fatal(err)
 	}
+	if doc, _ := os.ReadFile(file); strings.Contains(string(doc), assertion.SigningKeySecret) {
+		t.Fatal("the signing key is in the file every app reads")
+	}
 	g := &fileGetter{path: file}
+	gw := &fileGetter{path: gwFile}
 	sign := func() string {
-		key, err := assertion.ReadSigningKey(context.Background(), g, "secretstore")
+		key, err := assertion.ReadSigningKey(context.Background(), gw, "gatewaysecrets")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,14 +234,14 @@ func TestLocalKeysRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second EnsureLocal keeps the key; a rotation adds one and keeps the old public key.
-	before, _ := os.ReadFile(file)
-	if err := assertion.EnsureLocal(file, false); err != nil {
+	before, _ := os.ReadFile(gwFile)
+	if err := assertion.EnsureLocal(file, gwFile, false); err != nil {
 		t.Fatal(err)
 	}
-	if after, _ := os.ReadFile(file); string(after) != string(before) {
+	if after, _ := os.ReadFile(gwFile); string(after) != string(before) {
 		t.Fatal("EnsureLocal replaced an existing key")
 	}
-	if err := assertion.EnsureLocal(file, true); err != nil {
+	if err := assertion.EnsureLocal(file, gwFile, true); err != nil {
 		t.Fatal(err)
 	}
 	second := sign()

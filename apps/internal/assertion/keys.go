@@ -20,9 +20,10 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
 )
 
-// The key material lives in the Dapr secret store under two secrets: the private signing key, which only
-// the gateway may read (Dapr secret scopes locally, RBAC on Kubernetes), and the public key set, which
-// every app reads. Apps never fetch keys over the network, so nothing on the network can slip them one.
+// The key material lives in Dapr secret stores under two secrets: the private signing key, which only the
+// gateway may read (locally a store scoped to the gateway, components/gatewaysecrets.yaml; on Kubernetes
+// RBAC and the Configuration's secret scopes), and the public key set, which every app reads. Apps never
+// fetch keys over the network, so nothing on the network can slip them one.
 const (
 	SigningKeySecret = "mesh-assertion-signing-key"
 	SigningKeyField  = "jwk"
@@ -170,11 +171,17 @@ func (s *StaticKeys) Key(_ context.Context, kid string) (*jose.JSONWebKey, error
 	return nil, ErrUnknownKey
 }
 
-// EnsureLocal makes sure a local secrets file (the one behind secretstores.local.file) holds a signing key
-// and its public key set, generating them on first use; with rotate it rotates them. Local runs and the
-// end-to-end tests call it before any sidecar starts; on Kubernetes the secrets are created by hand.
-func EnsureLocal(secretsFile string, rotate bool) error {
-	cur, err := secret.ReadFile(secretsFile, PublicKeysSecret)
+// EnsureLocal makes sure the local secrets files (the JSON files behind secretstores.local.file
+// components) hold a signing key and its public key set, generating them on first use; with rotate it
+// rotates them. The public set goes into publicFile, which every app's secret store reads; the signing key
+// into signingFile, whose store only the gateway loads. Local runs and the end-to-end tests call it before
+// any sidecar starts; on Kubernetes the secrets are made once by hand.
+func EnsureLocal(publicFile, signingFile string, rotate bool) error {
+	cur, err := secret.ReadFile(publicFile, PublicKeysSecret)
+	if err != nil {
+		return err
+	}
+	signingNow, err := secret.ReadFile(signingFile, SigningKeySecret)
 	if err != nil {
 		return err
 	}
@@ -182,9 +189,9 @@ func EnsureLocal(secretsFile string, rotate bool) error {
 	if raw := cur[PublicKeysField]; raw != "" {
 		public = &jose.JSONWebKeySet{}
 		if err := json.Unmarshal([]byte(raw), public); err != nil {
-			return fmt.Errorf("%s in %s: %w", PublicKeysSecret, secretsFile, err)
+			return fmt.Errorf("%s in %s: %w", PublicKeysSecret, publicFile, err)
 		}
-		if !rotate {
+		if !rotate && signingNow[SigningKeyField] != "" {
 			return nil
 		}
 	}
@@ -201,10 +208,10 @@ func EnsureLocal(secretsFile string, rotate bool) error {
 		return err
 	}
 	// The public half first: an app that sees the new key id before the key set reads the set again.
-	if err := secret.WriteFile(secretsFile, PublicKeysSecret, map[string]string{PublicKeysField: pub}); err != nil {
+	if err := secret.WriteFile(publicFile, PublicKeysSecret, map[string]string{PublicKeysField: pub}); err != nil {
 		return err
 	}
-	return secret.WriteFile(secretsFile, SigningKeySecret, map[string]string{SigningKeyField: priv})
+	return secret.WriteFile(signingFile, SigningKeySecret, map[string]string{SigningKeyField: priv})
 }
 
 // ForApp returns the verifier of the app appID, reading the public keys from store through its sidecar.

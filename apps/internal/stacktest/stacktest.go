@@ -292,7 +292,9 @@ func (s *Stack) renderResources(root string, opts Options) error {
 		default:
 			setMetadata(spec, "connectionString", filepath.Join(s.Dir, name+".db"))
 			setMetadata(spec, "redisHost", s.RedisAddr)
-			setMetadata(spec, "secretsFile", filepath.Join(s.Dir, "secrets.json"))
+			if f, ok := metadata(spec, "secretsFile"); ok {
+				setMetadata(spec, "secretsFile", filepath.Join(s.Dir, filepath.Base(f)))
+			}
 		}
 		if err := writeYAML(filepath.Join(s.Dir, "resources", filepath.Base(f)), doc); err != nil {
 			return err
@@ -304,7 +306,7 @@ func (s *Stack) renderResources(root string, opts Options) error {
 		return err
 	}
 	// The gateway's key for caller assertions, as `make run` makes it (scripts/run.sh).
-	if err := assertion.EnsureLocal(filepath.Join(s.Dir, "secrets.json"), false); err != nil {
+	if err := assertion.EnsureLocal(filepath.Join(s.Dir, "secrets.json"), filepath.Join(s.Dir, "gateway-secrets.json"), false); err != nil {
 		return err
 	}
 	cfg, err := readYAML(filepath.Join(root, "dapr", "config.yaml"))
@@ -578,6 +580,18 @@ func dig(doc map[string]any, path ...string) any {
 	return cur
 }
 
+// metadata returns the value of a component metadata item.
+func metadata(spec map[string]any, name string) (string, bool) {
+	items, _ := spec["metadata"].([]any)
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok && m["name"] == name {
+			v, ok := m["value"].(string)
+			return v, ok
+		}
+	}
+	return "", false
+}
+
 // setMetadata replaces the value of a component metadata item if the component has it.
 func setMetadata(spec map[string]any, name, value string) {
 	items, _ := spec["metadata"].([]any)
@@ -600,7 +614,7 @@ func (s *Stack) Token(tenant string, scopes ...string) (string, error) {
 // SignAssertion signs claims with the stack's assertion key exactly as given, so that tests can make the
 // assertions the gateway never would: for another app, expired, long-lived.
 func (s *Stack) SignAssertion(claims assertion.Claims) (string, error) {
-	m, err := secret.ReadFile(filepath.Join(s.Dir, "secrets.json"), assertion.SigningKeySecret)
+	m, err := secret.ReadFile(filepath.Join(s.Dir, "gateway-secrets.json"), assertion.SigningKeySecret)
 	if err != nil {
 		return "", err
 	}
