@@ -1,11 +1,54 @@
 #!/usr/bin/env bash
-# Runs the whole management plane locally: redis for pub/sub, then every app with its sidecar through the
-# standard multi-app run template. Ctrl-C stops the apps and sidecars (the CLI does that) and then redis.
+# Runs the whole management plane locally until Ctrl-C: redis for pub/sub; the plane's apps, each with its
+# sidecar, through the standard multi-app run template (dapr/dapr.yaml); and the local runtime — its sidecar,
+# its workload demo-logger and its Runtime Agent — which this script starts itself, because the runtime is a
+# trust domain of its own (see "The local runtime" below).
+#
+# One run at a time: a second run says which one is running and touches nothing. In a multi-app run the dapr
+# CLI only logs that a process died and keeps the others running, so this script watches every process of
+# the run; when one dies it says which and stops everything (it does not restart it). Ctrl-C stops
+# everything too, in order: the runtime, the plane's apps, their sidecars, the CLI, redis.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/env.sh"
 cd "$MP_ROOT"
-
 mkdir -p "$MP_DATA_DIR/logs"
+
+# --- One run at a time ---------------------------------------------------------------------------------------
+# flock on fd 9, held for the life of this script; the kernel drops it when the script ends, however it ends.
+# Long-lived children are started with 9>&- so that none of them can keep holding it after the script.
+command -v flock >/dev/null || die "flock (util-linux) is required"
+run_pidfile=$MP_DATA_DIR/run.pid
+exec 9>>"$MP_DATA_DIR/run.lock"
+if ! flock -n 9; then
+	die "make run is already running (pid $(cat "$run_pidfile" 2>/dev/null || echo unknown)); this one leaves it alone. Stop it with Ctrl-C in its terminal, or kill <pid>."
+fi
+echo $$ >"$run_pidfile"
+trap 'rm -f "$run_pidfile"' EXIT # until stop_all takes over below
+
+# --- Ports -----------------------------------------------------------------------------------------------------
+# A plane started some other way (dapr run -f by hand, processes left over from a run killed with -9) holds
+# these ports. Say so now, before anything is started, instead of failing halfway.
+gateway_port=3000 gateway_tls_port=3443 agent_port=3005
+rt_http_port=3510 rt_grpc_port=50010 rt_metrics_port=9110
+mapfile -t ports < <(grep -oE '(appPort|daprHTTPPort|daprGRPCPort|metricsPort): *[0-9]+' dapr/dapr.yaml | grep -oE '[0-9]+$')
+ports+=("$gateway_tls_port" "$agent_port" "$rt_http_port" "$rt_grpc_port" "$rt_metrics_port")
+holder() { # the process listening on port $1, as ss (where present) names it
+	command -v ss >/dev/null || return 0
+	ss -Hltnp "sport = :$1" | grep -o 'users:.*' | head -1 || true
+}
+busy=()
+for port in "${ports[@]}"; do
+	# Connecting succeeds only if something listens there.
+	if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port $(holder "$port")"); fi
+done
+if ((${#busy[@]})); then
+	log "ports this run needs are in use:"
+	printf '    %s\n' "${busy[@]}" >&2
+	die "is a management plane running that make run did not start? Stop it first (pgrep -fa 'daprd|bin/' lists candidates)."
+fi
+
+# --- Secrets and tokens ----------------------------------------------------------------------------------------
 # The local secret store refuses to start without its file. The Governor's state store encrypts with a key
 # from it, which must exist before its sidecar starts: generated once, kept across runs.
 secrets=$MP_DATA_DIR/secrets.json
@@ -15,26 +58,184 @@ if ! grep -q '"governor-encryption-key"' "$secrets"; then
 	sed -i "0,/{/s//{\"governor-encryption-key\": \"$key\",/" "$secrets"
 	sed -i 's/,\s*}/}/' "$secrets" # the file was empty ({}): no trailing comma
 fi
+# The key the gateway signs caller assertions with and the public keys the apps verify them with: generated
+# into the local secret stores' files under MP_DATA_DIR on first use, before any sidecar reads them.
+bin/gateway keys
 
+new_token() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # Tokens for the hops between each app and its sidecar: apps accept calls only from their sidecar
-# (APP_API_TOKEN) and the sidecars only from their app (DAPR_API_TOKEN). daprd and the apps inherit them.
-export APP_API_TOKEN=${APP_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
-export DAPR_API_TOKEN=${DAPR_API_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+# (APP_API_TOKEN) and the sidecars only from their app (DAPR_API_TOKEN). The CLI, and so the plane's daprd
+# and apps, inherit them.
+export APP_API_TOKEN=${APP_API_TOKEN:-$(new_token)}
+export DAPR_API_TOKEN=${DAPR_API_TOKEN:-$(new_token)}
+# The local runtime's sidecar has a token of its own. Only the runtime's processes get it, and they do not
+# get the plane's tokens (runtime_env removes them).
+RUNTIME_DAPR_API_TOKEN=${RUNTIME_DAPR_API_TOKEN:-$(new_token)}
+[[ $RUNTIME_DAPR_API_TOKEN != "$DAPR_API_TOKEN" ]] || die "RUNTIME_DAPR_API_TOKEN must differ from DAPR_API_TOKEN"
+# The runtime's processes also run in a session of their own (setsid), as the CLI's processes run in its
+# process group and redis as a daemon: Ctrl-C reaches only this script, which then stops them all in order,
+# and none of them exits on the same Ctrl-C and passes for a crash.
+runtime_env=(setsid env -u APP_API_TOKEN -u DAPR_API_TOKEN LOG_FORMAT=text)
 
-scripts/redis.sh start
-trap 'stop_local_runtime; scripts/redis.sh stop' EXIT
-
-gateway=http://localhost:${GATEWAY_PORT:-3000}
+gateway=http://localhost:$gateway_port
 agent_dir=$MP_DATA_DIR/runtime-agent
-mkdir -p "$agent_dir" "$MP_DATA_DIR/runtime/resources"
+rt_resources=$MP_DATA_DIR/runtime/resources
+mkdir -p "$agent_dir" "$rt_resources"
 
-# start_local_runtime registers the local runtime in tenant "demo" (once), gives its agent a one-time token
-# (until it has a certificate) and starts the agent, which writes the runtime's binding components.
-start_local_runtime() {
+# --- What this run started ------------------------------------------------------------------------------------
+# Pids of the processes this script starts itself. The plane's daprd and apps are the CLI's children:
+# watch_plane records them in plane_pid as they appear, keyed "<app id>/daprd" and "<app id>/app", so that
+# they can be reported by name and stopped in order even if the CLI itself died.
+cli='' started='' redis_pid='' rt_daprd='' rt_logger='' rt_agent=''
+declare -A plane_pid=()
+mapfile -t plane_apps < <(grep -oE 'appID: *[a-z0-9-]+' dapr/dapr.yaml | sed 's/appID: *//')
+
+watch_plane() {
+	local pid args
+	[[ -n $cli ]] || return 0
+	for pid in $(pgrep -P "$cli"); do
+		args=$(ps -o args= -p "$pid") || continue
+		if [[ $args == *" --app-id "* ]]; then # a daprd
+			args=${args#* --app-id }
+			plane_pid[${args%% *}/daprd]=$pid
+		else # an app: ../../bin/<app id>
+			args=${args%% *}
+			plane_pid[${args##*/}/app]=$pid
+		fi
+	done
+}
+
+plane_pids() { # plane_pids daprd|app
+	local key
+	for key in "${!plane_pid[@]}"; do [[ $key == */"$1" ]] && echo "${plane_pid[$key]}"; done
+	return 0
+}
+
+# --- Watching -------------------------------------------------------------------------------------------------
+# died reports a dead process and exits, which stops everything (stop_all).
+died() { # died <what> <how it ended, or ""> <its log>
+	log "$1 exited${2:+ ($2)}; its log: $3"
+	log "stopping the whole run (make run does not restart a process); start it again with make run"
+	exit 1
+}
+
+# check_own exits through died when a process this script started itself is gone. wait gives its exit status
+# even after the shell has reaped it (and must run in this shell, not in a $(...) subshell).
+check_own() { # check_own <pid> <what> <its log>
+	local code=0
+	kill -0 "$1" 2>/dev/null && return 0
+	wait "$1" || code=$?
+	if ((code > 128)); then died "$2" "killed by signal $((code - 128))" "$3"; fi
+	died "$2" "exit code $code" "$3"
+}
+
+# check_plane exits through died when a daprd or app of the plane is gone, or never appeared. The CLI writes
+# how a process ended into the log file it keeps for it (the newest one is this run's).
+check_plane() {
+	local app kind pid logf how what
+	for app in "${plane_apps[@]}"; do
+		for kind in daprd app; do
+			pid=${plane_pid[$app/$kind]:-}
+			if [[ -n $pid ]]; then
+				kill -0 "$pid" 2>/dev/null && continue
+			elif ((SECONDS - started < 30)); then
+				continue # the CLI starts them one after another within seconds
+			fi
+			sleep 0.5 # let the CLI write the exit status
+			# (|| true: no log file, or no such line, is possible and not an error here)
+			logf=$(find "apps/$app/.dapr/logs" -name "${app}_${kind}_*.log" 2>/dev/null | sort | tail -1) || true
+			how=$(grep -a -h -o -E 'exited with error code: .*|Exited (App|Dapr) successfully' "$logf" 2>/dev/null |
+				tail -1 | sed -e 's/^exited with error code: //' -e 's/^Exited .* successfully$/exit code 0/') || true
+			what=$app
+			[[ $kind == app ]] || what="the sidecar (daprd) of $app"
+			[[ -n $pid ]] || what="$what, right after its start,"
+			died "$what" "$how" "${logf:-apps/$app/.dapr/logs/}"
+		done
+	done
+}
+
+check_alive() {
+	check_plane
+	check_own "$cli" "the dapr CLI (dapr run -f dapr/dapr.yaml)" "this terminal"
+	check_own "$rt_daprd" "the local runtime's sidecar (daprd)" "$MP_DATA_DIR/logs/runtime-daprd.log"
+	check_own "$rt_logger" "the local runtime's workload demo-logger" "$MP_DATA_DIR/logs/demo-logger.log"
+	[[ -z $rt_agent ]] || check_own "$rt_agent" "the local runtime's agent" "$MP_DATA_DIR/logs/runtime-agent.log"
+	# redis runs as a daemon, not as a child of this script: no exit status.
+	kill -0 "$redis_pid" 2>/dev/null || died "redis" "" "$MP_DATA_DIR/logs/redis.log"
+}
+
+# --- Stopping -------------------------------------------------------------------------------------------------
+# stop_pids sends SIGTERM, gives the processes 10 s to finish, then kills what is left.
+stop_pids() {
+	local pid pids=() alive=()
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null && pids+=("$pid"); done
+	for _ in $(seq 100); do
+		alive=()
+		for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+		((${#alive[@]})) || return 0
+		sleep 0.1
+	done
+	log "still running after 10 s, killing: ${alive[*]}"
+	kill -KILL "${alive[@]}" 2>/dev/null
+}
+
+# stop_all runs on every exit of this script. The order matters: the runtime's workload and agent before its
+# sidecar; the plane's apps before their sidecars (an app may still use its sidecar while it shuts down); the
+# CLI after them, so it finds nothing left to stop (it would SIGKILL them); redis last.
+stop_all() {
+	local rc=$?
+	set +e               # stop everything even if one step fails
+	trap '' INT TERM HUP # the stop is bounded; a second Ctrl-C must not cut it short
+	log "stopping everything this run started"
+	watch_plane
+	# shellcheck disable=SC2046,SC2086 # one pid per word, none when empty
+	{
+		stop_pids $rt_agent $rt_logger
+		stop_pids $rt_daprd
+		stop_pids $(plane_pids app)
+		stop_pids $(plane_pids daprd)
+		stop_pids $cli
+	}
+	[[ -z $redis_pid ]] || scripts/redis.sh stop
+	rm -f "$run_pidfile"
+	log "stopped"
+	exit "$rc"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# --- Redis and the plane ---------------------------------------------------------------------------------------
+scripts/redis.sh start 9>&-
+redis_pid=$(cat "$MP_DATA_DIR/redis/redis.pid") # written by scripts/redis.sh
+
+"$DAPR_CLI" run -f dapr/dapr.yaml 9>&- &
+cli=$! started=$SECONDS
+
+# --- The local runtime ------------------------------------------------------------------------------------------
+# Its sidecar loads only what its Runtime Agent writes from the Governor's configuration. It has its own Dapr
+# Configuration (its own name resolution: the plane's app ids are unknown to it) and its own DAPR_API_TOKEN.
+# The CLI cannot start it that way: it gives every daprd the CLI's own environment (see dapr/dapr.yaml).
+# daprd runs in apps/demo-logger, as the CLI would run it: the Configuration's relative path relies on that.
+(cd apps/demo-logger && exec "${runtime_env[@]}" DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" "$DAPRD" \
+	--app-id demo-logger --dapr-http-port "$rt_http_port" --dapr-grpc-port "$rt_grpc_port" \
+	--metrics-port "$rt_metrics_port" --config ../../dapr/runtime-config.yaml --resources-path "$rt_resources" \
+	--placement-host-address "" --log-level info) >>"$MP_DATA_DIR/logs/runtime-daprd.log" 2>&1 9>&- &
+rt_daprd=$!
+(cd apps/demo-logger && exec "${runtime_env[@]}" DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" \
+	DAPR_HTTP_PORT="$rt_http_port" LOG_INTERVAL=1s RUNTIME_NAME=local ../../bin/demo-logger) \
+	>>"$MP_DATA_DIR/logs/demo-logger.log" 2>&1 9>&- &
+rt_logger=$!
+
+# start_agent registers the local runtime in tenant "demo" (once), gives its agent a one-time token (until it
+# has a certificate) and starts the agent, which writes the runtime's binding components. It needs the plane.
+start_agent() {
 	local tok id
-	tok=$(bin/gateway token -data "$MP_DATA_DIR" -tenant demo)
+	tok=$(bin/gateway token -data "$MP_DATA_DIR" -tenant demo) || return 1
 	director() {
-		curl -fsS "$gateway/director/graphql" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' -d "$1"
+		curl -fsS --max-time 30 "$gateway/director/graphql" -H "Authorization: Bearer $tok" \
+			-H 'Content-Type: application/json' -d "$1"
 	}
 	if [[ ! -s $agent_dir/runtime-id ]]; then
 		director '{"query":"mutation { registerRuntime(in: {name: \"local\"}) { id } }"}' |
@@ -46,44 +247,41 @@ start_local_runtime() {
 		director "{\"query\":\"mutation { requestOneTimeTokenForRuntime(id: \\\"$id\\\") { token } }\"}" |
 			sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$agent_dir/token"
 	fi
-	(cd apps/runtime-agent && RUNTIME_ID=$id GATEWAY_SECURE_URL=https://localhost:3443 \
-		GATEWAY_CA_FILE="$MP_DATA_DIR/tls/gateway.crt" RUNTIME_SIDECAR_URL=http://127.0.0.1:3510 \
-		RUNTIME_DAPR_API_TOKEN=$DAPR_API_TOKEN MP_DATA_DIR="$MP_DATA_DIR" LOG_FORMAT=text \
-		exec ../../bin/runtime-agent) >>"$MP_DATA_DIR/logs/runtime-agent.log" 2>&1 &
-	echo $! >"$agent_dir/pid"
+	(cd apps/runtime-agent && exec "${runtime_env[@]}" RUNTIME_ID="$id" APP_PORT="$agent_port" \
+		GATEWAY_SECURE_URL="https://localhost:$gateway_tls_port" GATEWAY_CA_FILE="$MP_DATA_DIR/tls/gateway.crt" \
+		RUNTIME_SIDECAR_URL="http://127.0.0.1:$rt_http_port" RUNTIME_DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" \
+		MP_DATA_DIR="$MP_DATA_DIR" ../../bin/runtime-agent) >>"$MP_DATA_DIR/logs/runtime-agent.log" 2>&1 9>&- &
+	rt_agent=$!
 	log "local runtime $id: agent started (log: $MP_DATA_DIR/logs/runtime-agent.log)"
 }
 
-stop_local_runtime() {
-	[[ -f $agent_dir/pid ]] && kill "$(cat "$agent_dir/pid")" 2>/dev/null || true
-	rm -f "$agent_dir/pid"
-}
+ready() { curl -fs --max-time 2 "$gateway/healthz" >/dev/null && curl -fs --max-time 2 "$gateway/readyz" >/dev/null; }
 
-(
-	for _ in $(seq 120); do
-		if curl -fs "$gateway/healthz" >/dev/null 2>&1 && curl -fs "$gateway/readyz" >/dev/null 2>&1; then
-			start_local_runtime || log "the local runtime did not start; see above"
-			cat >&2 <<MSG
+# --- Until Ctrl-C ------------------------------------------------------------------------------------------------
+# Once a second: record the CLI's new children, check that nothing died, and start the runtime's agent once
+# the gateway is ready. A signal ends the loop through its trap (exit, then stop_all).
+up='' warned=''
+while :; do
+	watch_plane
+	check_alive
+	if [[ -z $up ]] && ready; then
+		up=1
+		start_agent || log "the local runtime's agent did not start; see above"
+		cat >&2 <<MSG
 
   Management plane is up.
     Gateway (GraphQL):   $gateway/director/graphql   (token: make -s token TENANT=<id>)
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql
-    Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger
-    Logs:                apps/<app>/.dapr/logs/ (app and daprd), $MP_DATA_DIR/logs/ (redis, runtime-agent)
-  Press Ctrl-C to stop.
+    Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger, sidecar :$rt_http_port
+    Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, runtime-agent,
+                         demo-logger, runtime-daprd)
+  Press Ctrl-C to stop (pid $$).
 
 MSG
-			exit 0
-		fi
-		sleep 0.5
-	done
-	log "the gateway did not become ready; see apps/*/.dapr/logs/"
-) &
-
-# The CLI moves itself into its own process group, so Ctrl-C in the terminal does not reach it; pass the
-# interrupt on as SIGTERM, which makes it stop every app and sidecar, and wait until it has.
-"$DAPR_CLI" run -f dapr/dapr.yaml &
-cli=$!
-trap 'kill -TERM "$cli" 2>/dev/null || true' INT TERM
-wait "$cli" || wait "$cli" || true
+	elif [[ -z $up && -z $warned ]] && ((SECONDS - started > 120)); then
+		warned=1
+		log "the gateway is not ready after 2 minutes; still waiting (see apps/*/.dapr/logs/)"
+	fi
+	sleep 1
+done
