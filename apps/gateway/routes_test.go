@@ -164,6 +164,9 @@ func TestSidecarErrorsBecomeGatewayErrors(t *testing.T) {
 		"app slow": {500, `{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke: context deadline exceeded"}`, "UPSTREAM_TIMEOUT", 504},
 		"refused by the mesh": {403, `{"errorCode":"ERR_PERMISSION_DENIED","message":"access control policy has denied access to id: spiffe://public/ns/default/gateway operation: graphql verb: POST"}`,
 			"UPSTREAM_REFUSED", 502},
+		// What daprd 1.16 answers when the callee's access policy refuses (seen with a local sentry).
+		"refused by the access policy": {403, `{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke, id: director, err: rpc error: code = PermissionDenied desc = access control policy has denied access to id: spiffe://public/ns/default/gateway operation: graphql verb: POST"}`,
+			"UPSTREAM_REFUSED", 502},
 	} {
 		t.Run(name, func(t *testing.T) {
 			inv := &fakeInvoker{status: tc.status, answer: tc.answer}

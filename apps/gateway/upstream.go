@@ -47,6 +47,9 @@ func sidecarError(resp *http.Response) (daprError, bool) {
 func sidecarFailure(appID string, e daprError) (status int, code, message string) {
 	msg := strings.ToLower(e.Message)
 	switch {
+	case strings.Contains(msg, "permissiondenied") || strings.Contains(msg, "access control policy"):
+		// The callee's access policy refused the gateway: a deployment mistake, not an outage.
+		return http.StatusBadGateway, "UPSTREAM_REFUSED", appID + " could not be reached through the mesh"
 	case strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout") || strings.Contains(msg, "timed out"):
 		return http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT", appID + " did not answer in time"
 	case e.Code == "ERR_DIRECT_INVOKE":
