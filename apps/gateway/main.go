@@ -39,12 +39,13 @@ type config struct {
 	// the gateway loads.
 	KeyStore string `conf:"default:gatewaysecrets,env:ASSERTION_KEY_STORE"`
 	// AssertionTTL is how long an assertion of the caller's identity is good for (at most 60s).
-	AssertionTTL   time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
-	SidecarWait    time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
-	DaprAPIToken   string        `conf:"env:DAPR_API_TOKEN,mask"`
-	DirectorAppID  string        `conf:"default:director,env:DIRECTOR_APP_ID"`
-	ConnectorAppID string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
-	GovernorAppID  string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	AssertionTTL     time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
+	SidecarWait      time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
+	DaprAPIToken     string        `conf:"env:DAPR_API_TOKEN,mask"`
+	DirectorAppID    string        `conf:"default:director,env:DIRECTOR_APP_ID"`
+	ConnectorAppID   string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
+	GovernorAppID    string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
+	ProvisionerAppID string        `conf:"default:provisioner,env:PROVISIONER_APP_ID"`
 	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
 	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
 	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
@@ -130,6 +131,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 			"director": {AppID: cfg.DirectorAppID, Delegates: []string{cfg.ConnectorAppID},
 				Auth: authn.Authenticate(certs, clients, users)},
 			"governor": {AppID: cfg.GovernorAppID, Delegates: []string{cfg.DirectorAppID},
+				Auth: authn.Authenticate(certs, clients, users)},
+			// The Provisioner registers runtimes and asks for their one-time tokens in the Director,
+			// which asks the Connector: the caller's assertion travels the whole way.
+			"provisioner": {AppID: cfg.ProvisionerAppID, Delegates: []string{cfg.DirectorAppID, cfg.ConnectorAppID},
 				Auth: authn.Authenticate(certs, clients, users)},
 			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
 		},

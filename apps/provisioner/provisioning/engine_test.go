@@ -30,7 +30,9 @@ func (d *fakeDirector) RegisterRuntime(context.Context, string, string, map[stri
 	return "rt-" + string(rune('0'+d.n)), nil
 }
 
-func (d *fakeDirector) RequestOneTimeToken(context.Context, string) (string, error) { return "tok", nil }
+func (d *fakeDirector) RequestOneTimeToken(context.Context, string) (string, error) {
+	return "tok", nil
+}
 
 func (d *fakeDirector) UnregisterRuntime(_ context.Context, id string) error {
 	d.mu.Lock()

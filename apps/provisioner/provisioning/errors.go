@@ -40,6 +40,12 @@ func Reason(err error) (reason, component string) {
 		return ReasonInvalidInput, ComponentProvisioner
 	case apperr.CodeConflict:
 		return ReasonOperationRunning, ComponentProvisioner
+	case apperr.CodeForbidden:
+		return ReasonForbidden, ComponentProvisioner
+	case apperr.CodeUnauthenticated:
+		return ReasonUnauthenticated, ComponentProvisioner
+	case apperr.CodeUnavailable:
+		return ReasonUnavailable, ComponentProvisioner
 	}
 	return ReasonInternal, ComponentProvisioner
 }

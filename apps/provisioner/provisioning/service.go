@@ -59,7 +59,7 @@ func NewService(store Store, engine *Engine, director Director, log *slog.Logger
 var _ API = (*Service)(nil)
 
 // Runtime names become folder names and Director names: the Director's own alphabet.
-var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,34}[a-z0-9])?$`)
+var namePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,34}[a-z0-9])?$`)
 
 func invalid(format string, args ...any) error {
 	return Fail(apperr.CodeInvalidInput, ReasonInvalidInput, ComponentProvisioner, format, args...)
@@ -86,7 +86,7 @@ func (s *Service) Provision(ctx context.Context, in ProvisionInput) (Operation, 
 		return Operation{}, apperr.New(apperr.CodeUnauthenticated, "%v", err)
 	}
 	if !namePattern.MatchString(in.Name) {
-		return Operation{}, invalid("runtimeInput.name %q: use 1-36 lowercase letters, digits and '-', starting and ending with a letter or digit", in.Name)
+		return Operation{}, invalid("runtimeInput.name %q: use 1-36 lowercase letters, digits and '-', starting with a letter and not ending with '-'", in.Name)
 	}
 	backend, ok := s.engine.Backend(in.Backend)
 	if !ok {

@@ -133,6 +133,9 @@ const (
 	ReasonDirector         = "err_director"
 	ReasonAgent            = "err_agent_not_connected"
 	ReasonInternal         = "err_internal"
+	ReasonForbidden        = "err_forbidden"
+	ReasonUnauthenticated  = "err_unauthenticated"
+	ReasonUnavailable      = "err_unavailable"
 
 	ComponentProvisioner = "provisioner"
 	ComponentDirector    = "director"

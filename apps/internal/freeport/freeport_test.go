@@ -1,4 +1,4 @@
-package stacktest
+package freeport
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-func TestFreePortStaysBelowTheEphemeralRangeAndNeverRepeats(t *testing.T) {
+func TestPortStaysBelowTheEphemeralRangeAndNeverRepeats(t *testing.T) {
 	high := ephemeralLow()
 	seen := map[int]bool{}
 	for range 200 {
-		p, err := FreePort()
+		p, err := Port()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestFreePortStaysBelowTheEphemeralRangeAndNeverRepeats(t *testing.T) {
 	}
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
-	q, err := FreePort()
+	q, err := Port()
 	if err != nil {
 		t.Fatal(err)
 	}
