@@ -105,6 +105,7 @@ func (s *Service) Provision(ctx context.Context, in ProvisionInput) (Operation, 
 	labels[LabelProvisioned] = "true"
 	id, err := s.director.RegisterRuntime(ctx, in.Name, in.Description, labels)
 	if err != nil {
+		s.log.WarnContext(ctx, "director refused or failed to register a runtime", "err", err)
 		return Operation{}, directorFailed("register the runtime in the Director", err)
 	}
 	tok, err := s.director.RequestOneTimeToken(ctx, id)
