@@ -16,6 +16,7 @@ export DAPR_RUNTIME_PATH=${DAPR_RUNTIME_PATH:-$MP_CACHE_DIR/dapr/$DAPR_VERSION}
 export DAPR_BIN_DIR=$DAPR_RUNTIME_PATH/.dapr/bin
 export DAPRD=$DAPR_BIN_DIR/daprd
 export DAPR_CLI=$DAPR_BIN_DIR/dapr
+export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
 
 # Local data (state store, name resolution, redis, logs); git-ignored, survives restarts.
 export MP_DATA_DIR=${MP_DATA_DIR:-$MP_ROOT/.data}

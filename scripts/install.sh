@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the project needs to run and test: daprd and the dapr CLI (built from the Go module proxy
-# into a project-local cache, because `dapr init` downloads from GitHub) and redis-server (pub/sub broker).
+# Installs what the project needs to run and test: daprd, sentry and the dapr CLI (built from the Go module
+# proxy into a project-local cache, because `dapr init` downloads from GitHub) and redis-server (pub/sub broker).
 # Idempotent: a second run with the same versions only checks.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 command -v go >/dev/null || die "Go is required (https://go.dev/dl/); none found on PATH"
 
-# The stamp records what the cached binaries were built from; a change to the tools module rebuilds them.
+# The stamp records what the cached binaries were built from; a change to the tools module (its go.mod, go.sum
+# or the list of programs in tools.go) rebuilds them.
 tools_dir=$MP_ROOT/dapr/tools
 stamp_file=$DAPR_BIN_DIR/.stamp
-want_stamp="$DAPR_VERSION $DAPR_BUILD_TOOLCHAIN $(cat "$tools_dir/go.mod" "$tools_dir/go.sum" | sha256sum | cut -c1-16)"
+want_stamp="$DAPR_VERSION $DAPR_BUILD_TOOLCHAIN $(cat "$tools_dir/go.mod" "$tools_dir/go.sum" "$tools_dir/tools.go" | sha256sum | cut -c1-16)"
 
 build_dapr() {
 	mkdir -p "$DAPR_BIN_DIR"
@@ -22,6 +23,11 @@ build_dapr() {
 	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -tags allcomponents \
 		-ldflags '-s -w' -o "$DAPRD.tmp" github.com/dapr/dapr/cmd/daprd)
 	mv "$DAPRD.tmp" "$DAPRD"
+	# sentry: the certificate authority of the plane's sidecars (mTLS identities for access control).
+	log "building sentry $DAPR_VERSION"
+	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -ldflags '-s -w' \
+		-o "$DAPR_SENTRY.tmp" github.com/dapr/dapr/cmd/sentry)
+	mv "$DAPR_SENTRY.tmp" "$DAPR_SENTRY"
 	log "building the dapr CLI $DAPR_VERSION"
 	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -ldflags '-s -w' \
 		-o "$DAPR_CLI.tmp" github.com/dapr/cli)
@@ -30,8 +36,8 @@ build_dapr() {
 	log "dapr toolchain built in $((SECONDS - started))s into $DAPR_BIN_DIR"
 }
 
-if [[ -x $DAPRD && -x $DAPR_CLI && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
-	log "daprd and dapr CLI $DAPR_VERSION already built in $DAPR_BIN_DIR"
+if [[ -x $DAPRD && -x $DAPR_SENTRY && -x $DAPR_CLI && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
+	log "daprd, sentry and dapr CLI $DAPR_VERSION already built in $DAPR_BIN_DIR"
 else
 	build_dapr
 fi
