@@ -302,7 +302,7 @@ func TestKustomizationListsTheManifests(t *testing.T) {
 type call struct{ caller, callee, verb, path string }
 
 // calls are the invocations the apps make of one another (see apps/gateway/main.go, apps/director/pairing,
-// apps/governor/runtimelabels); the access policies must allow each one.
+// apps/governor/runtimelabels, apps/provisioner/director); the access policies must allow each one.
 var calls = []call{
 	{"gateway", "director", "POST", "/graphql"},
 	{"gateway", "governor", "POST", "/graphql"},
@@ -318,12 +318,17 @@ var calls = []call{
 	{"director", "connector", "POST", "/clients/query"},
 	{"director", "connector", "DELETE", "/clients/c-1"},
 	{"governor", "director", "POST", "/graphql"},
+	{"provisioner", "director", "POST", "/graphql"},
 }
 
 // refused are invocations no app needs; the policies must deny them.
 var refused = []call{
 	{"gateway", "connector", "POST", "/tokens"}, // only on a caller's behalf, through the Director
 	{"gateway", "connector", "POST", "/clients"},
+	{"gateway", "connector", "DELETE", "/clients/c-1"},
+	{"gateway", "connector", "GET", "/certificates/0a1b/other"},
+	{"gateway", "connector", "GET", "/certificates/0a/1b/status"},
+	{"director", "connector", "GET", "/clients/c-1/status"},
 	{"governor", "connector", "POST", "/tokens"},
 	{"director", "governor", "POST", "/graphql"},
 	{"director", "director", "POST", "/healthcron"},
@@ -331,42 +336,64 @@ var refused = []call{
 	{"gateway", "director", "POST", "/healthcron"},
 	{"director", "gateway", "POST", "/director/graphql"},
 	{"runtime-agent", "director", "POST", "/graphql"},
+	{"provisioner", "connector", "POST", "/tokens"},
+	{"provisioner", "governor", "POST", "/graphql"},
 	{"demo-logger", "governor", "POST", "/graphql"},
 }
 
-// allowed decides as Dapr's access control does for HTTP: the caller's policy, else the global default;
-// within a policy, the first matching operation, else the policy's default. "*" in an operation name
-// matches one path segment.
+// allowed decides as Dapr 1.16's access control does for HTTP (pkg/acl, pkg/config/acl_trie.go): the caller's
+// policy when its app id, trust domain and namespace match, else the global default; within a policy, the
+// operation that covers the path (operationFor), if it lists the verb, else the policy's default.
 func allowed(cfg daprconfig.Configuration, c call) bool {
 	ac := cfg.Spec.AccessControlSpec
 	if ac == nil {
 		return true
 	}
 	for _, p := range ac.AppPolicies {
-		if p.AppName != c.caller || p.Namespace != "mgmtplane" {
+		if p.AppName != c.caller || p.Namespace != "mgmtplane" || p.TrustDomain != "public" {
 			continue
 		}
-		for _, op := range p.AppOperationActions {
-			if pathMatches(op.Operation, c.path) && (len(op.HTTPVerb) == 0 || slices.Contains(op.HTTPVerb, c.verb) || slices.Contains(op.HTTPVerb, "*")) {
-				return op.Action == "allow"
-			}
+		if op := operationFor(p.AppOperationActions, c.path); op != nil &&
+			(slices.Contains(op.HTTPVerb, c.verb) || slices.Contains(op.HTTPVerb, "*")) {
+			return op.Action == "allow"
 		}
 		return p.DefaultAction == "allow"
 	}
 	return ac.DefaultAction == "allow"
 }
 
-func pathMatches(pattern, path string) bool {
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return false
-	}
-	for i := range ps {
-		if ps[i] != "*" && ps[i] != xs[i] {
-			return false
+// operationFor returns the operation Dapr applies to path: it walks the path segment by segment and takes
+// the first rule it meets, so a rule covers every deeper path too and the shortest covering rule wins.
+// In a rule, "**" matches any one segment (and, last, everything below), "*" only the path's last segment.
+func operationFor(ops []daprconfig.AppOperationAction, path string) *daprconfig.AppOperationAction {
+	var best *daprconfig.AppOperationAction
+	bestLen := 0
+	for i, op := range ops {
+		if n, ok := covers(op.Operation, path); ok && (best == nil || n < bestLen) {
+			best, bestLen = &ops[i], n
 		}
 	}
-	return true
+	return best
+}
+
+func covers(pattern, path string) (int, bool) {
+	ps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	xs := strings.Split(strings.TrimPrefix(strings.ToLower(path), "/"), "/")
+	if len(ps) > len(xs) {
+		return 0, false
+	}
+	for i := range ps {
+		switch {
+		case ps[i] == "**":
+		case ps[i] == "*":
+			if i != len(xs)-1 {
+				return 0, false
+			}
+		case ps[i] != xs[i]:
+			return 0, false
+		}
+	}
+	return len(ps), true
 }
 
 func TestAccessPoliciesAllowExactlyTheCallsTheAppsMake(t *testing.T) {

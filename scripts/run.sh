@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole management plane locally until Ctrl-C: redis for pub/sub; the plane's apps, each with its
-# sidecar, through the standard multi-app run template (dapr/dapr.yaml); and the local runtime — its sidecar,
-# its workload demo-logger and its Runtime Agent — which this script starts itself, because the runtime is a
-# trust domain of its own (see "The local runtime" below).
+# Runs the whole management plane locally until Ctrl-C: redis for pub/sub; sentry, the certificate authority
+# of the plane's mesh (mTLS identities, on which each app's access policy rests); the plane's apps, each with
+# its sidecar, through the standard multi-app run template (dapr/dapr.yaml); and the local runtime — its
+# sidecar, its workload demo-logger and its Runtime Agent — which this script starts itself, because the
+# runtime is a trust domain of its own (see "The local runtime" below).
 #
 # One run at a time: a second run says which one is running and touches nothing. In a multi-app run the dapr
 # CLI only logs that a process died and keeps the others running, so this script watches every process of
 # the run; when one dies it says which and stops everything (it does not restart it). Ctrl-C stops
-# everything too, in order: the runtime, the plane's apps, their sidecars, the CLI, redis.
+# everything too, in order: the runtime, the plane's apps, their sidecars, the CLI, sentry, redis.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/env.sh"
@@ -31,8 +32,11 @@ trap 'rm -f "$run_pidfile"' EXIT # until stop_all takes over below
 # these ports. Say so now, before anything is started, instead of failing halfway.
 gateway_port=3000 gateway_tls_port=3443 agent_port=3005
 rt_http_port=3510 rt_grpc_port=50010 rt_metrics_port=9110
+# The dapr CLI points every daprd whose Configuration enables mTLS at sentry on localhost:50001, a fixed
+# address (dapr/cli pkg/standalone: sentryDefaultAddress); so sentry must listen there.
+sentry_port=50001 sentry_healthz_port=50011
 mapfile -t ports < <(grep -oE '(appPort|daprHTTPPort|daprGRPCPort|metricsPort): *[0-9]+' dapr/dapr.yaml | grep -oE '[0-9]+$')
-ports+=("$gateway_tls_port" "$agent_port" "$rt_http_port" "$rt_grpc_port" "$rt_metrics_port")
+ports+=("$gateway_tls_port" "$agent_port" "$rt_http_port" "$rt_grpc_port" "$rt_metrics_port" "$sentry_port" "$sentry_healthz_port")
 holder() { # the process listening on port $1, as ss (where present) names it
 	command -v ss >/dev/null || return 0
 	ss -Hltnp "sport = :$1" | grep -o 'users:.*' | head -1 || true
@@ -77,6 +81,39 @@ RUNTIME_DAPR_API_TOKEN=${RUNTIME_DAPR_API_TOKEN:-$(new_token)}
 # and none of them exits on the same Ctrl-C and passes for a crash.
 runtime_env=(setsid env -u APP_API_TOKEN -u DAPR_API_TOKEN LOG_FORMAT=text)
 
+# --- The mesh: sentry, identities, access policies -----------------------------------------------------------
+# Each plane sidecar gets an mTLS certificate for its app id from sentry, and its app's access policy
+# (dapr/access/<app>.yaml) lets only the callers the app needs through. The run template can give a daprd one
+# Configuration file and no flags or environment of its own, so:
+#  - each app's Configuration is written here, into apps/<app>/.dapr/config.yaml (the run template names it):
+#    dapr/config.yaml, then spec.mtls.enabled — on which the CLI starts daprd with --enable-mtls
+#    --sentry-address localhost:50001 (daprd itself ignores it in self-hosted mode) — then the app's policy;
+#  - the environment every daprd inherits from the CLI names each one's own token by a relative path: daprd
+#    runs in its app's folder, so .dapr/sentry-token is apps/<app>/.dapr/sentry-token.
+# Sentry signs a certificate only for the identity a token names. The tokens' key is new at every run and
+# never stored: no other process can mint a token, and a token is good only for this run's sentry.
+mapfile -t plane_apps < <(grep -oE 'appID: *[a-z0-9-]+' dapr/dapr.yaml | sed 's/appID: *//')
+mesh_namespace=mgmtplane # as on Kubernetes (deploy/namespace.yaml); the access policies name it
+sentry_dir=$MP_DATA_DIR/sentry
+mkdir -p "$sentry_dir/ca"
+chmod 700 "$sentry_dir" "$sentry_dir/ca"
+# The access policy is appended to dapr/config.yaml's spec: that must be its last top-level key.
+[[ $(grep -E '^[a-zA-Z]' dapr/config.yaml | tail -1) == "spec:" ]] || die "dapr/config.yaml must end with its spec"
+tokens=()
+for app in "${plane_apps[@]}"; do
+	[[ -f dapr/access/$app.yaml ]] || die "dapr/access/$app.yaml is missing: every plane app needs an access policy"
+	mkdir -p "apps/$app/.dapr"
+	{
+		echo "# Written by scripts/run.sh at every start from dapr/config.yaml and dapr/access/$app.yaml; edit those."
+		cat dapr/config.yaml
+		echo "  mtls:"
+		echo "    enabled: true"
+		sed '1,/^spec:/d' "dapr/access/$app.yaml"
+	} >"apps/$app/.dapr/config.yaml"
+	tokens+=("$app=apps/$app/.dapr/sentry-token")
+done
+go run ./dapr/sentrytoken/mint -jwks "$sentry_dir/tokens.jwks.json" -namespace "$mesh_namespace" "${tokens[@]}"
+
 gateway=http://localhost:$gateway_port
 agent_dir=$MP_DATA_DIR/runtime-agent
 rt_resources=$MP_DATA_DIR/runtime/resources
@@ -86,9 +123,8 @@ mkdir -p "$agent_dir" "$rt_resources"
 # Pids of the processes this script starts itself. The plane's daprd and apps are the CLI's children:
 # watch_plane records them in plane_pid as they appear, keyed "<app id>/daprd" and "<app id>/app", so that
 # they can be reported by name and stopped in order even if the CLI itself died.
-cli='' started='' redis_pid='' rt_daprd='' rt_logger='' rt_agent=''
+cli='' started='' redis_pid='' sentry_pid='' rt_daprd='' rt_logger='' rt_agent=''
 declare -A plane_pid=()
-mapfile -t plane_apps < <(grep -oE 'appID: *[a-z0-9-]+' dapr/dapr.yaml | sed 's/appID: *//')
 
 watch_plane() {
 	local pid args
@@ -157,6 +193,7 @@ check_plane() {
 check_alive() {
 	check_plane
 	check_own "$cli" "the dapr CLI (dapr run -f dapr/dapr.yaml)" "this terminal"
+	check_own "$sentry_pid" "sentry (the mesh's certificate authority)" "$MP_DATA_DIR/logs/sentry.log"
 	check_own "$rt_daprd" "the local runtime's sidecar (daprd)" "$MP_DATA_DIR/logs/runtime-daprd.log"
 	check_own "$rt_logger" "the local runtime's workload demo-logger" "$MP_DATA_DIR/logs/demo-logger.log"
 	[[ -z $rt_agent ]] || check_own "$rt_agent" "the local runtime's agent" "$MP_DATA_DIR/logs/runtime-agent.log"
@@ -181,7 +218,7 @@ stop_pids() {
 
 # stop_all runs on every exit of this script. The order matters: the runtime's workload and agent before its
 # sidecar; the plane's apps before their sidecars (an app may still use its sidecar while it shuts down); the
-# CLI after them, so it finds nothing left to stop (it would SIGKILL them); redis last.
+# CLI after them, so it finds nothing left to stop (it would SIGKILL them); sentry, then redis last.
 stop_all() {
 	local rc=$?
 	set +e               # stop everything even if one step fails
@@ -195,6 +232,7 @@ stop_all() {
 		stop_pids $(plane_pids app)
 		stop_pids $(plane_pids daprd)
 		stop_pids $cli
+		stop_pids $sentry_pid
 	}
 	[[ -z $redis_pid ]] || scripts/redis.sh stop
 	rm -f "$run_pidfile"
@@ -210,7 +248,39 @@ trap 'exit 129' HUP
 scripts/redis.sh start 9>&-
 redis_pid=$(cat "$MP_DATA_DIR/redis/redis.pid") # written by scripts/redis.sh
 
-"$DAPR_CLI" run -f dapr/dapr.yaml 9>&- &
+# Sentry first: a daprd started before it waits silently for its certificate. It keeps its root certificate
+# in $sentry_dir/ca and runs there, where dapr/sentry.yaml finds the tokens' key set. NAMESPACE=default: its
+# own identity, spiffe://localhost/ns/default/dapr-sentry, is what daprd checks. Its gRPC port listens on
+# loopback only; its healthz port, whatever the flags say, on every interface. In a session of its own, like
+# the runtime's processes (see runtime_env).
+start_sentry() {
+	local i
+	(cd "$sentry_dir" && exec setsid env NAMESPACE=default "$DAPR_SENTRY" --config "$MP_ROOT/dapr/sentry.yaml" \
+		--issuer-credentials "$sentry_dir/ca" --trust-domain localhost --port "$sentry_port" \
+		--listen-address 127.0.0.1 --healthz-port "$sentry_healthz_port" --enable-metrics=false --log-level info) \
+		>>"$MP_DATA_DIR/logs/sentry.log" 2>&1 9>&- &
+	sentry_pid=$!
+	for ((i = 0; ; i++)); do
+		curl -fs --max-time 1 "http://127.0.0.1:$sentry_healthz_port/healthz" >/dev/null && return 0
+		check_own "$sentry_pid" "sentry (the mesh's certificate authority)" "$MP_DATA_DIR/logs/sentry.log"
+		((i < 300)) || { log "sentry is not healthy after 30 s; its log: $MP_DATA_DIR/logs/sentry.log"; exit 1; }
+		sleep 0.1
+	done
+}
+# On its first start sentry makes the root certificate into the folder it watches, and then reloads itself
+# once for each file it wrote, 2 s apart, closing its listeners each time. So on the first run of a checkout
+# (or after make reset) one start only makes the certificate, and the sentry that serves starts on it.
+if [[ ! -s $sentry_dir/ca/ca.crt ]]; then
+	start_sentry
+	stop_pids "$sentry_pid"
+	log "sentry made the mesh's root certificate: $sentry_dir/ca/ca.crt"
+fi
+start_sentry
+
+# The plane's sidecars get the mesh's settings from the CLI's environment (see "The mesh" above); the apps
+# get them too and ignore them. Only the CLI gets them: the local runtime stays out of the mesh.
+NAMESPACE=$mesh_namespace DAPR_TRUST_ANCHORS=$(cat "$sentry_dir/ca/ca.crt") DAPR_SENTRY_TOKEN_FILE=.dapr/sentry-token \
+	"$DAPR_CLI" run -f dapr/dapr.yaml 9>&- &
 cli=$! started=$SECONDS
 
 # --- The local runtime ------------------------------------------------------------------------------------------
@@ -274,8 +344,8 @@ while :; do
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql
     Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger, sidecar :$rt_http_port
-    Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, runtime-agent,
-                         demo-logger, runtime-daprd)
+    Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, sentry,
+                         runtime-agent, demo-logger, runtime-daprd)
   Press Ctrl-C to stop (pid $$).
 
 MSG

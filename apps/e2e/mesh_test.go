@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,9 +18,9 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
 )
 
-// intruder is an extra app in the plane's own mesh — same name resolution, same sidecar API token — as any
-// Dapr-enabled pod in the plane's cluster is. Its sidecar can reach every app; what it may not do is make
-// an app believe a caller the gateway did not vouch for.
+// intruder is an extra app in the plane's own mesh — same name resolution, same sidecar API token, a
+// certificate from the plane's sentry for its own app id — as any Dapr-enabled pod in the plane's namespace
+// is. No access policy names it, so every app's sidecar refuses it.
 var intruder = sync.OnceValue(func() error {
 	return stack.StartApp(context.Background(), stacktest.App{ID: "intruder", Bin: "demo-logger", NoAppPort: true,
 		Env: map[string]string{"LOG_INTERVAL": "1h"}})
@@ -71,10 +72,74 @@ func signed(t *testing.T, c assertion.Claims) string {
 	return raw
 }
 
-func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
+// deniedByPolicy reports whether an invocation was refused by the callee's sidecar for its access policy,
+// naming the caller's mTLS identity, rather than answered by the app.
+func deniedByPolicy(status int, body, caller string) bool {
+	return status == http.StatusForbidden && strings.Contains(body, "access control policy has denied access") &&
+		strings.Contains(body, "spiffe://public/ns/"+stacktest.MeshNamespace+"/"+caller+" ")
+}
+
+// Each app's sidecar lets through only the callers, operations and verbs its access policy names
+// (dapr/access), whatever the request carries: a member of the mesh that no policy names is refused before
+// the app sees anything, even with an assertion the gateway would have made.
+func TestAccessPolicyRefusesCallersItDoesNotName(t *testing.T) {
 	if err := intruder(); err != nil {
 		t.Fatal(err)
 	}
+	const tenant = "tenant-acl-victim"
+	register := `{"query":"mutation { registerApplication(in: {name: \"intruded\"}) { id } }"}`
+	for _, c := range []struct{ from, app, method, body, audience string }{
+		// Callers no policy names.
+		{"intruder", "director", "graphql", register, "director"},
+		{"intruder", "governor", "graphql", `{"query":"{ configurations { data { id } } }"}`, "governor"},
+		{"intruder", "connector", "tokens", `{"tenant":"` + tenant + `","consumerID":"x","consumerType":"APPLICATION"}`, "connector"},
+		{"intruder", "connector", "ca.pem", ``, "connector"},
+		// Callers the policy names, for operations it does not give them.
+		{"gateway", "connector", "tokens", `{"tenant":"` + tenant + `","consumerID":"x","consumerType":"APPLICATION"}`, "connector"},
+		{"governor", "connector", "tokens", `{"tenant":"` + tenant + `","consumerID":"x","consumerType":"APPLICATION"}`, "connector"},
+		{"director", "governor", "graphql", `{"query":"{ configurations { data { id } } }"}`, "governor"},
+		{"gateway", "director", "healthcron", `{}`, "director"},
+	} {
+		t.Run(c.from+" to "+c.app+" "+c.method, func(t *testing.T) {
+			h := http.Header{assertion.Header: {signed(t, claims(tenant, c.audience))}}
+			if status, body := viaSidecar(t, c.from, c.app, c.method, h, c.body); !deniedByPolicy(status, body, c.from) {
+				t.Fatalf("%d %s", status, body)
+			}
+		})
+	}
+
+	// Nothing reached the victim's tenant.
+	var apps struct{ Applications struct{ TotalCount int } }
+	ok(t, gql(t, tenant, `{ applications { totalCount } }`, nil), &apps)
+	if apps.Applications.TotalCount != 0 {
+		t.Fatalf("%d applications registered in the victim's tenant", apps.Applications.TotalCount)
+	}
+
+	// The control: the path the policy allows, gateway to director, with the same request.
+	status, body := viaSidecar(t, "gateway", "director", "graphql",
+		http.Header{assertion.Header: {signed(t, claims(tenant, "director"))}}, `{"query":"{ applications { totalCount } }"}`)
+	if status != http.StatusOK || !strings.Contains(body, `"totalCount":0`) {
+		t.Fatalf("gateway to director: %d %s", status, body)
+	}
+}
+
+// Sentry signs a certificate only for the identity a sidecar's token names (its jwks validator): a member of
+// the mesh cannot take another app's identity, and with it that app's place in the access policies, by
+// asking for it. (Without a validator, a self-hosted sentry signs any identity for anyone.)
+func TestSidecarCannotTakeAnotherAppsIdentity(t *testing.T) {
+	err := stack.StartApp(context.Background(), stacktest.App{ID: "impostor", Bin: "demo-logger", NoAppPort: true,
+		Env: map[string]string{"LOG_INTERVAL": "1h"}, SidecarEnv: map[string]string{"SENTRY_LOCAL_IDENTITY": "director"}})
+	if !errors.Is(err, stacktest.ErrSidecarExited) {
+		t.Fatalf("a sidecar asking for the director's identity with its own token: %v", err)
+	}
+	if log := stack.Log("impostor-daprd"); !strings.Contains(log, "token validation failed") {
+		t.Fatalf("the impostor's sidecar did not end for its token:\n%s", log)
+	}
+}
+
+// A member of the mesh that the access policy lets through — compromised, or confused — still cannot make
+// an app believe a caller the gateway did not vouch for: each app checks the assertion itself.
+func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
 	const tenant = "tenant-mesh-victim"
 	register := `{"query":"mutation { registerApplication(in: {name: \"forged\"}) { id } }"}`
 
@@ -99,16 +164,17 @@ func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
 		"garbage assertion":         {assertion.Header: {"e30.e30.e30"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, body := viaSidecar(t, "intruder", "director", "graphql", h, register)
+			// Each through the sidecar of a caller the callee's policy allows for that operation.
+			status, body := viaSidecar(t, "governor", "director", "graphql", h, register)
 			if status != http.StatusUnauthorized || !strings.Contains(body, `"UNAUTHENTICATED"`) {
 				t.Fatalf("director: %d %s", status, body)
 			}
-			status, body = viaSidecar(t, "intruder", "governor", "graphql", h, `{"query":"{ configurations { data { id } } }"}`)
+			status, body = viaSidecar(t, "gateway", "governor", "graphql", h, `{"query":"{ configurations { data { id } } }"}`)
 			if status != http.StatusUnauthorized {
 				t.Fatalf("governor: %d %s", status, body)
 			}
 			// The Connector's internal routes, which the Director uses to mint tokens and credentials.
-			status, body = viaSidecar(t, "intruder", "connector", "tokens", h,
+			status, body = viaSidecar(t, "director", "connector", "tokens", h,
 				`{"tenant":"`+tenant+`","consumerID":"x","consumerType":"APPLICATION"}`)
 			if status != http.StatusUnauthorized {
 				t.Fatalf("connector: %d %s", status, body)
@@ -125,7 +191,7 @@ func TestMeshMemberCannotForgeTheCaller(t *testing.T) {
 
 	// The control: the same path with an assertion the gateway would have made is believed, so the
 	// refusals above are the assertion's doing, not the path's.
-	status, body := viaSidecar(t, "intruder", "director", "graphql",
+	status, body := viaSidecar(t, "governor", "director", "graphql",
 		http.Header{assertion.Header: {signed(t, claims(tenant, "director"))}}, `{"query":"{ applications { totalCount } }"}`)
 	if status != http.StatusOK || !strings.Contains(body, `"totalCount":0`) {
 		t.Fatalf("valid assertion: %d %s", status, body)

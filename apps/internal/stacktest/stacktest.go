@@ -1,7 +1,8 @@
 // Package stacktest starts the management plane for end-to-end tests the way it runs for real: redis-server,
-// one daprd sidecar per app (the project's own build) and the apps' binaries, all on free loopback ports
-// with their data in a temporary folder. It uses the checked-in components and Configuration, rewritten
-// only where paths and ports must differ.
+// sentry (the certificate authority of the plane's mesh), one daprd sidecar per app (the project's own
+// build) with mTLS and the app's access policy, and the apps' binaries, all on free loopback ports with
+// their data in a temporary folder. It uses the checked-in components and Configurations, rewritten only
+// where paths and ports must differ.
 package stacktest
 
 import (
@@ -32,21 +33,31 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/secret"
+	"github.com/mgmtplane/mgmtplane/dapr/sentrytoken"
 )
+
+// MeshNamespace is the NAMESPACE of the plane's sidecars, as on Kubernetes (deploy/namespace.yaml): their
+// mTLS identities are spiffe://public/ns/mgmtplane/<app id>, which the access policies in dapr/access name.
+const MeshNamespace = "mgmtplane"
 
 // App is one Dapr app of the stack.
 type App struct {
 	ID  string            // Dapr app id
 	Bin string            // folder under apps/ of its binary; ID when empty
 	Env map[string]string // extra environment for the app
+	// SidecarEnv is extra environment for the app's sidecar, after the stack's own (tests use it to make a
+	// sidecar ask sentry for an identity that is not its app's, with SENTRY_LOCAL_IDENTITY).
+	SidecarEnv map[string]string
 	// ResourcesDir, when set, is the sidecar's resources folder instead of the stack's rendered
 	// components: a runtime's sidecar loads what the Runtime Agent writes there.
 	ResourcesDir string
 	// NoAppPort starts the sidecar without an app channel, for apps that only call Dapr.
 	NoAppPort bool
 	// Outside makes the sidecar a member of its own mesh, as a runtime's sidecar in another cluster is:
-	// its own name resolution (it cannot discover the plane's apps) and its own API and app tokens
-	// (SidecarToken).
+	// its own name resolution (it cannot discover the plane's apps), its own API and app tokens
+	// (SidecarToken), and no mTLS identity from the plane's sentry. Every other sidecar is in the plane's
+	// mesh: it gets a certificate for its app id from the stack's sentry and, when dapr/access has a file
+	// for its app id, that access policy.
 	Outside bool
 }
 
@@ -70,14 +81,22 @@ type Options struct {
 // Stack is a running set of apps and sidecars.
 type Stack struct {
 	Dir       string // temporary folder holding data, logs and rendered components
+	root      string // the repository
 	daprd     string
+	sentry    string
 	RedisAddr string
+	// sentryAddr is the stack's sentry (gRPC); trustAnchors its root certificate (PEM), which every
+	// sidecar of the mesh trusts; tokens signs the token each sidecar asks sentry for its certificate with.
+	sentryAddr   string
+	trustAnchors string
+	tokens       *sentrytoken.Issuer
 	// AppToken and APIToken secure the hops between each app and its sidecar (APP_API_TOKEN,
 	// DAPR_API_TOKEN), as in production.
 	AppToken, APIToken string
 	apps               map[string]*running
 	procs              []*exec.Cmd
 	byName             map[string]*exec.Cmd
+	exited             map[*exec.Cmd]chan struct{} // closed when the process has ended (and was reaped)
 	logs               []string
 }
 
@@ -111,9 +130,9 @@ func (s *Stack) SidecarGRPC(appID string) string {
 	return fmt.Sprintf("127.0.0.1:%d", s.apps[appID].GRPCPort)
 }
 
-// ErrNoDaprd means the Dapr toolchain has not been built; tests should skip with this message unless the
-// run requires the end-to-end suite.
-var ErrNoDaprd = errors.New("daprd not built: run `make install` (or `make test`, which installs it)")
+// ErrNoDaprd means the Dapr toolchain (daprd, sentry) has not been built; tests should skip with this
+// message unless the run requires the end-to-end suite.
+var ErrNoDaprd = errors.New("daprd or sentry not built: run `make install` (or `make test`, which installs it)")
 
 // Required reports whether missing prerequisites must fail the test run instead of skipping it.
 // `make test` and CI set MP_REQUIRE_E2E=1.
@@ -161,6 +180,19 @@ func Daprd(root string) (string, error) {
 	return p, nil
 }
 
+// Sentry returns the path of the project's sentry build: next to daprd, unless DAPR_SENTRY says otherwise
+// (scripts/env.sh).
+func Sentry(daprd string) (string, error) {
+	p := os.Getenv("DAPR_SENTRY")
+	if p == "" {
+		p = filepath.Join(filepath.Dir(daprd), "sentry")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", ErrNoDaprd
+	}
+	return p, nil
+}
+
 // Start builds the apps, starts redis, the sidecars and the apps, and waits until every sidecar is healthy.
 // Call Stop when done, also after an error.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
@@ -172,6 +204,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	sentry, err := Sentry(daprd)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New("redis-server not found: run `make install`")
 	}
@@ -179,7 +215,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Dir: dir, daprd: daprd, apps: map[string]*running{}, AppToken: randomToken(), APIToken: randomToken()}
+	s := &Stack{Dir: dir, root: root, daprd: daprd, sentry: sentry, apps: map[string]*running{},
+		AppToken: randomToken(), APIToken: randomToken()}
 	for _, sub := range []string{"bin", "resources", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return s, err
@@ -197,6 +234,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return s, err
 	}
 	if err := s.renderResources(root, opts); err != nil {
+		return s, err
+	}
+	if err := s.startSentry(ctx); err != nil {
 		return s, err
 	}
 	for _, app := range opts.Apps {
@@ -226,12 +266,29 @@ func (s *Stack) StartProcess(ctx context.Context, name, bin string, env map[stri
 	return s.spawn(ctx, name, s.Dir, env, filepath.Join(s.Dir, "bin", bin))
 }
 
+// waitSidecar waits until the sidecar of appID is healthy, or has exited.
 func (s *Stack) waitSidecar(ctx context.Context, appID string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := s.exited[s.byName[appID+"-daprd"]]
+	go func() {
+		select {
+		case <-exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if err := waitHTTP(ctx, s.SidecarURL(appID)+"/v1.0/healthz", 90*time.Second); err != nil {
+		if _, alive := s.Running(appID + "-daprd"); !alive {
+			return fmt.Errorf("%w: the sidecar of %s exited\n%s", ErrSidecarExited, appID, s.LogTail(40))
+		}
 		return fmt.Errorf("sidecar of %s: %w\n%s", appID, err, s.LogTail(40))
 	}
 	return nil
 }
+
+// ErrSidecarExited means a sidecar ended before it was healthy.
+var ErrSidecarExited = errors.New("sidecar exited")
 
 func (s *Stack) buildApps(ctx context.Context, root string, bins []string) error {
 	args := []string{"build", "-o", filepath.Join(s.Dir, "bin") + "/"}
@@ -265,6 +322,102 @@ func (s *Stack) startRedis(ctx context.Context) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("redis did not start on %s", s.RedisAddr)
+}
+
+// startSentry starts the mesh's certificate authority and waits until it serves: a sidecar started before
+// it would wait silently for its identity. Sentry makes its root certificate in the stack folder; its jwks
+// validator signs a certificate only for a sidecar that presents the token of its app id (meshMember).
+func (s *Stack) startSentry(ctx context.Context) error {
+	dir := filepath.Join(s.Dir, "sentry")
+	if err := os.MkdirAll(filepath.Join(dir, "ca"), 0o700); err != nil {
+		return err
+	}
+	issuer, err := sentrytoken.New()
+	if err != nil {
+		return err
+	}
+	s.tokens = issuer
+	set, err := issuer.JWKS()
+	if err != nil {
+		return err
+	}
+	// dapr/sentry.yaml names this file relative to sentry's working folder.
+	if err := os.WriteFile(filepath.Join(dir, "tokens.jwks.json"), set, 0o644); err != nil {
+		return err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	healthz, err := FreePort()
+	if err != nil {
+		return err
+	}
+	s.sentryAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	start := func(name string) error {
+		// NAMESPACE=default: sentry's own identity (spiffe://localhost/ns/default/dapr-sentry) is what daprd
+		// checks and what the tokens name as their audience, whatever the environment says.
+		if err := s.spawn(ctx, name, dir, map[string]string{"NAMESPACE": "default"}, s.sentry,
+			"--config", filepath.Join(s.root, "dapr", "sentry.yaml"),
+			"--issuer-credentials", filepath.Join(dir, "ca"),
+			"--trust-domain", "localhost",
+			"--port", strconv.Itoa(port), "--listen-address", "127.0.0.1",
+			"--healthz-port", strconv.Itoa(healthz), "--enable-metrics=false",
+			"--log-level", "info"); err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", healthz), 30*time.Second); err != nil {
+			return fmt.Errorf("sentry: %w\n%s", err, s.Log(name))
+		}
+		return nil
+	}
+	// On its first start sentry makes its root certificate into the folder it watches, and then reloads
+	// itself once for each file it wrote, 2 s apart, closing its listeners each time. So a first start only
+	// makes the certificate, and the sentry that serves starts on it, as every start of make run after the
+	// first does (scripts/run.sh).
+	if err := start("sentry-ca"); err != nil {
+		return err
+	}
+	if err := s.Kill("sentry-ca"); err != nil {
+		return err
+	}
+	if err := start("sentry"); err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca", "ca.crt"))
+	if err != nil {
+		return fmt.Errorf("sentry's root certificate: %w", err)
+	}
+	s.trustAnchors = string(ca)
+	return nil
+}
+
+// meshMember returns the environment and arguments that put an app's sidecar into the plane's mesh: mTLS
+// with a certificate from the stack's sentry for its app id in MeshNamespace, its token for sentry, and its
+// access policy from dapr/access when there is one.
+func (s *Stack) meshMember(appID string) (env map[string]string, args []string, err error) {
+	tok, err := s.tokens.Token(MeshNamespace, appID)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokenFile := filepath.Join(s.Dir, "sentry", "tokens", appID+".jwt")
+	if err := os.MkdirAll(filepath.Dir(tokenFile), 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(tokenFile, []byte(tok), 0o600); err != nil {
+		return nil, nil, err
+	}
+	env = map[string]string{
+		"NAMESPACE":              MeshNamespace,
+		"DAPR_TRUST_ANCHORS":     s.trustAnchors,
+		"DAPR_SENTRY_TOKEN_FILE": tokenFile,
+	}
+	args = []string{"--enable-mtls", "--sentry-address", s.sentryAddr}
+	access := filepath.Join(s.root, "dapr", "access", appID+".yaml")
+	if _, err := os.Stat(access); err == nil {
+		args = append(args, "--config", access)
+	}
+	return env, args, nil
 }
 
 // renderResources copies the checked-in components and Configuration into the stack folder, pointing
@@ -386,14 +539,28 @@ func (s *Stack) startApp(ctx context.Context, app App) error {
 	}
 	sidecarEnv := map[string]string{"DAPR_HOST_IP": "127.0.0.1", "APP_API_TOKEN": r.AppToken, "DAPR_API_TOKEN": r.APIToken}
 	args := append([]string{"--app-id", app.ID}, appPort...)
-	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, s.daprd, append(args,
+	args = append(args,
 		"--dapr-http-port", strconv.Itoa(r.HTTPPort),
 		"--dapr-grpc-port", strconv.Itoa(r.GRPCPort),
 		"--metrics-port", strconv.Itoa(ports[3]),
 		"--resources-path", resources,
 		"--config", config,
 		"--log-level", "info",
-	)...)
+	)
+	if !app.Outside {
+		env, mesh, err := s.meshMember(app.ID)
+		if err != nil {
+			return err
+		}
+		for k, v := range env {
+			sidecarEnv[k] = v
+		}
+		args = append(args, mesh...)
+	}
+	for k, v := range app.SidecarEnv {
+		sidecarEnv[k] = v
+	}
+	return s.spawn(ctx, app.ID+"-daprd", s.Dir, sidecarEnv, s.daprd, args...)
 }
 
 // spawn starts a process whose output goes to logs/<name>.log.
@@ -421,6 +588,7 @@ func (s *Stack) spawn(_ context.Context, name, dir string, env map[string]string
 		s.byName = map[string]*exec.Cmd{}
 	}
 	s.byName[name] = cmd
+	s.reap(cmd)
 	s.logs = append(s.logs, logPath)
 	return nil
 }
@@ -432,8 +600,18 @@ func (s *Stack) Kill(name string) error {
 		return fmt.Errorf("no process %s", name)
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
+	<-s.exited[cmd]
 	return nil
+}
+
+// reap waits for cmd in the background, so that its end is seen at once (Running, waitSidecar).
+func (s *Stack) reap(cmd *exec.Cmd) {
+	if s.exited == nil {
+		s.exited = map[*exec.Cmd]chan struct{}{}
+	}
+	done := make(chan struct{})
+	s.exited[cmd] = done
+	go func() { _ = cmd.Wait(); close(done) }()
 }
 
 // Respawn starts process name again as it was first started (same binary, arguments, environment and
@@ -460,6 +638,7 @@ func (s *Stack) Respawn(name string) error {
 		}
 	}
 	s.byName[name] = cmd
+	s.reap(cmd)
 	return nil
 }
 
@@ -470,7 +649,12 @@ func (s *Stack) Running(name string) (pid int, alive bool) {
 	if cmd == nil || cmd.Process == nil {
 		return 0, false
 	}
-	return cmd.Process.Pid, syscall.Kill(cmd.Process.Pid, 0) == nil && cmd.ProcessState == nil
+	select {
+	case <-s.exited[cmd]:
+		return cmd.Process.Pid, false
+	default:
+		return cmd.Process.Pid, true
+	}
 }
 
 // Log returns the output of process name so far.
@@ -502,8 +686,7 @@ func (s *Stack) Stop(keep bool) {
 		go func() {
 			defer wg.Done()
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
+			done := s.exited[cmd]
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
