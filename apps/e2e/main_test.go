@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 			{ID: "gateway"},
 		},
 		Registry: os.Getenv("MP_E2E_REGISTRY"),
-		Build:    []string{"runtime-agent", "demo-logger"},
+		Build:    []string{"runtime-agent", "demo-logger", "provisioner"},
 	})
 	if errors.Is(err, stacktest.ErrNoDaprd) && !stacktest.Required() {
 		fmt.Println("e2e: skipped:", err)
@@ -58,6 +58,7 @@ func run(m *testing.M) int {
 	if code == 0 {
 		code = checkAudit()
 	}
+	stopLocalRuntimes()
 	keep := code != 0 && os.Getenv("MP_E2E_KEEP") == "1"
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, stack.LogTail(30))

@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
+	"github.com/mgmtplane/mgmtplane/apps/provisioner/local"
+)
+
+// startProvisioner starts the Provisioner once, with short limits, its local runtimes under the stack's
+// folder and pointed at the stack's gateway.
+var startProvisioner = sync.OnceValue(func() error {
+	root, err := stacktest.RepoRoot()
+	if err != nil {
+		return err
+	}
+	daprd, err := stacktest.Daprd(root)
+	if err != nil {
+		return err
+	}
+	return stack.StartApp(context.Background(), stacktest.App{ID: "provisioner", Env: map[string]string{
+		"DAPRD":                      daprd,
+		"BIN_DIR":                    filepath.Join(stack.Dir, "bin"),
+		"RUNTIMES_DIR":               runtimesDir(),
+		"RUNTIME_CONNECTOR_URL":      stack.AppURL("gateway") + "/connector/graphql",
+		"RUNTIME_GATEWAY_SECURE_URL": stack.AppTLSURL("gateway"),
+		"RUNTIME_GATEWAY_CA_FILE":    filepath.Join(stack.Dir, "tls", "gateway.crt"),
+		"RUNTIME_HEARTBEAT_INTERVAL": "1s",
+		"STAGE_TIMEOUT":              "60s",
+		"OPERATION_LEASE":            "3s",
+		"OPERATION_POLL":             "200ms",
+		"OUTBOX_RELAY_INTERVAL":      "1s",
+	}})
+})
+
+func runtimesDir() string { return filepath.Join(stack.Dir, "runtimes") }
+
+// stopLocalRuntimes ends whatever local runtimes the suite's Provisioner left running: they run in
+// sessions of their own, outside the stack's process groups.
+func stopLocalRuntimes() { local.StopAll(runtimesDir()) }
+
+func provisioner(t testing.TB, tenant, query string, vars map[string]any) *stacktest.Response {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + userToken(t, tenant)}}
+	r, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/provisioner/graphql", h, query, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+type operationStatus struct {
+	ID, Operation, State, Message, RuntimeID, Stage string
+	LastError                                       *struct{ ErrMessage, Reason, Component string }
+}
+
+const operationFields = `id operation state message runtimeID stage lastError { errMessage reason component }`
+
+func waitOperation(t *testing.T, tenant, id string, want string, timeout time.Duration) operationStatus {
+	t.Helper()
+	var last operationStatus
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		var out struct{ RuntimeOperationStatus operationStatus }
+		ok(t, provisioner(t, tenant, `query($id: String!) { runtimeOperationStatus(id: $id) { `+operationFields+` } }`,
+			map[string]any{"id": id}), &out)
+		last = out.RuntimeOperationStatus
+		if last.State == want {
+			return last
+		}
+		if last.State == "Failed" || last.State == "Succeeded" {
+			break
+		}
+	}
+	t.Fatalf("operation %s: %+v (last error %+v), want %s", id, last, last.LastError, want)
+	return last
+}
+
+// pids returns the processes a local runtime runs, from the pid files the backend keeps.
+func pids(t *testing.T, runtimeID string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(runtimesDir(), runtimeID, "pids", "*.pid"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.Fields(string(raw))[0])
+		out[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
+
+func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
+	if err := startProvisioner(); err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "tenant-provisioner"
+	var prov struct{ ProvisionRuntime operationStatus }
+	ok(t, provisioner(t, tenant, `mutation { provisionRuntime(config: {
+		runtimeInput: {name: "edge-one", description: "a local runtime", labels: {team: "blue"}}
+		clusterConfig: {localConfig: {logInterval: "100ms"}}
+	}) { `+operationFields+` } }`, nil), &prov)
+	op := prov.ProvisionRuntime
+	if op.Operation != "Provision" || (op.State != "Pending" && op.State != "InProgress") || op.RuntimeID == "" {
+		t.Fatalf("provisionRuntime answered %+v", op)
+	}
+
+	// A second mutating operation while this one runs is refused with a 400 for the upstream client.
+	r := provisioner(t, tenant, `mutation($id: String!) { deprovisionRuntime(id: $id) }`, map[string]any{"id": op.RuntimeID})
+	if len(r.Errors) == 0 || !strings.Contains(string(r.Raw), `"error_code":400`) || !strings.Contains(string(r.Raw), "err_operation_in_progress") {
+		t.Fatalf("second operation: %s", r.Raw)
+	}
+
+	waitOperation(t, tenant, op.ID, "Succeeded", 90*time.Second)
+
+	// The Director knows it as a connected runtime, labelled with its backend.
+	var rt struct {
+		Runtime struct {
+			Name   string
+			Labels map[string]any
+			Status struct{ Condition string }
+		}
+	}
+	ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { name labels status { condition } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+	if rt.Runtime.Status.Condition != "CONNECTED" || rt.Runtime.Labels["provisioner_backend"] != "local" || rt.Runtime.Labels["team"] != "blue" {
+		t.Fatalf("runtime in the Director: %+v", rt.Runtime)
+	}
+	var st struct {
+		RuntimeStatus struct {
+			LastOperationStatus     operationStatus
+			RuntimeConnectionStatus struct{ Status string }
+			RuntimeConfiguration    struct {
+				Backend     string
+				LocalConfig struct{ LogInterval string }
+			}
+		}
+	}
+	ok(t, provisioner(t, tenant, `query($id: String!) { runtimeStatus(id: $id) {
+		lastOperationStatus { `+operationFields+` }
+		runtimeConnectionStatus { status }
+		runtimeConfiguration { backend localConfig { logInterval } }
+	} }`, map[string]any{"id": op.RuntimeID}), &st)
+	if st.RuntimeStatus.RuntimeConnectionStatus.Status != "Connected" || st.RuntimeStatus.LastOperationStatus.ID != op.ID ||
+		st.RuntimeStatus.RuntimeConfiguration.Backend != "local" || st.RuntimeStatus.RuntimeConfiguration.LocalConfig.LogInterval != "100ms" {
+		t.Fatalf("runtimeStatus: %+v", st.RuntimeStatus)
+	}
+	// Another tenant sees nothing of it.
+	other := provisioner(t, "tenant-provisioner-other", `query($id: String!) { runtimeStatus(id: $id) { runtimeConnectionStatus { status } } }`,
+		map[string]any{"id": op.RuntimeID})
+	if len(other.Errors) == 0 || !strings.Contains(string(other.Raw), "err_db_not_found") {
+		t.Fatalf("another tenant: %s", other.Raw)
+	}
+
+	// The Governor's configuration for it becomes a live binding in its own sidecar.
+	sink := newLogSink(t)
+	t0 := time.Now()
+	ok(t, governor(t, tenant, createConfiguration, map[string]any{"in": map[string]any{
+		"runtimeID": op.RuntimeID, "bindings": []any{loggingBinding(sink.srv.URL, "provisioned-token")},
+	}}), nil)
+	if line := sink.waitLine(t, t0, 30*time.Second); line.Token != "provisioned-token" {
+		t.Fatalf("the provisioned runtime's workload logged %+v", line)
+	}
+
+	procs := pids(t, op.RuntimeID)
+	if len(procs) != 3 {
+		t.Fatalf("processes of the runtime: %v", procs)
+	}
+	var dep struct{ DeprovisionRuntime string }
+	ok(t, provisioner(t, tenant, `mutation($id: String!) { deprovisionRuntime(id: $id) }`, map[string]any{"id": op.RuntimeID}), &dep)
+	waitOperation(t, tenant, dep.DeprovisionRuntime, "Succeeded", 60*time.Second)
+	for name, pid := range procs {
+		if alive(pid) {
+			t.Errorf("%s (pid %d) still runs after deprovisioning", name, pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runtimesDir(), op.RuntimeID)); !os.IsNotExist(err) {
+		t.Errorf("the runtime's folder is still there: %v", err)
+	}
+	var gone struct{ Runtime *struct{ ID string } }
+	ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { id } }`, map[string]any{"id": op.RuntimeID}), &gone)
+	if gone.Runtime != nil {
+		t.Fatal("the runtime is still registered in the Director")
+	}
+}
