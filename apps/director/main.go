@@ -29,6 +29,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
+	"github.com/mgmtplane/mgmtplane/apps/director/provisioned"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimecontext"
 	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/director/tenant"
@@ -141,6 +142,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Lease: &healthprobe.Lease{Store: reg, Holder: replicaName(), TTL: cfg.HealthLease},
 	}
 	mux.Handle("POST /"+cfg.HealthBinding, prober.Handler())
+	// A runtime whose provisioning fails turns FAILED (the Provisioner announces its operations).
+	provisioned.Register(mux, log, cfg.PubSub, rts)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -65,13 +65,17 @@ type operationStatus struct {
 
 const operationFields = `id operation state message runtimeID stage lastError { errMessage reason component }`
 
-func waitOperation(t *testing.T, tenant, id string, want string, timeout time.Duration) operationStatus {
+func waitOperation(t testing.TB, tenant, id string, want string, timeout time.Duration) operationStatus {
 	t.Helper()
 	var last operationStatus
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		var out struct{ RuntimeOperationStatus operationStatus }
-		ok(t, provisioner(t, tenant, `query($id: String!) { runtimeOperationStatus(id: $id) { `+operationFields+` } }`,
-			map[string]any{"id": id}), &out)
+		r := provisioner(t, tenant, `query($id: String!) { runtimeOperationStatus(id: $id) { `+operationFields+` } }`,
+			map[string]any{"id": id})
+		if r.Status == http.StatusServiceUnavailable {
+			continue // a Provisioner the test restarted is not listening yet
+		}
+		ok(t, r, &out)
 		last = out.RuntimeOperationStatus
 		if last.State == want {
 			return last
@@ -203,4 +207,135 @@ func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
 	if gone.Runtime != nil {
 		t.Fatal("the runtime is still registered in the Director")
 	}
+}
+
+// daprdsFor counts the daprd processes serving a local runtime's folder: exactly one, or something leaked.
+func daprdsFor(t *testing.T, runtimeID string) int {
+	t.Helper()
+	dir := filepath.Join(runtimesDir(), runtimeID)
+	n := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(raw), "\x00", " ")
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if strings.Contains(cmd, "daprd") && strings.Contains(cmd, dir+"/") && alive(pid) {
+			n++
+		}
+	}
+	return n
+}
+
+func provisionLocal(t testing.TB, tenant, name string) operationStatus {
+	t.Helper()
+	var prov struct{ ProvisionRuntime operationStatus }
+	ok(t, provisioner(t, tenant, `mutation($n: String!) { provisionRuntime(config: {
+		runtimeInput: {name: $n}, clusterConfig: {localConfig: {}}
+	}) { `+operationFields+` } }`, map[string]any{"n": name}), &prov)
+	return prov.ProvisionRuntime
+}
+
+func deprovision(t testing.TB, tenant, runtimeID string) {
+	t.Helper()
+	var dep struct{ DeprovisionRuntime string }
+	ok(t, provisioner(t, tenant, `mutation($id: String!) { deprovisionRuntime(id: $id) }`, map[string]any{"id": runtimeID}), &dep)
+	waitOperation(t, tenant, dep.DeprovisionRuntime, "Succeeded", 60*time.Second)
+}
+
+// kill -9 of the Provisioner in the middle of provisioning: the operation resumes where it was and
+// succeeds, adopting what it had started rather than starting it again.
+func TestProvisioningSurvivesAKilledProvisioner(t *testing.T) {
+	if err := startProvisioner(); err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "tenant-provisioner-crash"
+	op := provisionLocal(t, tenant, "edge-crash")
+	// Wait until the runtime's sidecar is up, then kill the Provisioner.
+	for deadline := time.Now().Add(30 * time.Second); daprdsFor(t, op.RuntimeID) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime's sidecar never started")
+		}
+	}
+	if err := stack.Kill("provisioner"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.Respawn("provisioner"); err != nil {
+		t.Fatal(err)
+	}
+	done := waitOperation(t, tenant, op.ID, "Succeeded", 90*time.Second)
+	if n := daprdsFor(t, op.RuntimeID); n != 1 {
+		t.Fatalf("%d sidecars for the runtime after the resumed operation, want 1 (%+v)", n, done)
+	}
+	if procs := pids(t, op.RuntimeID); len(procs) != 3 {
+		t.Fatalf("processes %v", procs)
+	}
+	for name, pid := range pids(t, op.RuntimeID) {
+		if !alive(pid) {
+			t.Errorf("%s (pid %d) is not running", name, pid)
+		}
+	}
+	deprovision(t, tenant, op.RuntimeID)
+	if n := daprdsFor(t, op.RuntimeID); n != 0 {
+		t.Fatalf("%d sidecars left after deprovisioning", n)
+	}
+}
+
+// An agent that never connects ends the operation Failed after the stage's limit, and the Director's
+// runtime FAILED.
+func TestProvisioningFailsWhenTheAgentNeverConnects(t *testing.T) {
+	if err := startProvisioner(); err != nil {
+		t.Fatal(err)
+	}
+	// A provisioner whose runtimes' agents are sent to a gateway that is not there, with a short limit.
+	restartProvisioner(t, map[string]string{
+		"RUNTIME_CONNECTOR_URL": "http://127.0.0.1:9/connector/graphql", "RUNTIME_GATEWAY_SECURE_URL": "https://127.0.0.1:9",
+		"STAGE_TIMEOUT": "6s",
+	})
+	t.Cleanup(func() { restartProvisioner(t, nil) })
+	const tenant = "tenant-provisioner-fail"
+	op := provisionLocal(t, tenant, "edge-lonely")
+	failed := waitOperation(t, tenant, op.ID, "Failed", 60*time.Second)
+	if failed.LastError == nil || failed.LastError.Reason != "err_timeout" || failed.LastError.Component != "runtime-agent" || failed.Stage != "wait-connected" {
+		t.Fatalf("failed operation: %+v %+v", failed, failed.LastError)
+	}
+	var rt struct {
+		Runtime struct {
+			Status struct{ Condition, Reason string }
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { status { condition reason } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+		if rt.Runtime.Status.Condition == "FAILED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Director's runtime is %+v, want FAILED", rt.Runtime.Status)
+		}
+	}
+	if !strings.Contains(rt.Runtime.Status.Reason, "did not finish") {
+		t.Fatalf("reason %q", rt.Runtime.Status.Reason)
+	}
+	deprovision(t, tenant, op.RuntimeID)
+}
+
+// restartProvisioner restarts the Provisioner with env over its first environment (none: as first
+// started) and waits until it answers through the gateway.
+func restartProvisioner(t *testing.T, env map[string]string) {
+	t.Helper()
+	if err := stack.Kill("provisioner"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.RespawnWith("provisioner", env); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		r := provisioner(t, "tenant-provisioner", `{ runtimeOperationStatus(id: "none") { id } }`, nil)
+		if r.Status != http.StatusServiceUnavailable {
+			return
+		}
+	}
+	t.Fatal("the Provisioner did not come back")
 }

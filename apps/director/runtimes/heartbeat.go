@@ -57,6 +57,16 @@ func (s *Service) setStatus(ctx context.Context, id string, cond model.RuntimeSt
 	})
 }
 
+// ProvisioningFailed turns the runtime FAILED with reason: the Provisioner could not finish creating or
+// reconnecting it (its agent never connected, its infrastructure failed). A runtime that is gone is left
+// alone.
+func (s *Service) ProvisioningFailed(ctx context.Context, id, reason string) error {
+	if _, err := s.setStatus(ctx, id, model.RuntimeStatusConditionFailed, &reason); err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
+		return fmt.Errorf("mark runtime %s failed: %w", id, err)
+	}
+	return nil
+}
+
 // CheckHeartbeats turns FAILED every CONNECTED runtime of the tenant in ctx whose last heartbeat is older
 // than maxAge. It runs on a schedule (a Dapr cron binding).
 func (s *Service) CheckHeartbeats(ctx context.Context, maxAge time.Duration) error {

@@ -616,7 +616,10 @@ func (s *Stack) reap(cmd *exec.Cmd) {
 
 // Respawn starts process name again as it was first started (same binary, arguments, environment and
 // ports), after Kill.
-func (s *Stack) Respawn(name string) error {
+func (s *Stack) Respawn(name string) error { return s.RespawnWith(name, nil) }
+
+// RespawnWith is Respawn with env overriding some of the process's environment.
+func (s *Stack) RespawnWith(name string, env map[string]string) error {
 	old := s.byName[name]
 	if old == nil {
 		return fmt.Errorf("no process %s", name)
@@ -626,7 +629,10 @@ func (s *Stack) Respawn(name string) error {
 		return err
 	}
 	cmd := exec.Command(old.Path, old.Args[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = old.Dir, old.Env, f, f
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = old.Dir, slices.Clone(old.Env), f, f
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v) // the last of duplicates wins
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
