@@ -27,8 +27,15 @@ var startProvisioner = sync.OnceValue(func() error {
 	if err != nil {
 		return err
 	}
-	return stack.StartApp(context.Background(), stacktest.App{ID: "provisioner", Env: map[string]string{
-		"DAPRD":                      daprd,
+	env := provisionerEnv()
+	env["DAPRD"] = daprd
+	return stack.StartApp(context.Background(), stacktest.App{ID: "provisioner", Env: env})
+})
+
+// provisionerEnv is the suite's Provisioner's environment; a test that restarts it with other values
+// restores these.
+func provisionerEnv() map[string]string {
+	return map[string]string{
 		"BIN_DIR":                    filepath.Join(stack.Dir, "bin"),
 		"RUNTIMES_DIR":               runtimesDir(),
 		"RUNTIME_CONNECTOR_URL":      stack.AppURL("gateway") + "/connector/graphql",
@@ -39,8 +46,8 @@ var startProvisioner = sync.OnceValue(func() error {
 		"OPERATION_LEASE":            "3s",
 		"OPERATION_POLL":             "200ms",
 		"OUTBOX_RELAY_INTERVAL":      "1s",
-	}})
-})
+	}
+}
 
 func runtimesDir() string { return filepath.Join(stack.Dir, "runtimes") }
 
@@ -294,7 +301,7 @@ func TestProvisioningFailsWhenTheAgentNeverConnects(t *testing.T) {
 		"RUNTIME_CONNECTOR_URL": "http://127.0.0.1:9/connector/graphql", "RUNTIME_GATEWAY_SECURE_URL": "https://127.0.0.1:9",
 		"STAGE_TIMEOUT": "6s",
 	})
-	t.Cleanup(func() { restartProvisioner(t, nil) })
+	t.Cleanup(func() { restartProvisioner(t, provisionerEnv()) })
 	const tenant = "tenant-provisioner-fail"
 	op := provisionLocal(t, tenant, "edge-lonely")
 	failed := waitOperation(t, tenant, op.ID, "Failed", 60*time.Second)
@@ -321,8 +328,8 @@ func TestProvisioningFailsWhenTheAgentNeverConnects(t *testing.T) {
 	deprovision(t, tenant, op.RuntimeID)
 }
 
-// restartProvisioner restarts the Provisioner with env over its first environment (none: as first
-// started) and waits until it answers through the gateway.
+// restartProvisioner restarts the Provisioner with env over its current environment and waits until it
+// answers through the gateway.
 func restartProvisioner(t *testing.T, env map[string]string) {
 	t.Helper()
 	if err := stack.Kill("provisioner"); err != nil {
@@ -338,4 +345,55 @@ func restartProvisioner(t *testing.T, env map[string]string) {
 		}
 	}
 	t.Fatal("the Provisioner did not come back")
+}
+
+// reconnectRuntimeAgent gives the agent a new one-time token and has it pair again (a new certificate);
+// hibernateRuntime stops the runtime's processes and keeps its folder.
+func TestReconnectAndHibernateALocalRuntime(t *testing.T) {
+	if err := startProvisioner(); err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "tenant-provisioner-reconnect"
+	op := provisionLocal(t, tenant, "edge-again")
+	waitOperation(t, tenant, op.ID, "Succeeded", 90*time.Second)
+	cert := filepath.Join(runtimesDir(), op.RuntimeID, "agent", "runtime-agent", "credentials", "cert.pem")
+	before, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ ReconnectRuntimeAgent string }
+	ok(t, provisioner(t, tenant, `mutation($id: String!) { reconnectRuntimeAgent(id: $id) }`, map[string]any{"id": op.RuntimeID}), &rec)
+	done := waitOperation(t, tenant, rec.ReconnectRuntimeAgent, "Succeeded", 60*time.Second)
+	if done.Operation != "ReconnectRuntime" {
+		t.Fatalf("reconnect operation %+v", done)
+	}
+	after, err := os.ReadFile(cert)
+	if err != nil || string(after) == string(before) {
+		t.Fatalf("the agent did not pair again (new certificate: %v, %v)", string(after) != string(before), err)
+	}
+
+	procs := pids(t, op.RuntimeID)
+	var hib struct{ HibernateRuntime operationStatus }
+	ok(t, provisioner(t, tenant, `mutation($id: String!) { hibernateRuntime(id: $id) { `+operationFields+` } }`,
+		map[string]any{"id": op.RuntimeID}), &hib)
+	waitOperation(t, tenant, hib.HibernateRuntime.ID, "Succeeded", 60*time.Second)
+	for name, pid := range procs {
+		if alive(pid) {
+			t.Errorf("%s (pid %d) still runs in a hibernated runtime", name, pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runtimesDir(), op.RuntimeID)); err != nil {
+		t.Fatalf("a hibernated runtime's folder is gone: %v", err)
+	}
+	var st struct {
+		RuntimeStatus struct {
+			HibernationStatus struct{ Hibernated, HibernationPossible bool }
+		}
+	}
+	ok(t, provisioner(t, tenant, `query($id: String!) { runtimeStatus(id: $id) { hibernationStatus { hibernated hibernationPossible } } }`,
+		map[string]any{"id": op.RuntimeID}), &st)
+	if !st.RuntimeStatus.HibernationStatus.Hibernated || st.RuntimeStatus.HibernationStatus.HibernationPossible {
+		t.Fatalf("hibernation status %+v", st.RuntimeStatus.HibernationStatus)
+	}
+	deprovision(t, tenant, op.RuntimeID)
 }

@@ -259,23 +259,30 @@ func (b *Backend) startAgent(_ context.Context, job *provisioning.Job) error {
 	return b.spawn(dir, "agent", b.cfg.Agent, nil, b.agentEnv(job))
 }
 
-// repair restarts the agent without its credentials, so that it pairs again with the new one-time token.
-func (b *Backend) repair(_ context.Context, job *provisioning.Job) error {
+// repair restarts the agent without its credentials, so that it pairs again with the new one-time token,
+// and waits until it has: a new certificate in its credentials folder.
+func (b *Backend) repair(ctx context.Context, job *provisioning.Job) error {
 	dir := b.dir(job)
+	creds := filepath.Join(dir, "agent", "runtime-agent", "credentials")
 	if job.Get("repairedWith") != job.Get(provisioning.ProgressToken) {
 		b.stop(dir, "agent")
 		// The agent keeps its certificate under its data folder; without it, it pairs with the token.
-		if err := os.RemoveAll(filepath.Join(dir, "agent", "runtime-agent", "credentials")); err != nil {
+		if err := os.RemoveAll(creds); err != nil {
 			return err
 		}
-		if err := job.Set(context.Background(), "repairedWith", job.Get(provisioning.ProgressToken)); err != nil {
+		if err := job.Set(ctx, "repairedWith", job.Get(provisioning.ProgressToken)); err != nil {
 			return err
 		}
 	}
-	if b.running(dir, "agent") {
-		return nil
+	if !b.running(dir, "agent") {
+		if err := b.spawn(dir, "agent", b.cfg.Agent, nil, b.agentEnv(job)); err != nil {
+			return err
+		}
 	}
-	return b.spawn(dir, "agent", b.cfg.Agent, nil, b.agentEnv(job))
+	if _, err := os.Stat(filepath.Join(creds, "cert.pem")); err != nil {
+		return provisioning.ErrWait
+	}
+	return nil
 }
 
 func (b *Backend) stopAll(_ context.Context, job *provisioning.Job) error {

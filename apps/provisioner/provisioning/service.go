@@ -238,7 +238,6 @@ func (s *Service) ReconnectAgent(ctx context.Context, runtimeID string) (Operati
 		}
 		p[ProgressToken] = tok
 		rec.Progress = p
-		rec.Connection = "" // until the agent pairs and heartbeats again
 		return nil, nil
 	}); err != nil {
 		release(ctx, true)
