@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -197,6 +198,22 @@ func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
 	procs := pids(t, op.RuntimeID)
 	if len(procs) != 3 {
 		t.Fatalf("processes of the runtime: %v", procs)
+	}
+	// The Provisioner's records hold tokens: encrypted at rest, none of them readable in the database.
+	files, _ := filepath.Glob(filepath.Join(stack.Dir, "provisionerstore.db*"))
+	if len(files) == 0 {
+		t.Fatal("no provisioner database")
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// state.sqlite keeps each value base64-encoded: a readable registry record starts with the
+		// encoding of {"data": — an encrypted one with that of random bytes.
+		if strings.Contains(string(raw), base64.StdEncoding.EncodeToString([]byte(`{"data":`))[:10]) {
+			t.Errorf("%s holds registry records in the clear", filepath.Base(f))
+		}
 	}
 	var dep struct{ DeprovisionRuntime string }
 	ok(t, provisioner(t, tenant, `mutation($id: String!) { deprovisionRuntime(id: $id) }`, map[string]any{"id": op.RuntimeID}), &dep)

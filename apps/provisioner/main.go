@@ -21,6 +21,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
+	"github.com/mgmtplane/mgmtplane/apps/internal/encstate"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
@@ -104,7 +105,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	log.Info("state store", "component", cfg.StateStore, "type", storeType)
-	reg := registry.New(client, cfg.StateStore, registry.OptionsFor(storeType)...)
+	// The store holds one-time tokens and the runtimes' API tokens: daprd encrypts it (components/
+	// provisionerstore.yaml); encstate repairs what daprd hands back from an encrypted store.
+	reg := registry.New(encstate.Wrap(client), cfg.StateStore, registry.OptionsFor(storeType)...)
 	publisher := events.NewPublisher(client, cfg.PubSub, "provisioner")
 	// Stage changes go out from the outbox, written with the change itself.
 	go reg.Relay(ctx, log, publisher, cfg.RelayInterval)

@@ -7,7 +7,7 @@ import (
 
 	dapr "github.com/dapr/go-sdk/client"
 
-	"github.com/mgmtplane/mgmtplane/apps/governor/encstate"
+	"github.com/mgmtplane/mgmtplane/apps/internal/encstate"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
 )
