@@ -14,6 +14,12 @@ import (
 	daprconfig "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
 )
 
+// localOnly are the apps that run locally but not yet on a cluster, and why.
+var localOnly = map[string]string{
+	"provisioner": "its only backend so far (local) starts runtimes as processes on its own machine; it joins " +
+		"deploy/ with a backend for clusters",
+}
+
 // The local runs (make run, the end-to-end stack) give each app's sidecar its access policy from
 // dapr/access/<app id>.yaml. They must be the policies of deploy/, so that what the end-to-end suite proves
 // about who may call whom holds on a cluster, and a change to one cannot leave the other behind.
@@ -68,7 +74,7 @@ func TestLocalAccessPoliciesAreTheDeployedOnes(t *testing.T) {
 		}
 	}
 	for app := range local {
-		if _, ok := deployed[app]; !ok {
+		if _, ok := deployed[app]; !ok && localOnly[app] == "" {
 			t.Errorf("dapr/access/%s.yaml: no such app in deploy/", app)
 		}
 	}

@@ -57,11 +57,14 @@ fi
 # from it, which must exist before its sidecar starts: generated once, kept across runs.
 secrets=$MP_DATA_DIR/secrets.json
 [[ -f $secrets ]] || { echo '{}' >"$secrets"; chmod 600 "$secrets"; }
-if ! grep -q '"governor-encryption-key"' "$secrets"; then
-	key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	sed -i "0,/{/s//{\"governor-encryption-key\": \"$key\",/" "$secrets"
-	sed -i 's/,\s*}/}/' "$secrets" # the file was empty ({}): no trailing comma
-fi
+# The Provisioner's store likewise (it holds one-time tokens and the local runtimes' API tokens).
+for name in governor-encryption-key provisioner-encryption-key; do
+	if ! grep -q "\"$name\"" "$secrets"; then
+		key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+		sed -i "0,/{/s//{\"$name\": \"$key\",/" "$secrets"
+		sed -i 's/,\s*}/}/' "$secrets" # the file was empty ({}): no trailing comma
+	fi
+done
 # The key the gateway signs caller assertions with and the public keys the apps verify them with: generated
 # into the local secret stores' files under MP_DATA_DIR on first use, before any sidecar reads them.
 bin/gateway keys
@@ -216,6 +219,20 @@ stop_pids() {
 	kill -KILL "${alive[@]}" 2>/dev/null
 }
 
+# provisioned_pids lists the running processes of the runtimes the Provisioner started (their pid files under
+# .data/runtimes/<id>/pids/<name>.pid). They run in sessions of their own so that they outlive a Provisioner
+# restart; a make run that ends stops them with the rest.
+provisioned_pids() {
+	local name f pid
+	for name in "$@"; do
+		for f in "$MP_DATA_DIR"/runtimes/*/pids/"$name".pid; do
+			[[ -f $f ]] || continue
+			read -r pid _ <"$f"
+			kill -0 "$pid" 2>/dev/null && echo "$pid"
+		done
+	done
+}
+
 # stop_all runs on every exit of this script. The order matters: the runtime's workload and agent before its
 # sidecar; the plane's apps before their sidecars (an app may still use its sidecar while it shuts down); the
 # CLI after them, so it finds nothing left to stop (it would SIGKILL them); sentry, then redis last.
@@ -229,6 +246,8 @@ stop_all() {
 	{
 		stop_pids $rt_agent $rt_logger
 		stop_pids $rt_daprd
+		stop_pids $(provisioned_pids agent workload)
+		stop_pids $(provisioned_pids daprd)
 		stop_pids $(plane_pids app)
 		stop_pids $(plane_pids daprd)
 		stop_pids $cli
@@ -343,6 +362,7 @@ while :; do
     Gateway (GraphQL):   $gateway/director/graphql   (token: make -s token TENANT=<id>)
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql
+    Provisioner:         $gateway/provisioner/graphql   (runtimes under $MP_DATA_DIR/runtimes/)
     Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger, sidecar :$rt_http_port
     Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, sentry,
                          runtime-agent, demo-logger, runtime-daprd)
