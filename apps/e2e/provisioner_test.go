@@ -414,3 +414,65 @@ func TestReconnectAndHibernateALocalRuntime(t *testing.T) {
 	}
 	deprovision(t, tenant, op.RuntimeID)
 }
+
+// A provisioned local runtime whose processes ended (make run stopped, the machine restarted) runs again
+// when the Provisioner starts, with its certificate from before.
+func TestProvisionerRevivesStoppedRuntimes(t *testing.T) {
+	if err := startProvisioner(); err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "tenant-provisioner-revive"
+	op := provisionLocal(t, tenant, "edge-phoenix")
+	waitOperation(t, tenant, op.ID, "Succeeded", 90*time.Second)
+	before := pids(t, op.RuntimeID)
+	for _, pid := range before {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n := 0
+		for _, pid := range before {
+			if alive(pid) {
+				n++
+			}
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime's processes did not end")
+		}
+	}
+	restartProvisioner(t, provisionerEnv())
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		after := pids(t, op.RuntimeID)
+		n := 0
+		for name, pid := range after {
+			if alive(pid) && pid != before[name] {
+				n++
+			}
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the runtime was not revived: %v (before %v)", after, before)
+		}
+	}
+	if n := daprdsFor(t, op.RuntimeID); n != 1 {
+		t.Fatalf("%d sidecars for the revived runtime", n)
+	}
+	// The Director still has it CONNECTED (its revived agent heartbeats with the certificate from before).
+	var rt struct {
+		Runtime struct{ Status struct{ Condition string } }
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { status { condition } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+		if rt.Runtime.Status.Condition == "CONNECTED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revived runtime is %s", rt.Runtime.Status.Condition)
+		}
+	}
+	deprovision(t, tenant, op.RuntimeID)
+}

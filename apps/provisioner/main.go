@@ -127,7 +127,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	svc := provisioning.NewService(reg, engine, director.New(inv, cfg.DirectorAppID), log)
 
 	engineDone := make(chan struct{})
-	go func() { engine.Run(ctx); close(engineDone) }()
+	go func() {
+		// Runtimes that stopped while no provisioner ran (a local runtime ends with the run that started
+		// it) start again; then the operations in progress go on.
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		engine.Revive(rctx)
+		cancel()
+		engine.Run(ctx)
+		close(engineDone)
+	}()
 	defer func() { <-engineDone }()
 
 	mux := http.NewServeMux()

@@ -285,6 +285,37 @@ func (b *Backend) repair(ctx context.Context, job *provisioning.Job) error {
 	return nil
 }
 
+// Revive implements provisioning.Reviver: a provisioned runtime whose processes are gone (the run that
+// started them ended, the machine restarted) gets them back, with its ports, tokens and the agent's
+// certificate from before, so it needs no new pairing.
+func (b *Backend) Revive(ctx context.Context, job *provisioning.Job) error {
+	dir := b.dir(job)
+	if b.running(dir, "daprd") && b.running(dir, "workload") && b.running(dir, "agent") {
+		return nil
+	}
+	if err := b.prepare(ctx, job); err != nil {
+		return err
+	}
+	for {
+		err := b.startSidecar(ctx, job)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, provisioning.ErrWait) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err := b.startWorkload(ctx, job); err != nil {
+		return err
+	}
+	return b.startAgent(ctx, job)
+}
+
 func (b *Backend) stopAll(_ context.Context, job *provisioning.Job) error {
 	dir := b.dir(job)
 	for _, name := range []string{"agent", "workload", "daprd"} {

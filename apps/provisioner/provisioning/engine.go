@@ -130,6 +130,60 @@ func (e *Engine) Wake() {
 	}
 }
 
+// Reviver is implemented by backends whose runtimes can stop without an operation (local runtimes stop
+// with the machine or the run that started them): Revive starts again what a provisioned runtime should be
+// running, and does nothing when it runs.
+type Reviver interface {
+	Revive(ctx context.Context, job *Job) error
+}
+
+// Revive starts again the provisioned runtimes whose backend can tell they stopped: runtimes with no
+// operation in progress whose last operation provisioned them (or reconnected them) successfully.
+func (e *Engine) Revive(ctx context.Context) {
+	after := ""
+	for {
+		p, err := e.rec.store.List(ctx, runtimeScope, registry.IndexAll, 100, after)
+		if err != nil {
+			e.log.WarnContext(ctx, "cannot list runtimes to revive", "err", err)
+			return
+		}
+		for _, id := range p.IDs {
+			e.reviveOne(ctx, id)
+		}
+		if !p.HasNextPage {
+			return
+		}
+		after = p.EndCursor
+	}
+}
+
+func (e *Engine) reviveOne(ctx context.Context, id string) {
+	var rec runtimeRecord
+	if err := e.rec.store.Get(ctx, runtimeScope, id, &rec); err != nil {
+		return
+	}
+	if rec.Active != nil || rec.Deprovisioned || rec.Hibernated || rec.Last == nil || rec.Last.State != StateSucceeded {
+		return
+	}
+	rv, ok := e.backends[rec.Backend].(Reviver)
+	if !ok {
+		return
+	}
+	job := &Job{RuntimeID: rec.ID, Tenant: rec.Tenant, Name: rec.Name, ClusterConfig: rec.ClusterConfig,
+		Operation: *rec.Last, Connection: rec.Connection, progress: rec.Progress,
+		save: func(ctx context.Context, p map[string]string) error {
+			_, err := e.rec.update(ctx, id, func(r *runtimeRecord) ([]registry.Event, error) {
+				r.Progress = p
+				return nil, nil
+			})
+			return err
+		}}
+	if err := rv.Revive(ctx, job); err != nil {
+		e.log.WarnContext(ctx, "runtime not revived", "runtime", id, "err", err)
+		return
+	}
+}
+
 // Run looks for operations in progress until ctx ends and runs those no live replica holds: new ones, and
 // after a crash the ones the crashed replica held, from the stage they were at.
 func (e *Engine) Run(ctx context.Context) {
