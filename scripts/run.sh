@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole management plane locally until Ctrl-C: redis for pub/sub; sentry, the certificate authority
 # of the plane's mesh (mTLS identities, on which each app's access policy rests); the plane's apps, each with
-# its sidecar, through the standard multi-app run template (dapr/dapr.yaml); and the local runtime — its
-# sidecar, its workload demo-logger and its Runtime Agent — which this script starts itself, because the
-# runtime is a trust domain of its own (see "The local runtime" below).
+# its sidecar, through the standard multi-app run template (dapr/dapr.yaml); and a demo runtime, which the
+# Provisioner provisions on the first run (see "The demo runtime" below).
 #
 # One run at a time: a second run says which one is running and touches nothing. In a multi-app run the dapr
 # CLI only logs that a process died and keeps the others running, so this script watches every process of
 # the run; when one dies it says which and stops everything (it does not restart it). Ctrl-C stops
-# everything too, in order: the runtime, the plane's apps, their sidecars, the CLI, sentry, redis.
+# everything too, in order: the runtimes the Provisioner started, the plane's apps, their sidecars, the CLI,
+# sentry, redis.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/env.sh"
@@ -30,13 +30,12 @@ trap 'rm -f "$run_pidfile"' EXIT # until stop_all takes over below
 # --- Ports -----------------------------------------------------------------------------------------------------
 # A plane started some other way (dapr run -f by hand, processes left over from a run killed with -9) holds
 # these ports. Say so now, before anything is started, instead of failing halfway.
-gateway_port=3000 gateway_tls_port=3443 agent_port=3005
-rt_http_port=3510 rt_grpc_port=50010 rt_metrics_port=9110
+gateway_port=3000 gateway_tls_port=3443
 # The dapr CLI points every daprd whose Configuration enables mTLS at sentry on localhost:50001, a fixed
 # address (dapr/cli pkg/standalone: sentryDefaultAddress); so sentry must listen there.
 sentry_port=50001 sentry_healthz_port=50011
 mapfile -t ports < <(grep -oE '(appPort|daprHTTPPort|daprGRPCPort|metricsPort): *[0-9]+' dapr/dapr.yaml | grep -oE '[0-9]+$')
-ports+=("$gateway_tls_port" "$agent_port" "$rt_http_port" "$rt_grpc_port" "$rt_metrics_port" "$sentry_port" "$sentry_healthz_port")
+ports+=("$gateway_tls_port" "$sentry_port" "$sentry_healthz_port")
 holder() { # the process listening on port $1, as ss (where present) names it
 	command -v ss >/dev/null || return 0
 	ss -Hltnp "sport = :$1" | grep -o 'users:.*' | head -1 || true
@@ -75,14 +74,6 @@ new_token() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # and apps, inherit them.
 export APP_API_TOKEN=${APP_API_TOKEN:-$(new_token)}
 export DAPR_API_TOKEN=${DAPR_API_TOKEN:-$(new_token)}
-# The local runtime's sidecar has a token of its own. Only the runtime's processes get it, and they do not
-# get the plane's tokens (runtime_env removes them).
-RUNTIME_DAPR_API_TOKEN=${RUNTIME_DAPR_API_TOKEN:-$(new_token)}
-[[ $RUNTIME_DAPR_API_TOKEN != "$DAPR_API_TOKEN" ]] || die "RUNTIME_DAPR_API_TOKEN must differ from DAPR_API_TOKEN"
-# The runtime's processes also run in a session of their own (setsid), as the CLI's processes run in its
-# process group and redis as a daemon: Ctrl-C reaches only this script, which then stops them all in order,
-# and none of them exits on the same Ctrl-C and passes for a crash.
-runtime_env=(setsid env -u APP_API_TOKEN -u DAPR_API_TOKEN LOG_FORMAT=text)
 
 # --- The mesh: sentry, identities, access policies -----------------------------------------------------------
 # Each plane sidecar gets an mTLS certificate for its app id from sentry, and its app's access policy
@@ -118,15 +109,13 @@ done
 go run ./dapr/sentrytoken/mint -jwks "$sentry_dir/tokens.jwks.json" -namespace "$mesh_namespace" "${tokens[@]}"
 
 gateway=http://localhost:$gateway_port
-agent_dir=$MP_DATA_DIR/runtime-agent
-rt_resources=$MP_DATA_DIR/runtime/resources
-mkdir -p "$agent_dir" "$rt_resources"
+demo_id_file=$MP_DATA_DIR/demo-runtime-id
 
 # --- What this run started ------------------------------------------------------------------------------------
 # Pids of the processes this script starts itself. The plane's daprd and apps are the CLI's children:
 # watch_plane records them in plane_pid as they appear, keyed "<app id>/daprd" and "<app id>/app", so that
 # they can be reported by name and stopped in order even if the CLI itself died.
-cli='' started='' redis_pid='' sentry_pid='' rt_daprd='' rt_logger='' rt_agent=''
+cli='' started='' redis_pid='' sentry_pid=''
 declare -A plane_pid=()
 
 watch_plane() {
@@ -197,9 +186,6 @@ check_alive() {
 	check_plane
 	check_own "$cli" "the dapr CLI (dapr run -f dapr/dapr.yaml)" "this terminal"
 	check_own "$sentry_pid" "sentry (the mesh's certificate authority)" "$MP_DATA_DIR/logs/sentry.log"
-	check_own "$rt_daprd" "the local runtime's sidecar (daprd)" "$MP_DATA_DIR/logs/runtime-daprd.log"
-	check_own "$rt_logger" "the local runtime's workload demo-logger" "$MP_DATA_DIR/logs/demo-logger.log"
-	[[ -z $rt_agent ]] || check_own "$rt_agent" "the local runtime's agent" "$MP_DATA_DIR/logs/runtime-agent.log"
 	# redis runs as a daemon, not as a child of this script: no exit status.
 	kill -0 "$redis_pid" 2>/dev/null || died "redis" "" "$MP_DATA_DIR/logs/redis.log"
 }
@@ -244,8 +230,6 @@ stop_all() {
 	watch_plane
 	# shellcheck disable=SC2046,SC2086 # one pid per word, none when empty
 	{
-		stop_pids $rt_agent $rt_logger
-		stop_pids $rt_daprd
 		stop_pids $(provisioned_pids agent workload)
 		stop_pids $(provisioned_pids daprd)
 		stop_pids $(plane_pids app)
@@ -270,8 +254,8 @@ redis_pid=$(cat "$MP_DATA_DIR/redis/redis.pid") # written by scripts/redis.sh
 # Sentry first: a daprd started before it waits silently for its certificate. It keeps its root certificate
 # in $sentry_dir/ca and runs there, where dapr/sentry.yaml finds the tokens' key set. NAMESPACE=default: its
 # own identity, spiffe://localhost/ns/default/dapr-sentry, is what daprd checks. Its gRPC port listens on
-# loopback only; its healthz port, whatever the flags say, on every interface. In a session of its own, like
-# the runtime's processes (see runtime_env).
+# loopback only; its healthz port, whatever the flags say, on every interface. In a session of its own, so
+# that Ctrl-C reaches only this script, which then stops it in order.
 start_sentry() {
 	local i
 	(cd "$sentry_dir" && exec setsid env NAMESPACE=default "$DAPR_SENTRY" --config "$MP_ROOT/dapr/sentry.yaml" \
@@ -297,65 +281,64 @@ fi
 start_sentry
 
 # The plane's sidecars get the mesh's settings from the CLI's environment (see "The mesh" above); the apps
-# get them too and ignore them. Only the CLI gets them: the local runtime stays out of the mesh.
+# get them too and ignore them. Only the CLI gets them: the runtimes the Provisioner starts stay out of the
+# mesh (it gives their processes an environment of their own).
 NAMESPACE=$mesh_namespace DAPR_TRUST_ANCHORS=$(cat "$sentry_dir/ca/ca.crt") DAPR_SENTRY_TOKEN_FILE=.dapr/sentry-token \
 	"$DAPR_CLI" run -f dapr/dapr.yaml 9>&- &
 cli=$! started=$SECONDS
 
-# --- The local runtime ------------------------------------------------------------------------------------------
-# Its sidecar loads only what its Runtime Agent writes from the Governor's configuration. It has its own Dapr
-# Configuration (its own name resolution: the plane's app ids are unknown to it) and its own DAPR_API_TOKEN.
-# The CLI cannot start it that way: it gives every daprd the CLI's own environment (see dapr/dapr.yaml).
-# daprd runs in apps/demo-logger, as the CLI would run it: the Configuration's relative path relies on that.
-(cd apps/demo-logger && exec "${runtime_env[@]}" DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" "$DAPRD" \
-	--app-id demo-logger --dapr-http-port "$rt_http_port" --dapr-grpc-port "$rt_grpc_port" \
-	--metrics-port "$rt_metrics_port" --config ../../dapr/runtime-config.yaml --resources-path "$rt_resources" \
-	--placement-host-address "" --log-level info) >>"$MP_DATA_DIR/logs/runtime-daprd.log" 2>&1 9>&- &
-rt_daprd=$!
-(cd apps/demo-logger && exec "${runtime_env[@]}" DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" \
-	DAPR_HTTP_PORT="$rt_http_port" LOG_INTERVAL=1s RUNTIME_NAME=local ../../bin/demo-logger) \
-	>>"$MP_DATA_DIR/logs/demo-logger.log" 2>&1 9>&- &
-rt_logger=$!
-
-# start_agent registers the local runtime in tenant "demo" (once), gives its agent a one-time token (until it
-# has a certificate) and starts the agent, which writes the runtime's binding components. It needs the plane.
-start_agent() {
-	local tok id
+# --- The demo runtime ------------------------------------------------------------------------------------------
+# provision_demo makes sure tenant "demo" has a local runtime, provisioned through the Provisioner like any
+# other: once, its id kept in $demo_id_file. On later runs the Provisioner has already started its processes
+# again (it revives stopped local runtimes when it starts). Its sidecar, workload demo-logger and agent live
+# under $MP_DATA_DIR/runtimes/<id>, outside the plane's mesh, and stop with this run.
+provision_demo() {
+	local tok id answer
 	tok=$(bin/gateway token -data "$MP_DATA_DIR" -tenant demo) || return 1
-	director() {
-		curl -fsS --max-time 30 "$gateway/director/graphql" -H "Authorization: Bearer $tok" \
-			-H 'Content-Type: application/json' -d "$1"
+	gql() {
+		curl -fsS --max-time 30 "$gateway/$1/graphql" -H "Authorization: Bearer $tok" \
+			-H 'Content-Type: application/json' -d "$2"
 	}
-	if [[ ! -s $agent_dir/runtime-id ]]; then
-		director '{"query":"mutation { registerRuntime(in: {name: \"local\"}) { id } }"}' |
-			sed -n 's/.*"id":"\([^"]*\)".*/\1/p' >"$agent_dir/runtime-id"
+	# Earlier checkouts started the demo runtime without the Provisioner: unregister that one (which revokes
+	# its certificate) and drop its folders.
+	if [[ -s $MP_DATA_DIR/runtime-agent/runtime-id ]]; then
+		id=$(cat "$MP_DATA_DIR/runtime-agent/runtime-id")
+		gql director "{\"query\":\"mutation { unregisterRuntime(id: \\\"$id\\\") { id } }\"}" >/dev/null || true
+		rm -rf "$MP_DATA_DIR/runtime-agent" "$MP_DATA_DIR/runtime"
+		log "unregistered the demo runtime of the earlier layout ($id)"
 	fi
-	id=$(cat "$agent_dir/runtime-id")
-	[[ -n $id ]] || { log "could not register the local runtime"; return 1; }
-	if [[ ! -f $agent_dir/credentials/cert.pem ]]; then
-		director "{\"query\":\"mutation { requestOneTimeTokenForRuntime(id: \\\"$id\\\") { token } }\"}" |
-			sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$agent_dir/token"
+	if [[ -s $demo_id_file ]]; then
+		id=$(cat "$demo_id_file")
+		answer=$(gql provisioner "{\"query\":\"{ runtimeStatus(id: \\\"$id\\\") { lastOperationStatus { operation state } } }\"}" 2>/dev/null)
+		if [[ $answer == *'"operation"'* && $answer != *'"operation":"Deprovision","state":"Succeeded"'* ]]; then
+			log "demo runtime $id (its processes log to $MP_DATA_DIR/runtimes/$id/logs/)"
+			return 0
+		fi
 	fi
-	(cd apps/runtime-agent && exec "${runtime_env[@]}" RUNTIME_ID="$id" APP_PORT="$agent_port" \
-		GATEWAY_SECURE_URL="https://localhost:$gateway_tls_port" GATEWAY_CA_FILE="$MP_DATA_DIR/tls/gateway.crt" \
-		RUNTIME_SIDECAR_URL="http://127.0.0.1:$rt_http_port" RUNTIME_DAPR_API_TOKEN="$RUNTIME_DAPR_API_TOKEN" \
-		MP_DATA_DIR="$MP_DATA_DIR" ../../bin/runtime-agent) >>"$MP_DATA_DIR/logs/runtime-agent.log" 2>&1 9>&- &
-	rt_agent=$!
-	log "local runtime $id: agent started (log: $MP_DATA_DIR/logs/runtime-agent.log)"
+	# The Provisioner may answer a moment after the gateway does.
+	for _ in $(seq 30); do
+		answer=$(gql provisioner '{"query":"mutation { provisionRuntime(config: {runtimeInput: {name: \"local\"}, clusterConfig: {localConfig: {logInterval: \"1s\"}}}) { id runtimeID } }"}' 2>/dev/null) &&
+			[[ $answer == *'"runtimeID"'* ]] && break
+		sleep 1
+	done
+	id=$(sed -n 's/.*"runtimeID":"\([^"]*\)".*/\1/p' <<<"$answer")
+	[[ -n $id ]] || { log "could not provision the demo runtime: ${answer:-no answer}"; return 1; }
+	echo "$id" >"$demo_id_file"
+	log "demo runtime $id: provisioning (runtimeOperationStatus tells how far; logs in $MP_DATA_DIR/runtimes/$id/logs/)"
 }
 
 ready() { curl -fs --max-time 2 "$gateway/healthz" >/dev/null && curl -fs --max-time 2 "$gateway/readyz" >/dev/null; }
 
 # --- Until Ctrl-C ------------------------------------------------------------------------------------------------
-# Once a second: record the CLI's new children, check that nothing died, and start the runtime's agent once
-# the gateway is ready. A signal ends the loop through its trap (exit, then stop_all).
+# Once a second: record the CLI's new children, check that nothing died, and see to the demo runtime once the
+# gateway is ready. A signal ends the loop through its trap (exit, then stop_all).
 up='' warned=''
 while :; do
 	watch_plane
 	check_alive
 	if [[ -z $up ]] && ready; then
 		up=1
-		start_agent || log "the local runtime's agent did not start; see above"
+		provision_demo || log "the demo runtime was not provisioned; see above"
 		cat >&2 <<MSG
 
   Management plane is up.
@@ -363,9 +346,9 @@ while :; do
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql
     Provisioner:         $gateway/provisioner/graphql   (runtimes under $MP_DATA_DIR/runtimes/)
-    Local runtime:       id in $agent_dir/runtime-id (tenant demo), workload demo-logger, sidecar :$rt_http_port
-    Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, sentry,
-                         runtime-agent, demo-logger, runtime-daprd)
+    Demo runtime:        id in $demo_id_file (tenant demo), workload demo-logger
+    Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, sentry);
+                         $MP_DATA_DIR/runtimes/<id>/logs/ (a runtime's daprd, workload, agent)
   Press Ctrl-C to stop (pid $$).
 
 MSG
