@@ -359,25 +359,105 @@ func (b *Backend) spawn(dir, name, bin string, args []string, env map[string]str
 	return os.WriteFile(filepath.Join(dir, "pids", name+".pid"), []byte(strconv.Itoa(pid)+" "+bin+"\n"), 0o600)
 }
 
-// running reports whether the process recorded under name is alive and still the program we started
-// (a recycled pid belongs to someone else).
+// running reports whether the process recorded under name is alive and still the program we started (a
+// recycled pid belongs to someone else). Without a valid pid file it looks for the process itself: a crash
+// between starting a process and writing its pid file must not make a resumed stage start a second one.
 func (b *Backend) running(dir, name string) bool {
-	pid, bin, ok := readPID(dir, name)
+	if pid, bin, ok := readPID(dir, name); ok && alive(pid) && exeOf(pid) == abs(bin) {
+		return true
+	}
+	pid, bin, ok := b.find(dir, name)
 	if !ok {
 		return false
 	}
+	_ = os.WriteFile(filepath.Join(dir, "pids", name+".pid"), []byte(strconv.Itoa(pid)+" "+bin+"\n"), 0o600)
+	return true
+}
+
+// binaries returns the programs a process called name may be; none when this backend does not know them
+// (StopAll), and then any process working in the runtime's folder counts.
+func (b *Backend) binaries(name string) []string {
+	switch name {
+	case "daprd":
+		return []string{b.cfg.Daprd}
+	case "agent":
+		return []string{b.cfg.Agent}
+	case "workload":
+		var bins []string
+		for _, bin := range b.cfg.Workloads {
+			bins = append(bins, bin)
+		}
+		return bins
+	}
+	return nil
+}
+
+// find looks in /proc for a live process working in dir (its current directory: every process of a
+// runtime runs in the runtime's folder) that runs one of name's programs.
+func (b *Backend) find(dir, name string) (int, string, bool) {
+	bins := b.binaries(name)
+	if len(bins) == 0 || bins[0] == "" {
+		return 0, "", false
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != dir {
+			continue
+		}
+		exe := exeOf(pid)
+		for _, bin := range bins {
+			if exe == abs(bin) {
+				return pid, bin, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+// inFolder lists the live processes working in dir, whatever they run.
+func inFolder(dir string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && cwd == dir {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func exeOf(pid int) string {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(exe, " (deleted)")
+}
+
+// alive reports whether pid runs; a zombie (state Z) has ended and only waits to be reaped.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
 	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// A zombie (state Z) has ended; it only waits to be reaped.
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-			return false
-		}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
+
+func abs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
 	}
-	abs, _ := filepath.Abs(bin)
-	return strings.TrimSuffix(exe, " (deleted)") == abs
+	return a
 }
 
 func readPID(dir, name string) (int, string, bool) {
@@ -412,14 +492,25 @@ func (b *Backend) stop(dir, name string) {
 	}
 }
 
-// StopAll ends the processes of every runtime under root: for `make run` and the tests, which own the
-// machine they started runtimes on.
+// StopAll ends the processes of every runtime under root — whatever works in a runtime's folder: for
+// `make run` and the tests, which own the machine they started runtimes on.
 func StopAll(root string) {
-	b := New(Config{Root: root, StopGrace: 5 * time.Second})
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		for _, name := range []string{"agent", "workload", "daprd"} {
-			b.stop(filepath.Join(root, e.Name()), name)
+		dir, err := filepath.Abs(filepath.Join(root, e.Name()))
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		pids := inFolder(dir)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(inFolder(dir)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		for _, pid := range inFolder(dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
