@@ -67,7 +67,7 @@ func forScenarios(ctx context.Context, store Store, scenarios []string, first in
 	out := &model.ApplicationPage{
 		Data:       make([]*model.Application, 0, end-start),
 		TotalCount: len(ids),
-		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: "o" + strconv.Itoa(end), HasNextPage: end < len(ids)},
+		PageInfo:   model.NewPageInfo(after, "o"+strconv.Itoa(end), end < len(ids)),
 	}
 	err = store.GetMany(ctx, sc, ids[start:end], func(_ string, data []byte) error {
 		app, err := decode(data)

@@ -101,6 +101,9 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkIntegrationSystem(ctx, in.IntegrationSystemID); err != nil {
+		return nil, err
+	}
 	if len(in.Bundles) > 0 {
 		if s.parts == nil {
 			return nil, apperr.New(apperr.CodeNotImplemented, "bundles cannot be registered here")
@@ -256,7 +259,7 @@ func (s *Service) Get(ctx context.Context, id string) (*model.Application, error
 func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.ApplicationPage, error) {
 	switch caller := access.Caller(ctx); caller.ConsumerType {
 	case identity.ConsumerApplication:
-		page := &model.ApplicationPage{Data: []*model.Application{}, PageInfo: &model.PageInfo{StartCursor: after, EndCursor: after}}
+		page := &model.ApplicationPage{Data: []*model.Application{}, PageInfo: model.NewPageInfo(after, "", false)}
 		if app, err := s.Get(ctx, caller.Subject); err == nil && after == "" && first > 0 {
 			page.Data, page.TotalCount = append(page.Data, app), 1
 		} else if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
@@ -287,6 +290,9 @@ func (s *Service) Update(ctx context.Context, id string, in model.ApplicationUpd
 	}
 	if in.StatusCondition != nil && !in.StatusCondition.IsValid() {
 		return nil, apperr.Invalid("statusCondition %q is not valid", *in.StatusCondition)
+	}
+	if err := s.checkIntegrationSystem(ctx, in.IntegrationSystemID); err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
 	return s.objs.Update(ctx, id, func(app *model.Application) ([]registry.Event, error) {

@@ -158,7 +158,7 @@ func (s *Service) Create(ctx context.Context, in model.ApplicationTemplateInput)
 	if err := s.write(ctx, t, true); err != nil {
 		return nil, fmt.Errorf("create application template: %w", err)
 	}
-	return t, nil
+	return present(t)
 }
 
 // Update replaces template id. Applications registered from it earlier do not change.
@@ -170,7 +170,7 @@ func (s *Service) Update(ctx context.Context, id string, in model.ApplicationTem
 	if err := s.write(ctx, t, false); err != nil {
 		return nil, fmt.Errorf("update application template %s: %w", id, err)
 	}
-	return t, nil
+	return present(t)
 }
 
 // Delete removes template id and returns it as it was.
@@ -188,7 +188,7 @@ func (s *Service) Delete(ctx context.Context, id string) (*model.ApplicationTemp
 	if err != nil {
 		return nil, fmt.Errorf("delete application template %s: %w", id, err)
 	}
-	return &old, nil
+	return present(&old)
 }
 
 // Get returns template id.
@@ -200,7 +200,7 @@ func (s *Service) Get(ctx context.Context, id string) (*model.ApplicationTemplat
 		}
 		return nil, err
 	}
-	return &t, nil
+	return present(&t)
 }
 
 // List returns a page of templates, oldest first.
@@ -215,10 +215,15 @@ func (s *Service) List(ctx context.Context, first int, after string) (*model.App
 	if err != nil {
 		return nil, fmt.Errorf("list application templates: %w", err)
 	}
+	for i, t := range ts {
+		if ts[i], err = present(t); err != nil {
+			return nil, err
+		}
+	}
 	return &model.ApplicationTemplatePage{
 		Data:       ts,
 		TotalCount: int(p.TotalCount),
-		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+		PageInfo:   model.NewPageInfo(after, p.EndCursor, p.HasNextPage),
 	}, nil
 }
 

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vektah/gqlparser/v2"
+
 	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -91,7 +94,7 @@ func TestCreateValidates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.ID == "" || got.Placeholders == nil || !strings.Contains(got.ApplicationInput, `"name":"app"`) {
+			if got.ID == "" || got.Placeholders == nil || !strings.Contains(got.ApplicationInput, `name: "app"`) {
 				t.Fatalf("got %+v", got)
 			}
 		})
@@ -128,8 +131,12 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("get = %+v, %v", got, err)
 	}
 	p, err := s.List(ctx, 1, "")
-	if err != nil || p.TotalCount != 2 || len(p.Data) != 1 || !p.PageInfo.HasNextPage {
+	if err != nil || p.TotalCount != 2 || len(p.Data) != 1 || !p.PageInfo.HasNextPage || p.PageInfo.EndCursor == "" {
 		t.Fatalf("page = %+v, %v", p, err)
+	}
+	// As in Compass, the last page has no end cursor.
+	if last, err := s.List(ctx, 1, p.PageInfo.EndCursor); err != nil || len(last.Data) != 1 || last.PageInfo.HasNextPage || last.PageInfo.EndCursor != "" {
+		t.Fatalf("last page = %+v, %v", last.PageInfo, err)
 	}
 	if _, err := s.List(ctx, -1, ""); apperr.CodeOf(err) != apperr.CodeInvalidInput {
 		t.Fatalf("negative first: %v", err)
@@ -201,6 +208,54 @@ func TestRegisterApplication(t *testing.T) {
 			if app.Name != "my-app" || *in.Description != tt.wantDesc || *in.ProviderName != "compass-tests" ||
 				len(in.Webhooks) != 1 || in.Webhooks[0].URL != "http://url.com" || len(in.Labels["a"].([]any)) != 2 {
 				t.Fatalf("registered %+v", in)
+			}
+		})
+	}
+}
+
+// As in Compass, applicationInput reads as the GraphQL literal of the application input: with its
+// placeholders filled in, registerApplication accepts it as it is.
+func TestApplicationInputIsGraphQLLiteral(t *testing.T) {
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
+	full := input("full")
+	full.ApplicationInput.Name = "{{name}}"
+	full.ApplicationInput.Labels["scenarios"] = []any{"DEFAULT"}
+	full.ApplicationInput.Labels["count"] = 2.0
+	full.ApplicationInput.StatusCondition = ptr(model.ApplicationStatusConditionInitial)
+	full.ApplicationInput.Webhooks[0].Auth = &model.AuthInput{
+		Credential:        &model.CredentialDataInput{Basic: &model.BasicCredentialDataInput{Username: "u", Password: `p"w\\`}},
+		AdditionalHeaders: model.HTTPHeaders{"X-Test": {"a", "b"}},
+	}
+	full.ApplicationInput.Bundles = []*model.BundleCreateInput{{
+		Name: "bundle",
+		APIDefinitions: []*model.APIDefinitionInput{{Name: "api", TargetURL: "http://api.local",
+			Spec: &model.APISpecInput{Data: ptr("openapi: 3.0.0\ninfo: {}"), Type: model.APISpecTypeOpenAPI, Format: model.SpecFormatYaml}}},
+	}}
+	full.Placeholders = append(full.Placeholders, &model.PlaceholderDefinitionInput{Name: "name"})
+	values := strings.NewReplacer("{{new-placeholder}}", "new-value", "{{name}}", "my-app")
+
+	for _, in := range []model.ApplicationTemplateInput{input("compass-example"), full} {
+		t.Run(in.Name, func(t *testing.T) {
+			s, _ := newService()
+			created, err := s.Create(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(context.Background(), created.ID)
+			if err != nil || got.ApplicationInput != created.ApplicationInput {
+				t.Fatalf("get = %+v, %v; created %q", got, err, created.ApplicationInput)
+			}
+			lit := values.Replace(got.ApplicationInput)
+			doc := "mutation { registerApplication(in: " + lit + ") { id } }"
+			if _, errs := gqlparser.LoadQuery(schema, doc); errs != nil {
+				t.Fatalf("applicationInput %s is no ApplicationRegisterInput literal: %v", got.ApplicationInput, errs)
+			}
+			if !strings.HasPrefix(got.ApplicationInput, "{name: ") || !strings.Contains(got.ApplicationInput, "{{new-placeholder}}") {
+				t.Fatalf("applicationInput = %s", got.ApplicationInput)
+			}
+			p, err := s.List(context.Background(), 10, "")
+			if err != nil || len(p.Data) != 1 || p.Data[0].ApplicationInput != got.ApplicationInput {
+				t.Fatalf("list = %+v, %v", p, err)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func listPages[T any](ctx context.Context, st Store, kind string, keys []ListKey
 		}
 		out[i] = page[T]{
 			items: items,
-			info:  &model.PageInfo{StartCursor: keys[i].After, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+			info:  model.NewPageInfo(keys[i].After, p.EndCursor, p.HasNextPage),
 			total: int(p.TotalCount),
 		}
 	}

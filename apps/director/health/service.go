@@ -125,7 +125,7 @@ func (s *Service) List(ctx context.Context, types []model.HealthCheckType, origi
 	return &model.HealthCheckPage{
 		Data:       hcs,
 		TotalCount: int(p.TotalCount),
-		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+		PageInfo:   model.NewPageInfo(after, p.EndCursor, p.HasNextPage),
 	}, nil
 }
 

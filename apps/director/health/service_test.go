@@ -106,7 +106,7 @@ func TestList(t *testing.T) {
 		t.Fatal(err)
 	}
 	rest, err := s.List(ctx, nil, nil, 2, next.PageInfo.EndCursor)
-	if err != nil || len(rest.Data) != 1 || rest.Data[0].Origin != nil || rest.PageInfo.HasNextPage {
+	if err != nil || len(rest.Data) != 1 || rest.Data[0].Origin != nil || rest.PageInfo.HasNextPage || rest.PageInfo.EndCursor != "" {
 		t.Fatalf("second page = %+v, %v", rest, err)
 	}
 }

@@ -145,7 +145,7 @@ func (s *Service) List(ctx context.Context, first int, after string) (*model.Int
 	return &model.IntegrationSystemPage{
 		Data:       systems,
 		TotalCount: int(p.TotalCount),
-		PageInfo:   &model.PageInfo{StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+		PageInfo:   model.NewPageInfo(after, p.EndCursor, p.HasNextPage),
 	}, nil
 }
 

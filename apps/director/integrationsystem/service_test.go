@@ -113,7 +113,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("first page = %+v, %v", p, err)
 	}
 	p2, err := s.List(ctx, 2, p.PageInfo.EndCursor)
-	if err != nil || len(p2.Data) != 1 || p2.Data[0].Name != "alpha" || p2.PageInfo.HasNextPage {
+	if err != nil || len(p2.Data) != 1 || p2.Data[0].Name != "alpha" || p2.PageInfo.HasNextPage || p2.PageInfo.EndCursor != "" {
 		t.Fatalf("second page = %+v, %v", p2, err)
 	}
 

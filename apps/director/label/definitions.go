@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -74,12 +75,14 @@ func (d *Definitions) compile(schema string) (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf("schema is not JSON: %w", err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource("label.json", doc); err != nil {
-		return nil, err
+	// A schema stands alone: a $ref may not reach out to files or the network of the server.
+	c.UseLoader(noLoader{})
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return nil, fmt.Errorf("schema is not a valid JSON Schema: %s", describe(err))
 	}
-	s, err = c.Compile("label.json")
+	s, err = c.Compile(schemaURL)
 	if err != nil {
-		return nil, fmt.Errorf("schema is not a valid JSON Schema: %w", err)
+		return nil, fmt.Errorf("schema is not a valid JSON Schema: %s", describe(err))
 	}
 	d.mu.Lock()
 	d.compiled[sum] = s
@@ -96,19 +99,45 @@ func (d *Definitions) validate(def *model.LabelDefinition, value any) error {
 		return fmt.Errorf("label definition %q: %w", def.Key, err)
 	}
 	if err := s.Validate(value); err != nil {
-		var verr *jsonschema.ValidationError
-		if errors.As(err, &verr) {
-			return apperr.Invalid("label %q does not satisfy its definition's schema: %s", def.Key, oneLine(verr))
-		}
-		return apperr.Invalid("label %q does not satisfy its definition's schema: %v", def.Key, err)
+		return apperr.Invalid("label %q does not satisfy its definition's schema: %s", def.Key, describe(err))
 	}
 	return nil
 }
 
-func oneLine(err *jsonschema.ValidationError) string {
-	msg := err.Error()
-	msg = strings.ReplaceAll(msg, "\n", "; ")
-	return strings.Join(strings.Fields(msg), " ")
+// schemaURL names a definition's schema inside the compiler. It is no location: the compiler would make a
+// relative name a file path of the server, which messages would then show.
+const schemaURL = "mem:///schema"
+
+// noLoader refuses every $ref outside the schema itself.
+type noLoader struct{}
+
+func (noLoader) Load(string) (any, error) {
+	return nil, errors.New("references outside the schema are not supported")
+}
+
+var (
+	// failedWith is the header jsonschema puts before a validation error's causes; it names the schema's URL.
+	failedWith = regexp.MustCompile(`jsonschema validation failed with '[^']*'`)
+	// otherURL catches any location left: a $ref the client wrote, resolved against the schema's name.
+	otherURL = regexp.MustCompile(`["']?(file|mem):[^\s'"]*["']?`)
+)
+
+// describe turns a jsonschema error into one line that names no location: neither the server's (a file
+// path) nor the schema's internal name. The causes, "at '/path': reason", are what a client can act on.
+func describe(err error) string {
+	msg := failedWith.ReplaceAllString(err.Error(), "")
+	msg = strings.ReplaceAll(msg, schemaURL+"#", "the schema")
+	msg = strings.ReplaceAll(msg, schemaURL, "the schema")
+	msg = otherURL.ReplaceAllString(msg, "a reference")
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- "))
+		line = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		if line != "" {
+			parts = append(parts, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Validate checks normalised labels against their definitions, creating a definition without a schema for
@@ -183,12 +212,19 @@ func (d *Definitions) ensure(ctx context.Context, key string) (*model.LabelDefin
 			s := defaultScenariosSchema
 			def.Schema = &s
 		}
-		return registry.Change{Data: def}, nil
+		return registry.Change{Data: implicitDefinition{LabelDefinition: def, Implicit: true}}, nil
 	})
 	if err != nil && !errors.Is(err, errKeep) {
 		return nil, fmt.Errorf("label definition %s: %w", key, err)
 	}
 	return &def, nil
+}
+
+// implicitDefinition is how a definition created on first use is stored: marked, so that the first
+// explicit createLabelDefinition of its key still succeeds (the default scenarios one has a schema).
+type implicitDefinition struct {
+	model.LabelDefinition
+	Implicit bool `json:"implicit,omitempty"`
 }
 
 // errKeep ends a Mutate that found what it needed without writing.
@@ -243,6 +279,17 @@ func (d *Definitions) checkInput(in model.LabelDefinitionInput) error {
 			return apperr.Invalid("schema: %v", err)
 		}
 	}
+	if in.Key == ScenariosKey {
+		// Applications registered without scenarios get DEFAULT; a schema without it would refuse them all.
+		msg := "schema: the scenarios label definition must allow the DEFAULT scenario (items.enum must list \"DEFAULT\")"
+		if in.Schema == nil || *in.Schema == "" {
+			return apperr.Invalid("%s", msg)
+		}
+		def := &model.LabelDefinition{Key: in.Key, Schema: in.Schema}
+		if err := d.validate(def, []any{DefaultScenario}); err != nil {
+			return apperr.Invalid("%s", msg)
+		}
+	}
 	return nil
 }
 
@@ -252,12 +299,18 @@ func (d *Definitions) Create(ctx context.Context, in model.LabelDefinitionInput)
 	if err := d.checkInput(in); err != nil {
 		return nil, err
 	}
-	cur, err := d.Get(ctx, in.Key)
-	if err == nil && cur.Schema != nil {
+	sc, err := d.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A plain read: Get would create the default scenarios definition first, and then refuse this one.
+	var cur implicitDefinition
+	err = d.store.Get(ctx, sc, in.Key, &cur)
+	if err == nil && cur.Schema != nil && !cur.Implicit {
 		return nil, apperr.New(apperr.CodeAlreadyExists, "label definition %q already exists", in.Key)
 	}
-	if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
-		return nil, err
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return nil, fmt.Errorf("label definition %s: %w", in.Key, err)
 	}
 	return d.put(ctx, in)
 }

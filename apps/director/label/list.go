@@ -25,6 +25,15 @@ type Page[T any] struct {
 // walk, so a page costs about as much as the objects it reads; the others are checked on those objects.
 // labelsOf returns an object's normalised labels.
 func List[T any](ctx context.Context, r registry.Lister, sc registry.Scope, filters []Filter, first int, after string, labelsOf func(*T) map[string]any) (*Page[T], error) {
+	p, err := list(ctx, r, sc, filters, first, after, labelsOf)
+	if p != nil {
+		// As in Compass, the last page has no end cursor: there is nothing to continue to.
+		p.PageInfo = model.NewPageInfo(p.PageInfo.StartCursor, p.PageInfo.EndCursor, p.PageInfo.HasNextPage)
+	}
+	return p, err
+}
+
+func list[T any](ctx context.Context, r registry.Lister, sc registry.Scope, filters []Filter, first int, after string, labelsOf func(*T) map[string]any) (*Page[T], error) {
 	if first < 0 || first > MaxPageSize {
 		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
 	}

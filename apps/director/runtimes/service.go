@@ -194,7 +194,7 @@ func (s *Service) Get(ctx context.Context, id string) (*model.Runtime, error) {
 // List returns a page of the tenant's runtimes matching filters; a runtime caller sees only itself.
 func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first int, after string) (*model.RuntimePage, error) {
 	if caller := access.Caller(ctx); caller.ConsumerType == identity.ConsumerRuntime {
-		page := &model.RuntimePage{Data: []*model.Runtime{}, PageInfo: &model.PageInfo{StartCursor: after, EndCursor: after}}
+		page := &model.RuntimePage{Data: []*model.Runtime{}, PageInfo: model.NewPageInfo(after, "", false)}
 		if rt, err := s.Get(ctx, caller.Subject); err == nil && after == "" && first > 0 && len(filters) == 0 {
 			page.Data, page.TotalCount = append(page.Data, rt), 1
 		}

@@ -125,10 +125,17 @@ func TestDefaultScenarioAndLabelFilters(t *testing.T) {
 		}
 		got := names(p.Data)
 		for p.PageInfo.HasNextPage {
+			if p.PageInfo.EndCursor == "" {
+				t.Fatalf("filters %+v: a page with a next one has no end cursor", tt.filters)
+			}
 			if p, err = f.apps.List(ctx, tt.filters, 1, p.PageInfo.EndCursor); err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, names(p.Data)...)
+		}
+		// As in Compass, the last page has no end cursor.
+		if p.PageInfo.EndCursor != "" {
+			t.Errorf("filters %+v: last page has end cursor %q", tt.filters, p.PageInfo.EndCursor)
 		}
 		if !slices.Equal(got, tt.want) || p.TotalCount != len(tt.want) {
 			t.Errorf("filters %+v: got %v (total %d), want %v", tt.filters, got, p.TotalCount, tt.want)
@@ -231,7 +238,7 @@ func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
 	if _, err := f.apps.Get(asRuntime, other.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
 		t.Fatalf("runtime sees an application outside its scenarios: %v", err)
 	}
-	if p, err := f.apps.List(asRuntime, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"blue-app"}) {
+	if p, err := f.apps.List(asRuntime, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"blue-app"}) || p.PageInfo.EndCursor != "" {
 		t.Fatalf("runtime lists %v (%v)", names(p.Data), err)
 	}
 	if _, err := f.rts.Get(asRuntime, otherRt.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
@@ -242,7 +249,7 @@ func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
 	if _, err := f.apps.Get(asApp, blue.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
 		t.Fatalf("application sees another application: %v", err)
 	}
-	if p, err := f.apps.List(asApp, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"default-app"}) {
+	if p, err := f.apps.List(asApp, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"default-app"}) || p.PageInfo.EndCursor != "" {
 		t.Fatalf("application lists %v (%v)", names(p.Data), err)
 	}
 }
