@@ -106,6 +106,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	rts.SetParts(rtContexts)
 	bundles := bundle.NewService(reg, &http.Client{}, bundle.Config{})
 	apps.SetParts(bundles)
+	bundles.SetRuntimeScenarios(rts.Scenarios)
 	lookup := eventing.NewLookup(reg)
 	resolver := &graph.Resolver{
 		Apps:                 apps,

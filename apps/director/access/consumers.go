@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -28,6 +29,17 @@ func Caller(ctx context.Context) identity.Identity {
 	return id
 }
 
+// NotAllowed is the error of an application or runtime reaching for an object that is not its own: an
+// application other than itself, an application sharing no scenario with the runtime, another runtime's
+// instance auth. The message is Compass's.
+func NotAllowed() error { return apperr.New(apperr.CodeForbidden, "The operation is not allowed") }
+
+// IsConsumer reports whether the caller is an application or a runtime (acting for itself only).
+func IsConsumer(ctx context.Context) bool {
+	t := Caller(ctx).ConsumerType
+	return t == identity.ConsumerApplication || t == identity.ConsumerRuntime
+}
+
 // ScenarioSource returns the scenarios a runtime is in.
 type ScenarioSource func(ctx context.Context, runtimeID string) ([]string, error)
 
@@ -39,6 +51,9 @@ func ApplicationVisible(ctx context.Context, app *model.Application, scenarios S
 	case identity.ConsumerApplication:
 		return app.ID == id.Subject, nil
 	case identity.ConsumerRuntime:
+		if scenarios == nil {
+			return false, nil
+		}
 		mine, err := scenarios(ctx, id.Subject)
 		if err != nil {
 			return false, err

@@ -238,7 +238,8 @@ func normalizeLabels(in map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// Get returns the application id of the calling tenant, if the caller may see it.
+// Get returns the application id of the calling tenant; a caller that may not see it is refused
+// (access.NotAllowed).
 func (s *Service) Get(ctx context.Context, id string) (*model.Application, error) {
 	app, err := s.objs.Get(ctx, id)
 	if err != nil {
@@ -249,7 +250,8 @@ func (s *Service) Get(ctx context.Context, id string) (*model.Application, error
 		return nil, err
 	}
 	if !visible {
-		return nil, apperr.NotFound("application", id)
+		// Refused, as in Compass, rather than not found: the caller learns nothing of the application.
+		return nil, access.NotAllowed()
 	}
 	return app, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
@@ -214,7 +215,9 @@ func (s *Service) DocumentPages(ctx context.Context, keys []ListKey) ([]*model.D
 	return out, errs
 }
 
-// InstanceAuthLists returns all instance auths of each bundle (the field is not paged).
+// InstanceAuthLists returns all instance auths of each bundle (the field is not paged); a runtime caller
+// gets only those it asked for. The bundles were reached through their application, which the caller may
+// see.
 func (s *Service) InstanceAuthLists(ctx context.Context, bundleIDs []string) ([][]*model.BundleInstanceAuth, []error) {
 	sc, err := registry.TenantScope(ctx, KindInstanceAuth)
 	if err != nil {
@@ -249,7 +252,7 @@ func (s *Service) InstanceAuthLists(ctx context.Context, bundleIDs []string) ([]
 	for i, l := range idLists {
 		out[i] = make([]*model.BundleInstanceAuth, 0, len(l))
 		for _, id := range l {
-			if r, ok := byID[id]; ok {
+			if r, ok := byID[id]; ok && ownedByCaller(ctx, r) {
 				out[i] = append(out[i], r.model())
 			}
 		}
@@ -299,8 +302,18 @@ func (s *Service) DocumentsByID(ctx context.Context, keys []ChildKey) ([]*model.
 }
 
 // InstanceAuthsByID looks instance auths up by id within their bundle.
+// A runtime caller is refused the instance auths it did not ask for.
 func (s *Service) InstanceAuthsByID(ctx context.Context, keys []ChildKey) ([]*model.BundleInstanceAuth, []error) {
 	rs, errs := getChildren[authRecord](ctx, s.store, KindInstanceAuth, keys)
+	for i, r := range rs {
+		if r != nil && !ownedByCaller(ctx, r) {
+			rs[i] = nil
+			if errs == nil {
+				errs = make([]error, len(keys))
+			}
+			errs[i] = access.NotAllowed()
+		}
+	}
 	return convertNullable(rs, (*authRecord).model), errs
 }
 

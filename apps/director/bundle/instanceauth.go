@@ -8,16 +8,20 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
 const instanceAuthWhat = "bundle instance auth"
 
-// authRecord is an instance auth as stored, with the bundle it belongs to.
+// authRecord is an instance auth as stored, with the bundle it belongs to and the runtime that asked for
+// it (empty when a user or an integration system asked).
 type authRecord struct {
-	BundleID string `json:"bundleID"`
+	BundleID  string `json:"bundleID"`
+	RuntimeID string `json:"runtimeID,omitempty"`
 	model.BundleInstanceAuth
 }
 
@@ -75,11 +79,14 @@ func (s *Service) RequestInstanceAuth(ctx context.Context, bundleID string, in *
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkApplication(ctx, b.ApplicationID); err != nil {
+		return nil, err
+	}
 	if err := checkInputParams(b.InstanceAuthRequestInputSchema, in.InputParams); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
-	r := &authRecord{BundleID: b.ID, BundleInstanceAuth: model.BundleInstanceAuth{ID: id, Context: in.Context, InputParams: in.InputParams}}
+	r := &authRecord{BundleID: b.ID, RuntimeID: requestingRuntime(ctx), BundleInstanceAuth: model.BundleInstanceAuth{ID: id, Context: in.Context, InputParams: in.InputParams}}
 	indexes := []string{bundleIndex(b.ID)}
 
 	if b.DefaultInstanceAuth != nil {
@@ -119,6 +126,14 @@ func (s *Service) RequestInstanceAuth(ctx context.Context, bundleID string, in *
 		return nil, fmt.Errorf("record the application's answer: %w", err)
 	}
 	return r.model(), nil
+}
+
+// requestingRuntime is the caller's id when it is a runtime acting for itself.
+func requestingRuntime(ctx context.Context) string {
+	if c := access.Caller(ctx); c.ConsumerType == identity.ConsumerRuntime {
+		return c.Subject
+	}
+	return ""
 }
 
 // fromAnswer turns what the webhook said into credentials and a status.
@@ -175,6 +190,9 @@ func (s *Service) SetInstanceAuth(ctx context.Context, id string, in *model.Bund
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.loadInstanceAuth(ctx, id); err != nil {
+		return nil, err
+	}
 	r, err := change(ctx, s.store, sc, instanceAuthWhat, id, func(v *authRecord) (any, []string, error) {
 		if v.Status.Condition != model.BundleInstanceAuthStatusConditionPending {
 			return nil, nil, apperr.New(apperr.CodeConflict, "bundle instance auth %q is %s; only PENDING ones can be set", id, v.Status.Condition)
@@ -224,12 +242,20 @@ func (s *Service) setFromInput(in *model.BundleInstanceAuthSetInput) (*model.Aut
 	return nil, authStatus(model.BundleInstanceAuthStatusConditionFailed, st.Reason, st.Message, now), nil
 }
 
-// RequestInstanceAuthDeletion gives up credentials to a bundle, as Compass does: the instance auth is
-// deleted at once when the bundle has a default auth (there is nothing to revoke) or when it never
-// succeeded; otherwise it becomes UNUSED until the application revokes the credentials and deletes it.
+// RequestInstanceAuthDeletion gives up credentials to a bundle. The rule is Compass's
+// (bundleinstanceauth service RequestDeletion, given the bundle's default auth by the resolver): when the
+// bundle has a default auth the instance auth is deleted at once (the credentials are shared, there is
+// nothing to revoke); otherwise it becomes UNUSED (reason PendingDeletion) whatever its condition —
+// PENDING, FAILED, SUCCEEDED or already UNUSED — until the application or its integration system deletes
+// it with deleteBundleInstanceAuth. A PENDING one is not deleted at once either: the application may be
+// issuing its credentials at that moment, and only it knows whether something must be revoked.
 // It returns the instance auth as deleted or as changed.
 func (s *Service) RequestInstanceAuthDeletion(ctx context.Context, id string) (*model.BundleInstanceAuth, error) {
-	cur, sc, err := load[authRecord](ctx, s.store, KindInstanceAuth, instanceAuthWhat, id)
+	sc, err := registry.TenantScope(ctx, KindInstanceAuth)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.loadInstanceAuth(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +266,11 @@ func (s *Service) RequestInstanceAuthDeletion(ctx context.Context, id string) (*
 	hasDefault := b != nil && b.DefaultInstanceAuth != nil
 	now := s.now().UTC()
 	r, err := change(ctx, s.store, sc, instanceAuthWhat, id, func(v *authRecord) (any, []string, error) {
-		switch c := v.Status.Condition; {
-		case hasDefault, c == model.BundleInstanceAuthStatusConditionPending, c == model.BundleInstanceAuthStatusConditionFailed:
+		if hasDefault {
 			return nil, nil, nil
-		case c != model.BundleInstanceAuthStatusConditionUnused:
-			v.Status = authStatus(model.BundleInstanceAuthStatusConditionUnused, reasonPendingDeletion,
-				"Credentials for given Bundle Instance Auth are ready for being deleted by Application or Integration System.", now)
 		}
+		v.Status = authStatus(model.BundleInstanceAuthStatusConditionUnused, reasonPendingDeletion,
+			"Credentials for given Bundle Instance Auth are ready for being deleted by Application or Integration System.", now)
 		return v, []string{bundleIndex(v.BundleID)}, nil
 	})
 	if err != nil {
@@ -257,6 +281,9 @@ func (s *Service) RequestInstanceAuthDeletion(ctx context.Context, id string) (*
 
 // DeleteInstanceAuth removes an instance auth, whatever its status, and returns it.
 func (s *Service) DeleteInstanceAuth(ctx context.Context, id string) (*model.BundleInstanceAuth, error) {
+	if _, err := s.loadInstanceAuth(ctx, id); err != nil {
+		return nil, err
+	}
 	r, err := removeOne[authRecord](ctx, s, KindInstanceAuth, instanceAuthWhat, id)
 	if err != nil {
 		return nil, err
@@ -264,18 +291,19 @@ func (s *Service) DeleteInstanceAuth(ctx context.Context, id string) (*model.Bun
 	return r.model(), nil
 }
 
-// InstanceAuth returns one instance auth of the caller's tenant.
+// InstanceAuth returns one instance auth of the caller's tenant, if the caller may reach it.
 func (s *Service) InstanceAuth(ctx context.Context, id string) (*model.BundleInstanceAuth, error) {
-	r, _, err := load[authRecord](ctx, s.store, KindInstanceAuth, instanceAuthWhat, id)
+	r, err := s.loadInstanceAuth(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return r.model(), nil
 }
 
-// BundleByInstanceAuth returns the bundle an instance auth belongs to.
+// BundleByInstanceAuth returns the bundle an instance auth belongs to, if the caller may reach the
+// instance auth.
 func (s *Service) BundleByInstanceAuth(ctx context.Context, authID string) (*model.Bundle, error) {
-	a, _, err := load[authRecord](ctx, s.store, KindInstanceAuth, instanceAuthWhat, authID)
+	a, err := s.loadInstanceAuth(ctx, authID)
 	if err != nil {
 		return nil, err
 	}

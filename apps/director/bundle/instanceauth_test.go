@@ -268,8 +268,10 @@ func TestRequestInstanceAuthDeletion(t *testing.T) {
 		set         *model.BundleInstanceAuthSetInput // the application's answer before the deletion request
 		wantDeleted bool
 	}{
-		{name: "pending is deleted", wantDeleted: true},
-		{name: "failed is deleted", set: &model.BundleInstanceAuthSetInput{Status: &model.BundleInstanceAuthStatusInput{Condition: "FAILED", Message: "no", Reason: "Refused"}}, wantDeleted: true},
+		// Compass's rule (issue 9, defect 4): deleted at once only when the bundle has a default auth,
+		// otherwise UNUSED whatever the condition.
+		{name: "pending becomes unused", wantDeleted: false},
+		{name: "failed becomes unused", set: &model.BundleInstanceAuthSetInput{Status: &model.BundleInstanceAuthStatusInput{Condition: "FAILED", Message: "no", Reason: "Refused"}}},
 		{name: "succeeded becomes unused", set: &model.BundleInstanceAuthSetInput{Auth: basicAuth("u", "p")}},
 		{name: "default auth is deleted", defaultAuth: true, wantDeleted: true},
 	}

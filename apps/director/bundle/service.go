@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
@@ -83,7 +84,14 @@ type Service struct {
 	fetcher fetcher
 	hooks   webhookCaller
 	now     func() time.Time
+	// runtimeScenarios tells which scenarios a runtime caller is in; without it runtimes reach no
+	// application's instance auths (see checkApplication).
+	runtimeScenarios access.ScenarioSource
 }
+
+// SetRuntimeScenarios connects the source of runtimes' scenarios, which decides which applications'
+// bundles a runtime caller may ask credentials for.
+func (s *Service) SetRuntimeScenarios(src access.ScenarioSource) { s.runtimeScenarios = src }
 
 // NewService returns a service storing bundles in store and making its HTTP calls (specification
 // downloads, application webhooks) with client; a nil client means a plain http.Client. Timeouts come from

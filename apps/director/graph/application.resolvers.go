@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
@@ -22,6 +23,9 @@ func (r *applicationResolver) Bundle(ctx context.Context, obj *model.Application
 }
 
 func (r *applicationResolver) Auths(ctx context.Context, obj *model.Application) ([]*model.SystemAuth, error) {
+	if isRuntime(ctx) {
+		return nil, access.NotAllowed()
+	}
 	return r.systemAuths(ctx, identity.ConsumerApplication, obj.ID)
 }
 
@@ -66,11 +70,13 @@ func (r *mutationResolver) DeleteApplicationLabel(ctx context.Context, applicati
 }
 
 func (r *queryResolver) Applications(ctx context.Context, filter []*model.LabelFilter, first *int, after *string) (*model.ApplicationPage, error) {
-	return r.Apps.List(ctx, filter, pageSize(first), deref(after))
+	p, err := r.Apps.List(ctx, filter, pageSize(first), deref(after))
+	return pageForCaller(ctx, p), err
 }
 
 func (r *queryResolver) Application(ctx context.Context, id string) (*model.Application, error) {
-	return nullIfNotFound(r.Apps.Get(ctx, id))
+	app, err := nullIfNotFound(r.Apps.Get(ctx, id))
+	return forCaller(ctx, app), err
 }
 
 func (r *queryResolver) ApplicationsForRuntime(ctx context.Context, runtimeID string, first *int, after *string) (*model.ApplicationPage, error) {
@@ -78,7 +84,8 @@ func (r *queryResolver) ApplicationsForRuntime(ctx context.Context, runtimeID st
 	if err != nil {
 		return nil, err
 	}
-	return r.Apps.ForScenarios(ctx, scenarios, pageSize(first), deref(after))
+	p, err := r.Apps.ForScenarios(ctx, scenarios, pageSize(first), deref(after))
+	return pageForCaller(ctx, p), err
 }
 
 func (r *Resolver) Application() generated.ApplicationResolver { return &applicationResolver{r} }

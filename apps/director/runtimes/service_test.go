@@ -235,8 +235,9 @@ func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
 	if _, err := f.apps.Get(asRuntime, blue.ID); err != nil {
 		t.Fatalf("runtime cannot see an application of its scenario: %v", err)
 	}
-	if _, err := f.apps.Get(asRuntime, other.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
-		t.Fatalf("runtime sees an application outside its scenarios: %v", err)
+	// Compass answers with an error, not with null (issue 9, defect 9), and gives nothing away.
+	if got, err := f.apps.Get(asRuntime, other.ID); got != nil || !notAllowed(err) {
+		t.Fatalf("runtime asking for an application outside its scenarios: %+v, %v", got, err)
 	}
 	if p, err := f.apps.List(asRuntime, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"blue-app"}) || p.PageInfo.EndCursor != "" {
 		t.Fatalf("runtime lists %v (%v)", names(p.Data), err)
@@ -246,12 +247,17 @@ func TestCertificateCallersSeeOnlyTheirShare(t *testing.T) {
 	}
 
 	asApp := identity.NewContext(context.Background(), identity.Identity{Tenant: "t1", Subject: other.ID, ConsumerType: identity.ConsumerApplication})
-	if _, err := f.apps.Get(asApp, blue.ID); apperr.CodeOf(err) != apperr.CodeNotFound {
-		t.Fatalf("application sees another application: %v", err)
+	if got, err := f.apps.Get(asApp, blue.ID); got != nil || !notAllowed(err) {
+		t.Fatalf("application asking for another application: %+v, %v", got, err)
 	}
 	if p, err := f.apps.List(asApp, nil, 10, ""); err != nil || !slices.Equal(names(p.Data), []string{"default-app"}) || p.PageInfo.EndCursor != "" {
 		t.Fatalf("application lists %v (%v)", names(p.Data), err)
 	}
+}
+
+// notAllowed reports whether err is Compass's refusal of an object that is not the caller's.
+func notAllowed(err error) bool {
+	return apperr.CodeOf(err) == apperr.CodeForbidden && err.Error() == "The operation is not allowed"
 }
 
 func TestHeartbeatsDriveRuntimeStatus(t *testing.T) {
