@@ -125,7 +125,9 @@ func TestInstanceAuthsOnlyForTheirConsumers(t *testing.T) {
 			Application struct {
 				ID       string
 				Webhooks []any
-				Bundles  struct{ Data []struct{ InstanceAuths []struct{ ID string } } }
+				Bundles  struct {
+					Data []struct{ InstanceAuths []struct{ ID string } }
+				}
 			}
 		}
 		ok(t, r, &got)

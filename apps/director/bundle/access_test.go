@@ -26,8 +26,8 @@ type consumers struct {
 	state *memstate.Store
 	admin context.Context
 
-	blueApp, otherApp     string
-	blueBundle            *model.Bundle
+	blueApp, otherApp      string
+	blueBundle             *model.Bundle
 	blueRt, blueRt2, outRt context.Context
 }
 
