@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,25 +77,42 @@ const operationFields = `id operation state message runtimeID stage lastError { 
 
 func waitOperation(t testing.TB, tenant, id string, want string, timeout time.Duration) operationStatus {
 	t.Helper()
+	op, err := awaitOperation(t, tenant, id, want, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+// awaitOperation polls an operation until it is in state want; it may run off the test's goroutine.
+func awaitOperation(t testing.TB, tenant, id string, want string, timeout time.Duration) (operationStatus, error) {
 	var last operationStatus
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		var out struct{ RuntimeOperationStatus operationStatus }
-		r := provisioner(t, tenant, `query($id: String!) { runtimeOperationStatus(id: $id) { `+operationFields+` } }`,
-			map[string]any{"id": id})
+		r, err := stacktest.GraphQL(context.Background(), stack.AppURL("gateway")+"/provisioner/graphql",
+			http.Header{"Authorization": {"Bearer " + userToken(t, tenant)}},
+			`query($id: String!) { runtimeOperationStatus(id: $id) { `+operationFields+` } }`, map[string]any{"id": id})
+		if err != nil {
+			return last, err
+		}
 		if r.Status == http.StatusServiceUnavailable {
 			continue // a Provisioner the test restarted is not listening yet
 		}
-		ok(t, r, &out)
+		if r.Status != http.StatusOK || len(r.Errors) > 0 {
+			return last, fmt.Errorf("runtimeOperationStatus: %d %s", r.Status, r.Raw)
+		}
+		if err := json.Unmarshal(r.Data, &out); err != nil {
+			return last, err
+		}
 		last = out.RuntimeOperationStatus
 		if last.State == want {
-			return last
+			return last, nil
 		}
 		if last.State == "Failed" || last.State == "Succeeded" {
 			break
 		}
 	}
-	t.Fatalf("operation %s: %+v (last error %+v), want %s", id, last, last.LastError, want)
-	return last
+	return last, fmt.Errorf("operation %s: %+v (last error %+v), want %s", id, last, last.LastError, want)
 }
 
 // pids returns the processes a local runtime runs, from the pid files the backend keeps.
