@@ -72,9 +72,15 @@ func (s *Service) CreateAssignment(ctx context.Context, in model.AutomaticScenar
 	if err != nil {
 		return nil, err
 	}
+	all, err := s.assignments(ctx)
+	if err != nil {
+		return nil, err
+	}
 	err = s.eachSelected(ctx, asa, func(rt *model.Runtime) error {
 		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) ([]registry.Event, error) {
-			assign(cur, []*model.AutomaticScenarioAssignment{asa})
+			if !assign(cur, all) {
+				return nil, nil
+			}
 			return []registry.Event{event("updated", cur)}, nil
 		})
 		return err
@@ -92,20 +98,25 @@ func (s *Service) eachSelected(ctx context.Context, asa *model.AutomaticScenario
 	if err != nil {
 		return err
 	}
-	index := selectorIndex(asa.Selector.Key, fmt.Sprint(asa.Selector.Value))
+	// A string label equal to the value, or a list label with an element equal to it.
+	value := fmt.Sprint(asa.Selector.Value)
 	var ids []string
-	after := ""
-	for {
-		p, err := s.store.List(ctx, sc, index, label.MaxPageSize, after)
-		if err != nil {
-			return err
+	for _, index := range []string{selectorIndex(asa.Selector.Key, value), label.Filter{Key: asa.Selector.Key, HasValue: true, Element: true, Value: value}.Index()} {
+		after := ""
+		for {
+			p, err := s.store.List(ctx, sc, index, label.MaxPageSize, after)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, p.IDs...)
+			if !p.HasNextPage {
+				break
+			}
+			after = p.EndCursor
 		}
-		ids = append(ids, p.IDs...)
-		if !p.HasNextPage {
-			break
-		}
-		after = p.EndCursor
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	for _, id := range ids {
 		rt, err := s.objs.Get(ctx, id)
 		if apperr.CodeOf(err) == apperr.CodeNotFound {
@@ -177,13 +188,15 @@ func (s *Service) DeleteAssignmentForScenario(ctx context.Context, scenario stri
 	if err := s.store.Mutate(ctx, sc, scenario, "", func([]byte) (registry.Change, error) { return registry.Change{}, nil }); err != nil {
 		return nil, fmt.Errorf("delete scenario assignment %s: %w", scenario, err)
 	}
+	// The runtimes it selected lose the scenario, unless a user gave it to them.
+	rest, err := s.assignments(ctx)
+	if err != nil {
+		return nil, err
+	}
 	err = s.eachSelected(ctx, asa, func(rt *model.Runtime) error {
 		_, err := s.objs.Update(ctx, rt.ID, func(cur *model.Runtime) ([]registry.Event, error) {
-			left := slices.DeleteFunc(label.Strings(cur.Labels[label.ScenariosKey]), func(x string) bool { return x == scenario })
-			if len(left) == 0 {
-				delete(cur.Labels, label.ScenariosKey)
-			} else {
-				cur.Labels[label.ScenariosKey] = label.StringList(left)
+			if !assign(cur, rest) {
+				return nil, nil
 			}
 			return []registry.Event{event("updated", cur)}, nil
 		})

@@ -103,6 +103,13 @@ func (s *Service) Register(ctx context.Context, in model.RuntimeInput) (*model.R
 	if in.StatusCondition != nil {
 		rt.Status.Condition = *in.StatusCondition
 	}
+	// Runtimes without a scenario join the tenant's default one, as applications do (and as in Compass).
+	if _, ok := rt.Labels[label.ScenariosKey]; !ok {
+		if rt.Labels == nil {
+			rt.Labels = map[string]any{}
+		}
+		rt.Labels[label.ScenariosKey] = []any{label.DefaultScenario}
+	}
 	asas, err := s.assignments(ctx)
 	if err != nil {
 		return nil, err
@@ -161,7 +168,7 @@ func (s *Service) Update(ctx context.Context, id string, in model.RuntimeInput) 
 	return out, err
 }
 
-// Unregister removes a runtime with its contexts and returns it.
+// Unregister removes a runtime with its contexts and the assignments of its scenarios, and returns it.
 func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, error) {
 	rt, err := s.objs.Get(ctx, id)
 	if err != nil {
@@ -171,6 +178,14 @@ func (s *Service) Unregister(ctx context.Context, id string) (*model.Runtime, er
 	// again finishes the job, instead of leaving parts nobody can reach.
 	if s.parts != nil {
 		if err := s.parts.DeleteForRuntime(ctx, id); err != nil {
+			return nil, fmt.Errorf("unregister runtime %s: %w", id, err)
+		}
+	}
+	// As Compass's deleteRuntime did, the automatic assignments of the runtime's scenarios go too (and with
+	// them the scenarios they gave other runtimes).
+	for _, scenario := range label.Strings(rt.Labels[label.ScenariosKey]) {
+		_, err := s.DeleteAssignmentForScenario(ctx, scenario)
+		if err != nil && apperr.CodeOf(err) != apperr.CodeNotFound {
 			return nil, fmt.Errorf("unregister runtime %s: %w", id, err)
 		}
 	}
@@ -226,23 +241,45 @@ func (s *Service) Scenarios(ctx context.Context, id string) ([]string, error) {
 	return label.Strings(rt.Labels[label.ScenariosKey]), nil
 }
 
-// assign adds to rt the scenarios of the assignments whose selector its labels match.
+// assign recomputes rt's scenarios from asas: the scenarios it has not from an assignment (set by a user)
+// stay, and the assignments whose selector its labels match add theirs; the scenarios an assignment gave
+// earlier and no longer gives go. It reports whether the scenarios changed.
 func assign(rt *model.Runtime, asas []*model.AutomaticScenarioAssignment) bool {
-	scenarios := label.Strings(rt.Labels[label.ScenariosKey])
-	changed := false
+	current, had := rt.Labels[label.ScenariosKey]
+	old := label.Strings(current)
+	scenarios := slices.DeleteFunc(slices.Clone(old), func(s string) bool { return slices.Contains(rt.AssignedScenarios, s) })
+	var assigned []string
 	for _, a := range asas {
-		if v, ok := rt.Labels[a.Selector.Key]; ok && v == a.Selector.Value && !slices.Contains(scenarios, a.ScenarioName) {
+		if want, ok := a.Selector.Value.(string); ok && matches(rt.Labels[a.Selector.Key], want) && !slices.Contains(scenarios, a.ScenarioName) {
 			scenarios = append(scenarios, a.ScenarioName)
-			changed = true
+			assigned = append(assigned, a.ScenarioName)
 		}
 	}
-	if changed {
+	changed := !slices.Equal(old, scenarios) || !slices.Equal(rt.AssignedScenarios, assigned)
+	rt.AssignedScenarios = assigned
+	switch {
+	case len(scenarios) > 0 && !slices.Equal(old, scenarios):
 		if rt.Labels == nil {
 			rt.Labels = map[string]any{}
 		}
 		rt.Labels[label.ScenariosKey] = label.StringList(scenarios)
+	case len(scenarios) == 0 && had && len(old) > 0:
+		// Every scenario came from assignments that no longer match.
+		delete(rt.Labels, label.ScenariosKey)
 	}
 	return changed
+}
+
+// matches reports whether a label value selects: a string equal to want, or a list with an element equal
+// to it.
+func matches(v any, want string) bool {
+	switch v := v.(type) {
+	case string:
+		return v == want
+	case []any:
+		return slices.Contains(v, any(want))
+	}
+	return false
 }
 
 // applyAssignments runs after every label change of a runtime.

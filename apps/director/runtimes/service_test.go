@@ -295,3 +295,135 @@ func TestHeartbeatsDriveRuntimeStatus(t *testing.T) {
 		t.Fatalf("heartbeat after failure: %+v", got.Status)
 	}
 }
+
+func (f fixture) scenarios(t *testing.T, ctx context.Context, id string) []string {
+	t.Helper()
+	s, err := f.rts.Scenarios(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func (f fixture) assignEdge(t *testing.T, ctx context.Context, key, value string) {
+	t.Helper()
+	if _, err := f.rts.CreateAssignment(ctx, model.AutomaticScenarioAssignmentSetInput{ScenarioName: "edge", Selector: &model.LabelSelectorInput{Key: key, Value: value}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A selector matches a string label equal to its value or a list label with an element equal to it, for
+// runtimes there before the assignment and runtimes registered or relabelled after it.
+func TestAssignmentsMatchListLabels(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.defineScenarios(t, ctx, "edge")
+	before, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "before", Labels: map[string]any{"region": []any{"us", "eu"}}})
+	f.assignEdge(t, ctx, "region", "eu")
+	after, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "after", Labels: map[string]any{"region": []any{"eu"}}})
+	relabelled, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "relabelled", Labels: map[string]any{"region": "us"}})
+	if _, err := f.rts.SetLabel(ctx, relabelled.ID, "region", []any{"ap", "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "other", Labels: map[string]any{"region": []any{"us"}}})
+	for _, rt := range []*model.Runtime{before, after, relabelled} {
+		if got := f.scenarios(t, ctx, rt.ID); !slices.Contains(got, "edge") {
+			t.Errorf("%s: scenarios %v, want edge by its list label", rt.Name, got)
+		}
+	}
+	if got := f.scenarios(t, ctx, other.ID); slices.Contains(got, "edge") {
+		t.Errorf("other: scenarios %v, want no edge", got)
+	}
+}
+
+// A scenario an assignment gave goes when the label stops matching and comes back when it matches again;
+// a scenario set by a user stays.
+func TestAssignedScenariosFollowTheLabel(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.defineScenarios(t, ctx, "edge", "blue")
+	f.assignEdge(t, ctx, "region", "eu")
+	auto, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "auto", Labels: map[string]any{"region": "eu", "scenarios": []any{"blue"}}})
+	explicit, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "explicit", Labels: map[string]any{"region": "eu", "scenarios": []any{"edge"}}})
+	check := func(step string, rt *model.Runtime, want ...string) {
+		t.Helper()
+		if got := f.scenarios(t, ctx, rt.ID); !slices.Equal(got, want) {
+			t.Errorf("%s: %s scenarios %v, want %v", step, rt.Name, got, want)
+		}
+	}
+	check("registered", auto, "blue", "edge")
+	for _, rt := range []*model.Runtime{auto, explicit} {
+		if _, err := f.rts.SetLabel(ctx, rt.ID, "region", "us"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("label changed", auto, "blue")
+	check("label changed", explicit, "edge")
+	if _, err := f.rts.SetLabel(ctx, auto.ID, "region", []any{"eu"}); err != nil {
+		t.Fatal(err)
+	}
+	check("label matches again", auto, "blue", "edge")
+	if _, err := f.rts.DeleteLabel(ctx, auto.ID, "region"); err != nil {
+		t.Fatal(err)
+	}
+	check("label deleted", auto, "blue")
+	if _, err := f.rts.SetLabel(ctx, auto.ID, "region", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	// updateRuntime with the labels as read back (assigned scenario included) but another region.
+	rt, _ := f.rts.Get(ctx, auto.ID)
+	rt.Labels["region"] = "us"
+	if _, err := f.rts.Update(ctx, auto.ID, model.RuntimeInput{Name: "auto", Labels: rt.Labels}); err != nil {
+		t.Fatal(err)
+	}
+	check("updated", auto, "blue")
+	if _, err := f.rts.SetLabel(ctx, explicit.ID, "region", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rts.DeleteAssignmentForScenario(ctx, "edge"); err != nil {
+		t.Fatal(err)
+	}
+	check("assignment deleted", explicit, "edge")
+}
+
+// Runtimes registered without scenarios join DEFAULT, as applications do.
+func TestRuntimesWithoutScenariosJoinDefault(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.defineScenarios(t, ctx, "blue")
+	plain, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "plain"})
+	blue, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "blue", Labels: map[string]any{"scenarios": []any{"blue"}}})
+	if got := f.scenarios(t, ctx, plain.ID); !slices.Equal(got, []string{"DEFAULT"}) {
+		t.Errorf("plain: scenarios %v, want [DEFAULT]", got)
+	}
+	if got := f.scenarios(t, ctx, blue.ID); !slices.Equal(got, []string{"blue"}) {
+		t.Errorf("blue: scenarios %v, want [blue]", got)
+	}
+}
+
+// Unregistering a runtime removes the assignments of its scenarios, as Compass's deleteRuntime did (whether
+// an assignment or a user put it there); the other runtimes those assignments selected leave the scenario.
+func TestUnregisterRemovesTheRuntimesAssignments(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	f.defineScenarios(t, ctx, "edge", "blue")
+	f.assignEdge(t, ctx, "region", "eu")
+	if _, err := f.rts.CreateAssignment(ctx, model.AutomaticScenarioAssignmentSetInput{ScenarioName: "blue", Selector: &model.LabelSelectorInput{Key: "zone", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "gone", Labels: map[string]any{"region": "eu"}})
+	peer, _ := f.rts.Register(ctx, model.RuntimeInput{Name: "peer", Labels: map[string]any{"region": []any{"eu"}, "zone": "a"}})
+	if _, err := f.rts.Unregister(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rts.AssignmentForScenario(ctx, "edge"); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Errorf("assignment of the unregistered runtime's scenario: %v, want not found", err)
+	}
+	if _, err := f.rts.AssignmentForScenario(ctx, "blue"); err != nil {
+		t.Errorf("assignment of another scenario: %v, want kept", err)
+	}
+	if got := f.scenarios(t, ctx, peer.ID); !slices.Equal(got, []string{"DEFAULT", "blue"}) {
+		t.Errorf("peer: scenarios %v, want [DEFAULT blue]", got)
+	}
+}

@@ -9,6 +9,9 @@ type Runtime struct {
 	Labels      map[string]any   `json:"labels,omitempty"`
 	Status      *RuntimeStatus   `json:"status"`
 	Metadata    *RuntimeMetadata `json:"metadata"`
+	// AssignedScenarios are the scenarios in Labels["scenarios"] that automatic scenario assignments gave
+	// (not in the GraphQL schema): they go when the runtime's labels stop matching, the others stay.
+	AssignedScenarios []string `json:"assignedScenarios,omitempty"`
 }
 
 // ObjectID, LabelMap and SetLabelMap let the label package handle a runtime's labels.
