@@ -16,13 +16,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
 	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
 	"github.com/mgmtplane/mgmtplane/apps/director/eventing"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph"
-	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/health"
 	"github.com/mgmtplane/mgmtplane/apps/director/healthprobe"
@@ -37,7 +35,6 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
-	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -124,9 +121,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
 	audit := events.Fallback{Publisher: events.NewPublisher(client, cfg.PubSub, "director"), Spool: reg, Log: log}
-	gql := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}), log, "director",
-		gqlserver.DefaultLimits, audit)
-	gql.AroundRootFields(access.Rules.Enforce)
+	gql := graph.NewServer(resolver, log, audit)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -155,24 +155,32 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	const tenant = "tenant-bad"
 	ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "taken"}}), nil)
 
+	// Next to our code, Compass's error_code and error, and a message beginning as Compass's (issue 9).
 	cases := []struct {
-		name string
-		in   map[string]any
-		code string
+		name      string
+		in        map[string]any
+		code      string
+		errorCode float64
+		class     string
+		prefix    string
 	}{
-		{"invalid name", map[string]any{"name": "Not A Name"}, "INVALID_INPUT"},
-		{"duplicate name", map[string]any{"name": "taken"}, "ALREADY_EXISTS"},
-		{"bad health URL", map[string]any{"name": "ok-name", "healthCheckURL": "ftp://x"}, "INVALID_INPUT"},
-		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a b": "x"}}, "INVALID_INPUT"},
+		{"invalid name", map[string]any{"name": "Not A Name"}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
+		{"duplicate name", map[string]any{"name": "taken"}, "ALREADY_EXISTS", 31, "NotUniqueName", "Object name is not unique: "},
+		{"bad health URL", map[string]any{"name": "ok-name", "healthCheckURL": "ftp://x"}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
+		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a b": "x"}}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := gql(t, tenant, registerApp, map[string]any{"in": c.in})
-			if len(r.Errors) == 0 || r.Errors[0].Code() != c.code || r.Errors[0].Message == "" {
-				t.Fatalf("want error %s, got %s", c.code, r.Raw)
+			if len(r.Errors) == 0 || r.Errors[0].Code() != c.code || len(r.Errors[0].Message) <= len(c.prefix) ||
+				!strings.HasPrefix(r.Errors[0].Message, c.prefix) ||
+				r.Errors[0].Extensions["error_code"] != c.errorCode || r.Errors[0].Extensions["error"] != c.class {
+				t.Fatalf("want error %s (%v %s, %q...), got %s", c.code, c.errorCode, c.class, c.prefix, r.Raw)
 			}
 		})
 	}
+	// Compass's clients write empty argument lists (issue 9, missing behaviour 8).
+	ok(t, gql(t, tenant, `query() { labelDefinitions() { key } }`, nil), nil)
 	var page appPage
 	ok(t, gql(t, tenant, listApps, map[string]any{"first": 10}), &page)
 	if page.Applications.TotalCount != 1 {

@@ -122,7 +122,7 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 		return registry.Change{Data: app, Indexes: indexes(app), Unique: uniqueKeys(app), Events: []registry.Event{event("created", app)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.New(apperr.CodeAlreadyExists, "an application named %q already exists", app.Name)
+		return nil, apperr.NameNotUnique("an application named %q already exists", app.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register application: %w", err)

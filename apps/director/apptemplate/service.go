@@ -144,7 +144,7 @@ func (s *Service) write(ctx context.Context, t *model.ApplicationTemplate, creat
 		return registry.Change{Data: t, Indexes: []string{nameKey(t.Name)}, Unique: []string{nameKey(t.Name)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return apperr.New(apperr.CodeAlreadyExists, "an application template named %q already exists", t.Name)
+		return apperr.NameNotUnique("an application template named %q already exists", t.Name)
 	}
 	return err
 }

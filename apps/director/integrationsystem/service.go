@@ -68,7 +68,7 @@ func (s *Service) Register(ctx context.Context, in model.IntegrationSystemInput)
 		return registry.Change{Data: is, Unique: []string{nameKey(is.Name)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.New(apperr.CodeAlreadyExists, "an integration system named %q already exists", is.Name)
+		return nil, apperr.NameNotUnique("an integration system named %q already exists", is.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register integration system: %w", err)
@@ -89,7 +89,7 @@ func (s *Service) Update(ctx context.Context, id string, in model.IntegrationSys
 		return registry.Change{Data: is, Unique: []string{nameKey(is.Name)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.New(apperr.CodeAlreadyExists, "an integration system named %q already exists", is.Name)
+		return nil, apperr.NameNotUnique("an integration system named %q already exists", is.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update integration system %s: %w", id, err)

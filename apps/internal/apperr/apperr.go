@@ -29,6 +29,10 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// NameTaken marks an ALREADY_EXISTS error about a name another object already has (rather than an id
+	// or a key), for transports that tell the two apart (the Director: Compass's "Object name is not
+	// unique").
+	NameTaken bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -40,6 +44,11 @@ func New(code Code, format string, args ...any) error {
 
 // Invalid returns an INVALID_INPUT error.
 func Invalid(format string, args ...any) error { return New(CodeInvalidInput, format, args...) }
+
+// NameNotUnique returns an ALREADY_EXISTS error for a name that another object already has.
+func NameNotUnique(format string, args ...any) error {
+	return &Error{Code: CodeAlreadyExists, Message: fmt.Sprintf(format, args...), NameTaken: true}
+}
 
 // NotFound returns a NOT_FOUND error for the object kind with id.
 func NotFound(kind, id string) error { return New(CodeNotFound, "%s %q not found", kind, id) }

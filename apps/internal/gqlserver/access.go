@@ -24,8 +24,23 @@ type Access struct {
 	Consumers map[string][]string
 }
 
+// Refusal is the FORBIDDEN error of Enforce: the caller lacks the root field's scope, or is of a consumer
+// type the field is not open to. Apps that present such refusals apart from other FORBIDDEN errors (the
+// Director, as Compass's "insufficient scopes provided") find it with errors.As.
+type Refusal struct {
+	Field string
+	err   error
+}
+
+func (r *Refusal) Error() string { return r.err.Error() }
+func (r *Refusal) Unwrap() error { return r.err }
+
+func refuse(field, format string, args ...any) error {
+	return &Refusal{Field: field, err: apperr.New(apperr.CodeForbidden, format, args...)}
+}
+
 // Enforce is a gqlgen root-field middleware: a caller without the operation's scope gets a FORBIDDEN error
-// for that field, and its resolver does not run, so nothing changes.
+// (a *Refusal) for that field, and its resolver does not run, so nothing changes.
 func (a Access) Enforce(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 	fc := graphql.GetRootFieldContext(ctx)
 	if fc == nil || strings.HasPrefix(fc.Field.Name, "__") {
@@ -36,13 +51,13 @@ func (a Access) Enforce(ctx context.Context, next graphql.RootResolver) graphql.
 	allowed, restricted := a.Consumers[id.ConsumerType]
 	switch {
 	case !known:
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to any caller", fc.Field.Name))
+		graphql.AddError(ctx, refuse(fc.Field.Name, "%s is not open to any caller", fc.Field.Name))
 		return graphql.Null
 	case restricted && !slices.Contains(allowed, fc.Field.Name):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
+		graphql.AddError(ctx, refuse(fc.Field.Name, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
 		return graphql.Null
 	case scope != AnyCaller && !id.HasScope(scope):
-		graphql.AddError(ctx, apperr.New(apperr.CodeForbidden, "%s requires the scope %s", fc.Field.Name, scope))
+		graphql.AddError(ctx, refuse(fc.Field.Name, "%s requires the scope %s", fc.Field.Name, scope))
 		return graphql.Null
 	}
 	return next(ctx)

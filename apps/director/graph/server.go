@@ -1,0 +1,24 @@
+package graph
+
+import (
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
+)
+
+// NewServer returns the Director's GraphQL handler: the plane's common server (limits, coded errors, audit
+// of mutations) with errors in Compass's classes too (PresentError), empty argument lists accepted as
+// Compass's clients send them (`labelDefinitions()`), and the access rules checked per root field. It reads
+// the caller from the request context: wrap it with assertion.Middleware.
+func NewServer(r *Resolver, log *slog.Logger, audit gqlserver.AuditPublisher) *handler.Server {
+	srv := gqlserver.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}), log, "director",
+		gqlserver.DefaultLimits, audit)
+	srv.SetErrorPresenter(PresentError(log))
+	srv.Use(gqlserver.EmptyArguments{})
+	srv.AroundRootFields(access.Rules.Enforce)
+	return srv
+}
