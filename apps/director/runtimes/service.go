@@ -122,7 +122,7 @@ func (s *Service) Register(ctx context.Context, in model.RuntimeInput) (*model.R
 		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}, Events: []registry.Event{event("created", rt)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", rt.Name)
+		return nil, apperr.NameNotUnique("a runtime named %q already exists", rt.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register runtime: %w", err)
@@ -163,7 +163,7 @@ func (s *Service) Update(ctx context.Context, id string, in model.RuntimeInput) 
 		return registry.Change{Data: rt, Indexes: label.Indexes(rt.Labels), Unique: []string{nameKey(rt.Name)}, Events: []registry.Event{event("updated", rt)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.New(apperr.CodeAlreadyExists, "a runtime named %q already exists", in.Name)
+		return nil, apperr.NameNotUnique("a runtime named %q already exists", in.Name)
 	}
 	return out, err
 }
