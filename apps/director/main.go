@@ -139,7 +139,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	mux.Handle("POST /"+cfg.HealthBinding, prober.Handler())
 	// A runtime whose provisioning fails turns FAILED (the Provisioner announces its operations).
-	provisioned.Register(mux, log, cfg.PubSub, rts)
+	events.Subscribe(mux, log, provisioned.Subscription(cfg.PubSub, rts))
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -148,7 +148,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	verify := assertion.Middleware(assertion.ForApp(client, cfg.SecretStore, cfg.AppID), log)
 	mux.Handle("POST /graphql", verify(graph.NewServer(svc, log, audit)))
 	// The Director announces runtime changes; a provisioned runtime is done when its agent connected.
-	subscribe(mux, log, cfg.PubSub, svc)
+	events.Subscribe(mux, log, runtimeChanges(cfg.PubSub, svc))
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }

@@ -10,10 +10,9 @@ package provisioned
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
+	"fmt"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -37,42 +36,29 @@ type operation struct {
 	} `json:"lastError"`
 }
 
-// Register adds Dapr's subscription routes to mux: GET /dapr/subscribe and POST /events/<Topic>.
-func Register(mux *http.ServeMux, log *slog.Logger, pubsub string, rts Runtimes) {
-	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, []map[string]string{{"pubsubname": pubsub, "topic": Topic, "route": "/events/" + Topic}})
-	})
-	mux.HandleFunc("POST /events/"+Topic, func(w http.ResponseWriter, r *http.Request) {
-		var ev struct {
-			Data operation `json:"data"`
+// Subscription is the Director's subscription to Topic on the pub/sub component pubsub (serve it with
+// events.Subscribe).
+func Subscription(pubsub string, rts Runtimes) events.Subscription {
+	return events.Subscription{PubSub: pubsub, Topic: Topic, Handle: func(ctx context.Context, data []byte) error {
+		var op operation
+		if err := json.Unmarshal(data, &op); err != nil {
+			return events.Drop(err)
 		}
-		raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err := json.Unmarshal(raw, &ev); err != nil || identity.ValidateTenant(ev.Data.Tenant) != nil || ev.Data.RuntimeID == "" {
-			log.WarnContext(r.Context(), "dropping provisioning event", "err", err)
-			writeJSON(w, map[string]string{"status": "DROP"}) // unreadable now is unreadable on every retry
-			return
+		if err := identity.ValidateTenant(op.Tenant); err != nil || op.RuntimeID == "" {
+			return events.Drop(fmt.Errorf("operation without a valid tenant and runtime: %v", err))
 		}
-		op := ev.Data
 		if op.State != "Failed" || (op.Type != "Provision" && op.Type != "ReconnectRuntime") {
-			writeJSON(w, map[string]string{"status": "SUCCESS"})
-			return
+			return nil
 		}
 		reason := "provisioning failed"
 		if op.LastError != nil {
 			reason = "provisioning failed: " + op.LastError.Message
 		}
 		// The Director acts in the runtime's tenant, as the Provisioner's record of it says.
-		ctx := identity.NewContext(r.Context(), identity.Identity{Tenant: op.Tenant, Subject: "provisioner", ConsumerType: identity.ConsumerService})
+		ctx = identity.NewContext(ctx, identity.Identity{Tenant: op.Tenant, Subject: "provisioner", ConsumerType: identity.ConsumerService})
 		if err := rts.ProvisioningFailed(ctx, op.RuntimeID, reason); err != nil {
-			log.WarnContext(r.Context(), "runtime not marked failed; redelivery will try again", "runtime", op.RuntimeID, "err", err)
-			writeJSON(w, map[string]string{"status": "RETRY"})
-			return
+			return fmt.Errorf("mark runtime %s failed: %w", op.RuntimeID, err)
 		}
-		writeJSON(w, map[string]string{"status": "SUCCESS"})
-	})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+		return nil
+	}}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/provisioned"
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -27,7 +28,7 @@ func (f *fakeRuntimes) ProvisioningFailed(ctx context.Context, id, reason string
 func deliver(t *testing.T, rts *fakeRuntimes, body string) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	provisioned.Register(mux, slog.New(slog.DiscardHandler), "pubsub", rts)
+	events.Subscribe(mux, slog.New(slog.DiscardHandler), provisioned.Subscription("pubsub", rts))
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/events/"+provisioned.Topic, strings.NewReader(body)))
 	return rec.Body.String()
