@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -47,15 +46,7 @@ const (
 // of the error, and the message begins with that class's words, our detail after them
 // ("Object not found: application \"x\""). Internal errors read "Internal Server Error [errorID=<id>]".
 func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
-	present := gqlserver.ErrorPresenter(log)
-	return func(ctx context.Context, err error) *gqlerror.Error {
-		gerr := present(ctx, err)
-		// The presenter may hand back the error it was given: change a copy.
-		out := *gerr
-		out.Extensions = maps.Clone(gerr.Extensions)
-		if out.Extensions == nil {
-			out.Extensions = map[string]any{}
-		}
+	return gqlserver.ExtendErrors(log, func(ctx context.Context, err error, out *gqlerror.Error) {
 		code, _ := out.Extensions["code"].(string)
 		class := classify(ctx, err, code)
 		out.Extensions[extErrorCode] = class.code
@@ -65,8 +56,7 @@ func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		} else if !strings.HasPrefix(out.Message, class.message) {
 			out.Message = class.message + ": " + out.Message
 		}
-		return &out
-	}
+	})
 }
 
 // classify returns the Compass class of err, presented with our code.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
@@ -42,5 +43,22 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gerr.Message = "internal error, id " + id
 		gerr.Extensions = map[string]any{"code": string(apperr.CodeInternal), "errorId": id}
 		return gerr
+	}
+}
+
+// ExtendErrors is ErrorPresenter followed by extend, for an app whose clients read more from an error than
+// our extensions.code: extend gets a copy of the presented error (with an extensions map) to change.
+func ExtendErrors(log *slog.Logger, extend func(ctx context.Context, err error, out *gqlerror.Error)) graphql.ErrorPresenterFunc {
+	present := ErrorPresenter(log)
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := present(ctx, err)
+		// The presenter may hand back the error it was given: change a copy.
+		out := *gerr
+		out.Extensions = maps.Clone(gerr.Extensions)
+		if out.Extensions == nil {
+			out.Extensions = map[string]any{}
+		}
+		extend(ctx, err, &out)
+		return &out
 	}
 }

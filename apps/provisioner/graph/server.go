@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -39,21 +38,12 @@ const (
 // error_code, error_reason and error_component: those of the domain for coded errors, 500 err_internal
 // for internal ones, and 400 err_invalid_input for what gqlgen refuses itself (parse, validation, limits).
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
-	present := gqlserver.ErrorPresenter(log)
-	return func(ctx context.Context, err error) *gqlerror.Error {
-		gerr := present(ctx, err)
-		code, reason, component := upstreamExtensions(err, gerr)
-		// The presenter may hand back the error it was given: change a copy.
-		out := *gerr
-		out.Extensions = maps.Clone(gerr.Extensions)
-		if out.Extensions == nil {
-			out.Extensions = map[string]any{}
-		}
+	return gqlserver.ExtendErrors(log, func(_ context.Context, err error, out *gqlerror.Error) {
+		code, reason, component := upstreamExtensions(err, out)
 		out.Extensions[extErrorCode] = code
 		out.Extensions[extErrorReason] = reason
 		out.Extensions[extErrorComponent] = component
-		return &out
-	}
+	})
 }
 
 func upstreamExtensions(err error, presented *gqlerror.Error) (code int, reason, component string) {
