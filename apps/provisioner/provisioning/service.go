@@ -145,13 +145,11 @@ func (s *Service) start(ctx context.Context, runtimeID string, t OperationType, 
 	if err != nil {
 		return nil, nil, apperr.New(apperr.CodeUnauthenticated, "%v", err)
 	}
-	if _, err := s.rec.get(ctx, tenant, runtimeID); err != nil {
-		return nil, nil, err
-	}
 	var op *Operation
 	const holder = "api"
 	_, err = s.rec.update(ctx, runtimeID, func(rec *runtimeRecord) ([]registry.Event, error) {
-		if rec.Deprovisioned {
+		// Another tenant's runtime is not found, as a deprovisioned one is.
+		if rec.Tenant != tenant || rec.Deprovisioned {
 			return nil, errRuntimeNotFound(runtimeID)
 		}
 		if rec.Active != nil {
