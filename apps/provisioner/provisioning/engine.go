@@ -299,11 +299,10 @@ func (e *Engine) plan(b Backend, t OperationType) ([]Stage, error) {
 	if t == OperationProvision || t == OperationReconnectRuntime {
 		stages = append(stages, Stage{Name: "wait-connected", Message: "waiting for the runtime agent to connect",
 			Run: func(_ context.Context, job *Job) error {
-				switch job.Connection {
-				case "CONNECTED":
+				// FAILED is no verdict either: a runtime can fail a health round and recover; only the time
+				// limit decides.
+				if job.Connection == "CONNECTED" {
 					return nil
-				case "FAILED":
-					return ErrWait // a runtime can fail a health round and recover; only the time limit decides
 				}
 				return ErrWait
 			}})
@@ -410,12 +409,10 @@ func (e *Engine) finish(ctx context.Context, log *slog.Logger, id string, err er
 				rec.Hibernated = false
 			}
 		} else {
-			reason, component := ReasonInternal, ComponentProvisioner
+			reason, component := Reason(err)
 			var perm *PermanentError
 			if errors.As(err, &perm) {
 				reason, component = perm.Reason, perm.Component
-			} else if r, c := Reason(err); r != "" {
-				reason, component = r, c
 			}
 			op.State = StateFailed
 			op.Message = fmt.Sprintf("failed at stage %s", op.Stage)
