@@ -131,18 +131,6 @@ func pids(t *testing.T, runtimeID string) map[string]int {
 	return out
 }
 
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
-}
-
 func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
 	if err := startProvisioner(); err != nil {
 		t.Fatal(err)
@@ -238,7 +226,7 @@ func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
 	ok(t, provisioner(t, tenant, `mutation($id: String!) { deprovisionRuntime(id: $id) }`, map[string]any{"id": op.RuntimeID}), &dep)
 	waitOperation(t, tenant, dep.DeprovisionRuntime, "Succeeded", 60*time.Second)
 	for name, pid := range procs {
-		if alive(pid) {
+		if local.Alive(pid) {
 			t.Errorf("%s (pid %d) still runs after deprovisioning", name, pid)
 		}
 	}
@@ -265,7 +253,7 @@ func daprdsFor(t *testing.T, runtimeID string) int {
 		}
 		cmd := strings.ReplaceAll(string(raw), "\x00", " ")
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if strings.Contains(cmd, "daprd") && strings.Contains(cmd, dir+"/") && alive(pid) {
+		if strings.Contains(cmd, "daprd") && strings.Contains(cmd, dir+"/") && local.Alive(pid) {
 			n++
 		}
 	}
@@ -316,7 +304,7 @@ func TestProvisioningSurvivesAKilledProvisioner(t *testing.T) {
 		t.Fatalf("processes %v", procs)
 	}
 	for name, pid := range pids(t, op.RuntimeID) {
-		if !alive(pid) {
+		if !local.Alive(pid) {
 			t.Errorf("%s (pid %d) is not running", name, pid)
 		}
 	}
@@ -414,7 +402,7 @@ func TestReconnectAndHibernateALocalRuntime(t *testing.T) {
 		map[string]any{"id": op.RuntimeID}), &hib)
 	waitOperation(t, tenant, hib.HibernateRuntime.ID, "Succeeded", 60*time.Second)
 	for name, pid := range procs {
-		if alive(pid) {
+		if local.Alive(pid) {
 			t.Errorf("%s (pid %d) still runs in a hibernated runtime", name, pid)
 		}
 	}
@@ -450,7 +438,7 @@ func TestProvisionerRevivesStoppedRuntimes(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		n := 0
 		for _, pid := range before {
-			if alive(pid) {
+			if local.Alive(pid) {
 				n++
 			}
 		}
@@ -466,7 +454,7 @@ func TestProvisionerRevivesStoppedRuntimes(t *testing.T) {
 		after := pids(t, op.RuntimeID)
 		n := 0
 		for name, pid := range after {
-			if alive(pid) && pid != before[name] {
+			if local.Alive(pid) && pid != before[name] {
 				n++
 			}
 		}

@@ -363,7 +363,7 @@ func (b *Backend) spawn(dir, name, bin string, args []string, env map[string]str
 // recycled pid belongs to someone else). Without a valid pid file it looks for the process itself: a crash
 // between starting a process and writing its pid file must not make a resumed stage start a second one.
 func (b *Backend) running(dir, name string) bool {
-	if pid, bin, ok := readPID(dir, name); ok && alive(pid) && exeOf(pid) == abs(bin) {
+	if pid, bin, ok := readPID(dir, name); ok && Alive(pid) && exeOf(pid) == abs(bin) {
 		return true
 	}
 	pid, bin, ok := b.find(dir, name)
@@ -402,7 +402,7 @@ func (b *Backend) find(dir, name string) (int, string, bool) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !alive(pid) {
+		if err != nil || !Alive(pid) {
 			continue
 		}
 		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != dir {
@@ -424,7 +424,7 @@ func inFolder(dir string) []int {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !alive(pid) {
+		if err != nil || !Alive(pid) {
 			continue
 		}
 		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && cwd == dir {
@@ -442,8 +442,8 @@ func exeOf(pid int) string {
 	return strings.TrimSuffix(exe, " (deleted)")
 }
 
-// alive reports whether pid runs; a zombie (state Z) has ended and only waits to be reaped.
-func alive(pid int) bool {
+// Alive reports whether pid runs; a zombie (state Z) has ended and only waits to be reaped.
+func Alive(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
