@@ -5,62 +5,24 @@
 package director
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 
-	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
-	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
-	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
+	"github.com/mgmtplane/mgmtplane/apps/internal/directorapi"
 )
 
-// Invoker reaches an app through the sidecar (*invoke.Client).
-type Invoker interface {
-	Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error)
-}
-
 // Client calls the Director app.
-type Client struct {
-	inv   Invoker
-	appID string
-}
+type Client struct{ director *directorapi.Client }
 
 // New returns a client for the Director running as Dapr app appID.
-func New(inv Invoker, appID string) *Client { return &Client{inv: inv, appID: appID} }
-
-const maxResponse = 1 << 20
+func New(inv directorapi.Invoker, appID string) *Client {
+	c := directorapi.New(inv, appID)
+	c.MaxResponse = 1 << 20
+	return &Client{director: c}
+}
 
 func (c *Client) do(ctx context.Context, query string, vars map[string]any, out any) error {
-	body, err := gqlclient.Encode(query, vars)
-	if err != nil {
-		return err
-	}
-	h := http.Header{"Content-Type": {"application/json"}}
-	if !assertion.Propagate(ctx, h) {
-		return apperr.New(apperr.CodeUnauthenticated, "no caller to act for in the Director")
-	}
-	resp, err := c.inv.Do(ctx, c.appID, http.MethodPost, "graphql", h, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("director: %w", err)
-	}
-	defer resp.Body.Close()
-	err = gqlclient.Decode(resp.StatusCode, resp.Body, maxResponse, out)
-	var gqlErr *gqlclient.Error
-	if errors.As(err, &gqlErr) {
-		switch code := apperr.Code(gqlErr.Code); code {
-		case apperr.CodeForbidden, apperr.CodeUnauthenticated, apperr.CodeNotFound, apperr.CodeInvalidInput,
-			apperr.CodeAlreadyExists, apperr.CodeUnavailable:
-			// The caller's own standing with the Director, or its input: tell them as the Director put it.
-			return apperr.New(code, "%s", gqlErr.Message)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("director: %w", err)
-	}
-	return nil
+	return c.director.Do(ctx, query, vars, out)
 }
 
 // RegisterRuntime registers a runtime in the PROVISIONING condition and returns its id.
