@@ -62,6 +62,9 @@ type config struct {
 	// HealthLease is how long a replica's hold on the health rounds lasts without renewal; another
 	// replica takes over after it. Longer than the cron interval (components/healthcron.yaml: 5s).
 	HealthLease time.Duration `conf:"default:15s,env:HEALTH_ROUND_LEASE"`
+	// AppHideSelectors keep applications out of applicationsForRuntime: label-key=value pairs separated by
+	// ';' (empty: none). The default is the selector Compass's chart shipped.
+	AppHideSelectors string `conf:"default:applicationHideSelectorKey=applicationHideSelectorValue,env:APPLICATION_HIDE_SELECTORS"`
 }
 
 func main() {
@@ -97,6 +100,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 	go reg.Relay(ctx, log, events.NewPublisher(client, cfg.PubSub, "director"), cfg.RelayInterval)
 	defs := label.NewDefinitions(reg)
 	apps := application.NewService(reg, defs)
+	hide, err := application.ParseHideSelectors(cfg.AppHideSelectors)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	apps.SetHideSelectors(hide)
 	rts := runtimes.NewService(reg, defs)
 	apps.SetRuntimeScenarios(rts.Scenarios)
 	rtContexts := runtimecontext.NewService(reg, defs)

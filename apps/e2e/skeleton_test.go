@@ -164,7 +164,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		class     string
 		prefix    string
 	}{
-		{"invalid name", map[string]any{"name": "Not A Name"}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
+		{"invalid name", map[string]any{"name": strings.Repeat("n", 37)}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
 		{"duplicate name", map[string]any{"name": "taken"}, "ALREADY_EXISTS", 31, "NotUniqueName", "Object name is not unique: "},
 		{"bad health URL", map[string]any{"name": "ok-name", "healthCheckURL": "ftp://x"}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
 		{"bad label key", map[string]any{"name": "ok-name", "labels": map[string]any{"a b": "x"}}, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},

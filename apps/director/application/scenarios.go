@@ -21,10 +21,10 @@ func decode(raw []byte) (*model.Application, error) {
 }
 
 // forScenarios lists the applications in any of scenarios, each once, in the order the scenarios'
-// indexes give them. It reads the ids of every matching application (not the applications), so its cost
+// indexes give them, leaving out those in skip. It reads the ids of every matching application (not the applications), so its cost
 // grows with the applications the scenarios hold; the page itself is read in one round trip. The cursor
 // is the offset into that list.
-func forScenarios(ctx context.Context, store Store, scenarios []string, first int, after string) (*model.ApplicationPage, error) {
+func forScenarios(ctx context.Context, store Store, scenarios []string, first int, after string, skip map[string]bool) (*model.ApplicationPage, error) {
 	if first < 0 || first > MaxPageSize {
 		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
 	}
@@ -51,7 +51,7 @@ func forScenarios(ctx context.Context, store Store, scenarios []string, first in
 				return nil, fmt.Errorf("applications in scenario %s: %w", name, err)
 			}
 			for _, id := range p.IDs {
-				if !seen[id] {
+				if !seen[id] && !skip[id] {
 					seen[id] = true
 					ids = append(ids, id)
 				}

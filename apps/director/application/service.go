@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/access"
+	"github.com/mgmtplane/mgmtplane/apps/director/appname"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
@@ -50,6 +51,8 @@ type Service struct {
 	now   func() time.Time
 	// runtimeScenarios tells which scenarios a runtime caller is in (see access.ApplicationVisible).
 	runtimeScenarios access.ScenarioSource
+	// hide keeps applications out of applicationsForRuntime (see ForRuntime).
+	hide HideSelectors
 }
 
 // NewService returns a service storing applications in store and checking labels against defs.
@@ -66,7 +69,8 @@ func (s *Service) SetRuntimeScenarios(src access.ScenarioSource) { s.runtimeScen
 // SetParts connects the owner of the application's bundles.
 func (s *Service) SetParts(p Parts) { s.parts = p }
 
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,35}$`)
+// maxNameLength is Compass's limit on application names, in characters.
+const maxNameLength = 36
 
 func scope(ctx context.Context) (registry.Scope, error) { return registry.TenantScope(ctx, Kind) }
 
@@ -75,8 +79,13 @@ func event(verb string, app *model.Application) registry.Event {
 	return registry.Event{Topic: "application." + verb, Data: app}
 }
 
-// Unique keys held by an application: its name and its webhooks' ids (to find the application of a webhook).
-func nameKey(name string) string  { return "name:" + name }
+// Unique keys held by an application: its normalized name and its webhooks' ids (to find the application
+// of a webhook). The name is claimed in its normalized form, as Compass checked it: runtimes see
+// normalized names, so "app@shop" and "App Shop" (both mp-app-shop) cannot both exist in a tenant.
+// Applications stored before names were free-form hold "name:<name>" instead; their names could only be
+// lower-case letters, digits, '-' and '.', so a new name can collide with one unnoticed only when it
+// normalizes the same, and that application claims the normalized key at its next change of webhooks.
+func nameKey(name string) string  { return "name:" + appname.Normalize(name) }
 func webhookKey(id string) string { return "webhook:" + id }
 
 func indexes(app *model.Application) []string {
@@ -122,7 +131,7 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 		return registry.Change{Data: app, Indexes: indexes(app), Unique: uniqueKeys(app), Events: []registry.Event{event("created", app)}}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
-		return nil, apperr.NameNotUnique("an application named %q already exists", app.Name)
+		return nil, apperr.NameNotUnique("an application named %q (or named the same once normalized, %q) already exists", app.Name, appname.Normalize(app.Name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register application: %w", err)
@@ -141,8 +150,9 @@ func (s *Service) Register(ctx context.Context, in model.ApplicationRegisterInpu
 }
 
 func (s *Service) fromInput(in model.ApplicationRegisterInput) (*model.Application, error) {
-	if !namePattern.MatchString(in.Name) {
-		return nil, apperr.Invalid("name %q: use up to 36 lower case letters, digits, '-' and '.', starting with a letter", in.Name)
+	// Free-form, as in Compass: runtimes that want a safe name see the normalized one (package appname).
+	if n := utf8.RuneCountInString(in.Name); n == 0 || n > maxNameLength {
+		return nil, apperr.Invalid("name %q: use 1 to %d characters", in.Name, maxNameLength)
 	}
 	if err := checkFields(in.ProviderName, in.Description, in.HealthCheckURL); err != nil {
 		return nil, err
@@ -344,7 +354,7 @@ func (s *Service) DeleteLabel(ctx context.Context, id, key string) (*model.Label
 // ForScenarios returns a page of the applications in any of scenarios. Each application appears once:
 // under the first of the scenarios it is in, which keeps the walk (and the cursor) simple.
 func (s *Service) ForScenarios(ctx context.Context, scenarios []string, first int, after string) (*model.ApplicationPage, error) {
-	return forScenarios(ctx, s.store, scenarios, first, after)
+	return forScenarios(ctx, s.store, scenarios, first, after, nil)
 }
 
 // AddWebhook adds a webhook to an application.

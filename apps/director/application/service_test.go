@@ -50,3 +50,49 @@ func TestIntegrationSystemMustExist(t *testing.T) {
 		})
 	}
 }
+
+// Names are free-form, as in Compass, and unique in a tenant on their normalized form (appname.Normalize).
+func TestNamesFreeFormUniqueWhenNormalized(t *testing.T) {
+	reg := directortest.Registry()
+	apps := application.NewService(reg, label.NewDefinitions(reg))
+	ctx := directortest.Tenant("t1")
+	steps := []struct {
+		name    string
+		errCode apperr.Code
+	}{
+		{"app@wordpress", ""},
+		{"App Wordpress", apperr.CodeAlreadyExists},    // mp-app-wordpress again
+		{"mp-app-wordpress", apperr.CodeAlreadyExists}, // already normalized: the same
+		{"app.wordpress!", apperr.CodeAlreadyExists},
+		{"wordpress", ""},
+		{"Wordpress", apperr.CodeAlreadyExists},
+		{"Zählwerk 2000", ""},
+		{"", apperr.CodeInvalidInput},
+		{"123456789012345678901234567890123456", ""},
+		{"1234567890123456789012345678901234567", apperr.CodeInvalidInput},
+	}
+	for _, st := range steps {
+		app, err := apps.Register(ctx, model.ApplicationRegisterInput{Name: st.name})
+		if (err == nil) != (st.errCode == "") || (err != nil && apperr.CodeOf(err) != st.errCode) {
+			t.Fatalf("register %q: err = %v, want code %q", st.name, err, st.errCode)
+		}
+		if err == nil && app.Name != st.name {
+			t.Fatalf("register %q: stored as %q; the name is kept as given", st.name, app.Name)
+		}
+	}
+	// Another tenant may use the same name.
+	if _, err := apps.Register(directortest.Tenant("t2"), model.ApplicationRegisterInput{Name: "App Wordpress"}); err != nil {
+		t.Fatalf("other tenant: %v", err)
+	}
+	// Once an application is gone, its normalized name is free again.
+	page, err := apps.List(ctx, nil, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apps.Unregister(ctx, page.Data[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apps.Register(ctx, model.ApplicationRegisterInput{Name: "APP@WORDPRESS"}); err != nil {
+		t.Fatalf("after unregistering app@wordpress: %v", err)
+	}
+}

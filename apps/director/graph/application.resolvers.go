@@ -80,11 +80,11 @@ func (r *queryResolver) Application(ctx context.Context, id string) (*model.Appl
 }
 
 func (r *queryResolver) ApplicationsForRuntime(ctx context.Context, runtimeID string, first *int, after *string) (*model.ApplicationPage, error) {
-	scenarios, err := r.RuntimeSvc.Scenarios(ctx, runtimeID)
+	rt, err := r.RuntimeSvc.Get(ctx, runtimeID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.Apps.ForScenarios(ctx, scenarios, pageSize(first), deref(after))
+	p, err := r.Apps.ForRuntime(ctx, rt, pageSize(first), deref(after))
 	return pageForCaller(ctx, p), err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/access"
+	"github.com/mgmtplane/mgmtplane/apps/director/appname"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
@@ -74,6 +75,12 @@ func (s *Service) validate(ctx context.Context, in model.RuntimeInput) (map[stri
 	labels, err := label.NormalizeAll(in.Labels)
 	if err != nil {
 		return nil, err
+	}
+	// As Compass did on register and update: a runtime sees normalized application names unless it says
+	// otherwise (runtime agents name resources after them). Added before validation, so that the key gets
+	// its label definition like any other.
+	if _, ok := labels[appname.IsNormalizedLabel]; !ok {
+		labels[appname.IsNormalizedLabel] = "true"
 	}
 	if err := s.defs.Validate(ctx, labels); err != nil {
 		return nil, err

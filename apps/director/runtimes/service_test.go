@@ -427,3 +427,109 @@ func TestUnregisterRemovesTheRuntimesAssignments(t *testing.T) {
 		t.Errorf("peer: scenarios %v, want [DEFAULT blue]", got)
 	}
 }
+
+// New runtimes get isNormalized "true" unless they say otherwise, on register and on update, as in Compass
+// (issue 9, missing behaviour 2).
+func TestRuntimesAreNormalizedByDefault(t *testing.T) {
+	f := newFixture()
+	ctx := directortest.Tenant("t1")
+	tests := []struct {
+		name   string
+		labels map[string]any
+		want   any
+	}{
+		{"no labels", nil, "true"},
+		{"other labels", map[string]any{"env": "prod"}, "true"},
+		{"false kept", map[string]any{"isNormalized": "false"}, "false"},
+		{"true kept", map[string]any{"isNormalized": "true"}, "true"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, err := f.rts.Register(ctx, model.RuntimeInput{Name: "rt-" + string(rune('a'+i)), Labels: tt.labels})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rt.Labels["isNormalized"]; got != tt.want {
+				t.Fatalf("registered: isNormalized = %v, want %v", got, tt.want)
+			}
+			// An update replaces the labels; without isNormalized, the default comes back.
+			rt, err = f.rts.Update(ctx, rt.ID, model.RuntimeInput{Name: rt.Name, Labels: tt.labels})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rt.Labels["isNormalized"]; got != tt.want {
+				t.Fatalf("updated: isNormalized = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The key has a label definition, like any label key in use.
+	if _, err := f.defs.Get(ctx, "isNormalized"); err != nil {
+		t.Fatalf("label definition: %v", err)
+	}
+}
+
+// applicationsForRuntime gives a runtime the names it wants (normalized unless isNormalized is not "true")
+// and leaves out applications carrying a hide selector's label (issue 9, missing behaviours 2 and 3).
+func TestApplicationsForRuntimeNamesAndHiddenApplications(t *testing.T) {
+	f := newFixture()
+	hide, err := application.ParseHideSelectors("hide=yes; kind = internal;kind=system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.apps.SetHideSelectors(hide)
+	ctx := directortest.Tenant("t1")
+	f.app(t, ctx, "App@Shop", nil)
+	f.app(t, ctx, "mp-ready", nil)
+	f.app(t, ctx, "hidden by string", map[string]any{"hide": "yes"})
+	f.app(t, ctx, "hidden by list", map[string]any{"kind": []any{"a", "system"}})
+	f.app(t, ctx, "hidden too", map[string]any{"kind": "internal"})
+	f.app(t, ctx, "shown", map[string]any{"hide": "no", "kind": "external"})
+
+	normalized, err := f.rts.Register(ctx, model.RuntimeInput{Name: "normalized"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := f.rts.Register(ctx, model.RuntimeInput{Name: "plain", Labels: map[string]any{"isNormalized": "false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		rt   *model.Runtime
+		want []string
+	}{
+		{normalized, []string{"mp-app-shop", "mp-ready", "mp-shown"}},
+		{plain, []string{"App@Shop", "mp-ready", "shown"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rt.Name, func(t *testing.T) {
+			var got []string
+			for after := ""; ; {
+				p, err := f.apps.ForRuntime(ctx, tt.rt, 2, after)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.TotalCount != 3 {
+					t.Fatalf("totalCount %d, want 3 (hidden applications are not counted)", p.TotalCount)
+				}
+				got = append(got, names(p.Data)...)
+				if !p.PageInfo.HasNextPage {
+					break
+				}
+				after = p.PageInfo.EndCursor
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("applications for runtime %s: %q, want %q", tt.rt.Name, got, tt.want)
+			}
+		})
+	}
+	// The stored names stay as registered, and `applications` (as a user) still lists every application.
+	all, err := f.apps.List(ctx, nil, 10, "")
+	if err != nil || all.TotalCount != 6 || all.Data[0].Name != "App@Shop" {
+		t.Fatalf("applications: %d %v, %v", all.TotalCount, names(all.Data), err)
+	}
+	for _, bad := range []string{"novalue", "=x", "a b=x", "k="} {
+		if _, err := application.ParseHideSelectors(bad); err == nil {
+			t.Errorf("ParseHideSelectors(%q) accepted", bad)
+		}
+	}
+}

@@ -3010,8 +3010,9 @@ enum ApplicationStatusCondition {
 "Data to register an application. Bundles and webhooks may be created at once."
 input ApplicationRegisterInput {
   """
-  Up to 36 characters: lower case letters, digits, '-' and '.'; must not
-  start with a digit.
+  1 to 36 characters of any kind, as in Compass. It must be unique in the
+  tenant once normalized ("mp-", lower case letters, digits and '-'): the
+  form runtimes with the label isNormalized "true" see.
   """
   name: String!
   "At most 256 characters."

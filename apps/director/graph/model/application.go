@@ -15,6 +15,17 @@ type Application struct {
 	Webhooks            []*Webhook         `json:"webhooks,omitempty"`
 	HealthCheckURL      *string            `json:"healthCheckURL,omitempty"`
 	CreatedAt           time.Time          `json:"createdAt"`
+	// NameAsRegistered is set when Name holds the name as a runtime sees it (applicationsForRuntime gives
+	// normalized names), so that what is derived from the name (eventing URLs) starts from the real one.
+	NameAsRegistered string `json:"-"`
+}
+
+// RegisteredName is the application's name as registered, whatever view Name holds.
+func (a *Application) RegisteredName() string {
+	if a.NameAsRegistered != "" {
+		return a.NameAsRegistered
+	}
+	return a.Name
 }
 
 // ObjectID, LabelMap and SetLabelMap let the label package handle an application's labels.
