@@ -2,10 +2,12 @@ package eventing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
@@ -17,19 +19,21 @@ const (
 	runtimeKind     = "runtime"
 )
 
-// Getter reads one entity; *registry.Registry implements it.
-type Getter interface {
+// Reader reads entities and walks indexes; *registry.Registry implements it.
+type Reader interface {
 	Get(ctx context.Context, s registry.Scope, id string, out any) error
+	GetMany(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
+	List(ctx context.Context, s registry.Scope, index string, first int, after string) (registry.Page, error)
 }
 
 // Lookup reads applications and runtimes of the caller's tenant straight from the registry. It implements
 // Applications and Runtimes.
 type Lookup struct {
-	store Getter
+	store Reader
 }
 
 // NewLookup returns a Lookup over store.
-func NewLookup(store Getter) *Lookup { return &Lookup{store: store} }
+func NewLookup(store Reader) *Lookup { return &Lookup{store: store} }
 
 // Application implements Applications.
 func (l *Lookup) Application(ctx context.Context, id string) (*model.Application, error) {
@@ -49,6 +53,62 @@ func (l *Lookup) RuntimeLabels(ctx context.Context, id string) (map[string]any, 
 		return nil, err
 	}
 	return rt.Labels, nil
+}
+
+// OldestInScenarios implements Runtimes. It reads the ids of every runtime in the scenarios and then those
+// runtimes, so its cost grows with the runtimes the scenarios hold: a tenant has few runtimes.
+func (l *Lookup) OldestInScenarios(ctx context.Context, scenarios []string) (string, map[string]any, error) {
+	sc, err := registry.TenantScope(ctx, runtimeKind)
+	if err != nil {
+		return "", nil, err
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, name := range scenarios {
+		index := label.Filter{Key: label.ScenariosKey, HasValue: true, Element: true, Value: name}.Index()
+		for cursor := ""; ; {
+			p, err := l.store.List(ctx, sc, index, label.MaxPageSize, cursor)
+			if err != nil {
+				return "", nil, fmt.Errorf("runtimes in scenario %s: %w", name, err)
+			}
+			for _, id := range p.IDs {
+				if !seen[id] {
+					seen[id], ids = true, append(ids, id)
+				}
+			}
+			if !p.HasNextPage {
+				break
+			}
+			cursor = p.EndCursor
+		}
+	}
+	var (
+		oldest       model.Runtime
+		oldestLabels map[string]any
+	)
+	err = l.store.GetMany(ctx, sc, ids, func(id string, data []byte) error {
+		var rt model.Runtime
+		if err := json.Unmarshal(data, &rt); err != nil {
+			return fmt.Errorf("decode runtime %s: %w", id, err)
+		}
+		if rt.Metadata == nil {
+			rt.Metadata = &model.RuntimeMetadata{}
+		}
+		// Oldest by registration, as Compass's GetOldestForFilters; the id breaks ties, so that the choice
+		// does not depend on the order of the indexes.
+		if oldestLabels == nil || rt.Metadata.CreationTimestamp.Before(oldest.Metadata.CreationTimestamp) ||
+			(rt.Metadata.CreationTimestamp.Equal(oldest.Metadata.CreationTimestamp) && rt.ID < oldest.ID) {
+			oldest, oldestLabels = rt, rt.Labels
+			if oldestLabels == nil {
+				oldestLabels = map[string]any{}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("read runtimes in scenarios %v: %w", scenarios, err)
+	}
+	return oldest.ID, oldestLabels, nil
 }
 
 func (l *Lookup) get(ctx context.Context, kind, id string, out any) error {

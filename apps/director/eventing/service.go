@@ -1,6 +1,7 @@
 // Package eventing decides where an application delivers its events: the eventing endpoint of a runtime
-// chosen as the application's default. The choice is stored per tenant; the URL is built when asked for,
-// from the runtime's label, so it follows changes to that label.
+// chosen as the application's default or, without one, of the oldest runtime sharing a scenario with it,
+// as in Compass. The choice is stored per tenant; the URL is built when asked for, from the runtime's
+// labels, so it follows changes to them.
 package eventing
 
 import (
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/appname"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -38,6 +40,9 @@ type Applications interface {
 // Runtimes reads the labels of the caller's runtimes. Unknown ids give a NOT_FOUND error.
 type Runtimes interface {
 	RuntimeLabels(ctx context.Context, id string) (map[string]any, error)
+	// OldestInScenarios returns the id and labels of the first registered runtime in any of scenarios; an
+	// empty id when there is none.
+	OldestInScenarios(ctx context.Context, scenarios []string) (id string, labels map[string]any, err error)
 }
 
 // setting is what is stored per application.
@@ -92,11 +97,11 @@ func (s *Service) SetDefault(ctx context.Context, appID, runtimeID string) (*mod
 	if err != nil {
 		return nil, fmt.Errorf("set default eventing of application %s: %w", appID, err)
 	}
-	return configuration(app.Name, labels), nil
+	return configuration(app, labels), nil
 }
 
-// DeleteDefault removes application appID's default event receiver and returns the configuration that was
-// in place.
+// DeleteDefault removes application appID's default event receiver and returns the configuration it gave;
+// without one, an empty URL (as Compass, which did not report the fallback here).
 func (s *Service) DeleteDefault(ctx context.Context, appID string) (*model.ApplicationEventingConfiguration, error) {
 	if appID == "" {
 		return nil, apperr.Invalid("appID: required")
@@ -105,14 +110,14 @@ func (s *Service) DeleteDefault(ctx context.Context, appID string) (*model.Appli
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := s.ForApplication(ctx, app)
+	_, labels, err := s.chosen(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.Forget(ctx, appID); err != nil {
 		return nil, err
 	}
-	return cfg, nil
+	return configuration(app, labels), nil
 }
 
 // Forget drops application appID's setting, if any, without checking that the application exists: for
@@ -131,28 +136,54 @@ func (s *Service) Forget(ctx context.Context, appID string) error {
 	return nil
 }
 
-// ForApplication returns app's eventing configuration: an empty URL when it has no default runtime, when
-// that runtime is gone, or when the runtime has no events endpoint.
+// ForApplication returns app's eventing configuration. The receiver is its default runtime while the two
+// share a scenario; otherwise, as in Compass, the oldest runtime sharing a scenario with it. The URL is
+// empty without such a runtime, or when the runtime has no events endpoint.
+//
+// Unlike Compass, reading never writes: Compass stored the fallback it found as the new default (and
+// dropped a default that no longer shared a scenario), so that its answer depended on whether someone had
+// asked before. Here the answer follows from the current runtimes and labels alone, and a default that
+// shares a scenario again is the receiver again.
 func (s *Service) ForApplication(ctx context.Context, app *model.Application) (*model.ApplicationEventingConfiguration, error) {
-	sc, err := scope(ctx)
+	id, labels, err := s.chosen(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
+	if id != "" && shareScenario(app.Labels, labels) {
+		return configuration(app, labels), nil
+	}
+	scenarios := scenarios(app.Labels)
+	if len(scenarios) == 0 {
+		return configuration(app, nil), nil
+	}
+	if _, labels, err = s.runtimes.OldestInScenarios(ctx, scenarios); err != nil {
+		return nil, fmt.Errorf("eventing of application %s: %w", app.ID, err)
+	}
+	return configuration(app, labels), nil
+}
+
+// chosen returns the id and labels of application appID's default runtime; an empty id when it has none
+// or the runtime is gone.
+func (s *Service) chosen(ctx context.Context, appID string) (string, map[string]any, error) {
+	sc, err := scope(ctx)
+	if err != nil {
+		return "", nil, err
+	}
 	var set setting
-	if err := s.store.Get(ctx, sc, app.ID, &set); err != nil {
+	if err := s.store.Get(ctx, sc, appID, &set); err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
-			return configuration(app.Name, nil), nil
+			return "", nil, nil
 		}
-		return nil, fmt.Errorf("read default eventing of application %s: %w", app.ID, err)
+		return "", nil, fmt.Errorf("read default eventing of application %s: %w", appID, err)
 	}
 	labels, err := s.runtimes.RuntimeLabels(ctx, set.RuntimeID)
 	if apperr.CodeOf(err) == apperr.CodeNotFound {
-		return configuration(app.Name, nil), nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return configuration(app.Name, labels), nil
+	return set.RuntimeID, labels, nil
 }
 
 // ForRuntime returns rt's eventing configuration: its events endpoint as its label gives it, or an empty URL
@@ -167,14 +198,17 @@ func eventServiceURL(runtimeLabels map[string]any) string {
 	return base
 }
 
-// configuration builds the URL as Compass does: <eventServiceUrl>/<application name>/v1/events.
-func configuration(appName string, runtimeLabels map[string]any) *model.ApplicationEventingConfiguration {
+// configuration builds the URL as Compass does: <eventServiceUrl>/<application name>/v1/events, the name
+// as the runtime sees it (normalized unless the runtime's isNormalized label says otherwise). Without a
+// runtime (nil labels) or an endpoint, the URL is empty.
+func configuration(app *model.Application, runtimeLabels map[string]any) *model.ApplicationEventingConfiguration {
 	base := eventServiceURL(runtimeLabels)
 	if base == "" {
 		return &model.ApplicationEventingConfiguration{DefaultURL: ""}
 	}
+	name := appname.ForRuntime(app.RegisteredName(), runtimeLabels)
 	return &model.ApplicationEventingConfiguration{
-		DefaultURL: strings.TrimSuffix(base, "/") + "/" + url.PathEscape(appName) + "/v1/events",
+		DefaultURL: strings.TrimSuffix(base, "/") + "/" + url.PathEscape(name) + "/v1/events",
 	}
 }
 

@@ -3,9 +3,14 @@ package eventing_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/application"
+	"github.com/mgmtplane/mgmtplane/apps/director/directortest"
 	"github.com/mgmtplane/mgmtplane/apps/director/eventing"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/director/label"
+	"github.com/mgmtplane/mgmtplane/apps/director/runtimes"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -57,7 +62,8 @@ func TestSetDefault(t *testing.T) {
 		want    string
 		errCode apperr.Code
 	}{
-		{"shared scenario", as("t1"), "app-1", "rt-1", "https://events.rt1.example.com/shop/v1/events", ""},
+		// rt-1 has no isNormalized label, so it sees the name normalized, as in Compass.
+		{"shared scenario", as("t1"), "app-1", "rt-1", "https://events.rt1.example.com/mp-shop/v1/events", ""},
 		{"runtime without endpoint", as("t1"), "app-1", "rt-none", "", ""},
 		{"without scenarios nothing is shared", as("t1"), "app-2", "rt-bare", "", apperr.CodeInvalidInput},
 		{"runtime without scenarios", as("t1"), "app-1", "rt-bare", "", apperr.CodeInvalidInput},
@@ -86,7 +92,7 @@ func TestSetDefault(t *testing.T) {
 			if cfg.DefaultURL != tt.want {
 				t.Fatalf("defaultURL = %q, want %q", cfg.DefaultURL, tt.want)
 			}
-			got, err := s.ForApplication(tt.ctx, &model.Application{ID: tt.app, Name: map[string]string{"app-1": "shop", "app-2": "plain"}[tt.app]})
+			got, err := s.ForApplication(tt.ctx, &model.Application{ID: tt.app, Name: "shop", Labels: map[string]any{"scenarios": []any{"DEFAULT", "blue"}}})
 			if err != nil || got.DefaultURL != tt.want {
 				t.Fatalf("ForApplication = %+v, %v", got, err)
 			}
@@ -116,7 +122,7 @@ func TestDeleteDefault(t *testing.T) {
 		want    string
 		errCode apperr.Code
 	}{
-		{"returns the setting in place", "app-1", "https://events.rt1.example.com/shop/v1/events", ""},
+		{"returns the setting in place", "app-1", "https://events.rt1.example.com/mp-shop/v1/events", ""},
 		{"then nothing is left", "app-1", "", ""},
 		{"unknown application", "nope", "", apperr.CodeNotFound},
 		{"empty id", "", "", apperr.CodeInvalidInput},
@@ -179,5 +185,78 @@ func TestForRuntime(t *testing.T) {
 				t.Fatalf("got %+v, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// Without a default runtime, or while the default shares no scenario with the application, its events go
+// to the oldest runtime sharing a scenario with it, as in Compass; the name in the URL is the one that
+// runtime sees (issue 9, missing behaviours 2 and 4).
+func TestFallbackToOldestRuntime(t *testing.T) {
+	reg := directortest.Registry()
+	defs := label.NewDefinitions(reg)
+	apps, rts := application.NewService(reg, defs), runtimes.NewService(reg, defs)
+	lookup := eventing.NewLookup(reg)
+	s := eventing.NewService(reg, lookup, lookup)
+	ctx := directortest.Tenant("t1")
+	schema := `{"type":"array","items":{"type":"string","enum":["DEFAULT","blue","green","empty"]}}`
+	if _, err := defs.Update(ctx, model.LabelDefinitionInput{Key: "scenarios", Schema: &schema}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := apps.Register(ctx, model.ApplicationRegisterInput{Name: "Shop@v1", Labels: map[string]any{"scenarios": []any{"blue"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	register := func(name string, labels map[string]any) *model.Runtime {
+		t.Helper()
+		time.Sleep(2 * time.Millisecond) // registration times tell the runtimes apart
+		rt, err := rts.Register(ctx, model.RuntimeInput{Name: name, Labels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	register("rt-old", map[string]any{"scenarios": []any{"green"}, eventing.EventServiceURLLabel: "https://old"})
+	rtA := register("rt-a", map[string]any{"scenarios": []any{"blue"}, eventing.EventServiceURLLabel: "https://a"})
+	rtB := register("rt-b", map[string]any{"scenarios": []any{"blue"}, eventing.EventServiceURLLabel: "https://b", "isNormalized": "false"})
+
+	const viaA, viaB = "https://a/mp-shop-v1/v1/events", "https://b/Shop@v1/v1/events"
+	check := func(step, want string) {
+		t.Helper()
+		cur, err := apps.Get(ctx, app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := s.ForApplication(ctx, cur)
+		if err != nil || cfg.DefaultURL != want {
+			t.Fatalf("%s: %+v, %v; want %q", step, cfg, err, want)
+		}
+	}
+	check("no default: the oldest runtime sharing a scenario", viaA)
+	if cfg, err := s.SetDefault(ctx, app.ID, rtB.ID); err != nil || cfg.DefaultURL != viaB {
+		t.Fatalf("set default: %+v, %v", cfg, err)
+	}
+	check("the default, which sees the name as registered", viaB)
+	if _, err := rts.SetLabel(ctx, rtB.ID, "scenarios", []any{"green"}); err != nil {
+		t.Fatal(err)
+	}
+	check("the default left the scenario", viaA)
+	if _, err := rts.SetLabel(ctx, rtB.ID, "scenarios", []any{"blue"}); err != nil {
+		t.Fatal(err)
+	}
+	check("the default is back in the scenario (reading wrote nothing)", viaB)
+	if cfg, err := s.DeleteDefault(ctx, app.ID); err != nil || cfg.DefaultURL != viaB {
+		t.Fatalf("delete default returns the default it removed: %+v, %v", cfg, err)
+	}
+	check("default deleted", viaA)
+	if _, err := rts.Unregister(ctx, rtA.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("the oldest is gone: the next one", viaB)
+	if _, err := apps.SetLabel(ctx, app.ID, "scenarios", []any{"empty"}); err != nil {
+		t.Fatal(err)
+	}
+	check("no runtime in the application's scenarios", "")
+	if cfg, err := s.DeleteDefault(ctx, app.ID); err != nil || cfg.DefaultURL != "" {
+		t.Fatalf("delete without a default: %+v, %v", cfg, err)
 	}
 }
