@@ -124,7 +124,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		HealthSvc:            health.NewService(reg),
 		EventingSvc:          eventing.NewService(reg, lookup, lookup),
 		Bundles:              bundles,
-		Pairing:              pairing.NewService(invoke.New(fmt.Sprintf("http://127.0.0.1:%d", cfg.DaprHTTPPort), cfg.DaprAPIToken, 15*time.Second), cfg.ConnectorAppID),
+		Pairing:              pairing.NewService(invoke.New(fmt.Sprintf("http://127.0.0.1:%d", cfg.DaprHTTPPort), cfg.DaprAPIToken, 15*time.Second), cfg.ConnectorAppID, reg),
 	}
 
 	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.

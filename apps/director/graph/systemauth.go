@@ -8,22 +8,30 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
 )
 
-// systemAuths lists the client credentials of one application, runtime or integration system, without
-// their secrets, which are shown only once, when created.
+// systemAuths lists the system auths of one application, runtime or integration system: client
+// credentials without their secrets, which are shown only once, when created; then, as in Compass, one
+// entry per one-time token issued for it, without an auth (the token is shown only to whom asked for it).
 func (r *Resolver) systemAuths(ctx context.Context, consumerType, consumerID string) ([]*model.SystemAuth, error) {
-	cs, err := loaders.For(ctx).ClientsOf(ctx, consumerType, consumerID)
+	as, err := loaders.For(ctx).SystemAuthsOf(ctx, consumerType, consumerID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.SystemAuth, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, systemAuth(&c))
+	out := make([]*model.SystemAuth, 0, len(as))
+	for _, a := range as {
+		out = append(out, toSystemAuth(a))
 	}
 	return out, nil
 }
 
-// systemAuth is client credentials as Compass shows them: an OAuth credential whose URL is the token
-// endpoint.
+// toSystemAuth is a system auth as Compass showed it: client credentials are an OAuth credential whose URL
+// is the token endpoint; a one-time token's entry has no auth (Compass's had none either).
+func toSystemAuth(a pairing.SystemAuth) *model.SystemAuth {
+	if a.Client == nil {
+		return &model.SystemAuth{ID: a.ID}
+	}
+	return systemAuth(a.Client)
+}
+
 func systemAuth(c *pairing.Client) *model.SystemAuth {
 	return &model.SystemAuth{ID: c.ClientID, Auth: &model.Auth{
 		Credential: model.OAuthCredentialData{ClientID: c.ClientID, ClientSecret: c.ClientSecret, URL: c.URL},
@@ -44,9 +52,9 @@ func (r *Resolver) requestClientCredentials(ctx context.Context, consumerType, i
 }
 
 func (r *Resolver) deleteSystemAuth(ctx context.Context, consumerType, authID string) (*model.SystemAuth, error) {
-	c, err := r.Pairing.DeleteClient(ctx, consumerType, authID)
+	a, err := r.Pairing.DeleteSystemAuth(ctx, consumerType, authID)
 	if err != nil {
 		return nil, err
 	}
-	return systemAuth(c), nil
+	return toSystemAuth(a), nil
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
@@ -53,15 +54,17 @@ type Client struct {
 	Owner        Owner  `json:"owner"`
 }
 
-// Service calls the Connector.
+// Service calls the Connector, and keeps the records of the one-time tokens it had issued in store.
 type Service struct {
 	inv       Invoker
 	connector string
+	store     Store
+	now       func() time.Time
 }
 
-// NewService returns a service calling the Connector app connectorAppID.
-func NewService(inv Invoker, connectorAppID string) *Service {
-	return &Service{inv: inv, connector: connectorAppID}
+// NewService returns a service calling the Connector app connectorAppID and keeping token records in store.
+func NewService(inv Invoker, connectorAppID string, store Store) *Service {
+	return &Service{inv: inv, connector: connectorAppID, store: store, now: time.Now}
 }
 
 // owner is consumerID of consumerType in the caller's tenant.
@@ -127,11 +130,16 @@ func (s *Service) RevokeAll(ctx context.Context, consumerType, consumerID string
 	if err := s.call(ctx, http.MethodPost, "owners/revoke", o, nil); err != nil {
 		return fmt.Errorf("revoke the credentials of %s: %w", consumerID, err)
 	}
+	if tokensFor(consumerType) {
+		// The records go with their owner, as Compass's system auths went with theirs.
+		return s.forgetTokens(ctx, consumerType, consumerID)
+	}
 	return nil
 }
 
-// Issue asks the Connector for a token for consumerID of consumerType in the caller's tenant. The caller
-// must have checked that the consumer exists.
+// Issue asks the Connector for a token for consumerID of consumerType in the caller's tenant and records
+// that it did, so that the token shows in the consumer's `auths` as in Compass. The caller must have
+// checked that the consumer exists.
 func (s *Service) Issue(ctx context.Context, consumerType, consumerID string) (Token, error) {
 	o, err := owner(ctx, consumerType, consumerID)
 	if err != nil {
@@ -143,6 +151,11 @@ func (s *Service) Issue(ctx context.Context, consumerType, consumerID string) (T
 	}
 	if tok.Token == "" {
 		return Token{}, fmt.Errorf("connector issued an empty token")
+	}
+	// Recorded after the Connector answered: a failure here fails the request, and the token, which nobody
+	// was given, expires unused.
+	if err := s.record(ctx, consumerType, consumerID, tok); err != nil {
+		return Token{}, err
 	}
 	return tok, nil
 }

@@ -34,36 +34,36 @@ type Loaders struct {
 	documents     *dataloadgen.Loader[bundle.ChildKey, *model.Document]
 	authLists     *dataloadgen.Loader[string, []*model.BundleInstanceAuth]
 	auths         *dataloadgen.Loader[bundle.ChildKey, *model.BundleInstanceAuth]
-	clients       *dataloadgen.Loader[Consumer, []pairing.Client]
+	systemAuths   *dataloadgen.Loader[Consumer, []pairing.SystemAuth]
 }
 
 // Consumer names an application, runtime or integration system.
 type Consumer struct{ Type, ID string }
 
-// ClientSource lists the client credentials of many consumers of one type at once (*pairing.Service,
-// which asks the Connector).
-type ClientSource interface {
-	Clients(ctx context.Context, consumerType string, consumerIDs []string) (map[string][]pairing.Client, error)
+// SystemAuthSource lists the system auths (client credentials, one-time token records) of many consumers of
+// one type at once (*pairing.Service, which asks the Connector for the credentials).
+type SystemAuthSource interface {
+	SystemAuths(ctx context.Context, consumerType string, consumerIDs []string) (map[string][]pairing.SystemAuth, error)
 }
 
-// clientsOf asks src once per consumer type among keys.
-func clientsOf(src ClientSource) func(ctx context.Context, keys []Consumer) ([][]pairing.Client, []error) {
-	return func(ctx context.Context, keys []Consumer) ([][]pairing.Client, []error) {
+// systemAuthsOf asks src once per consumer type among keys.
+func systemAuthsOf(src SystemAuthSource) func(ctx context.Context, keys []Consumer) ([][]pairing.SystemAuth, []error) {
+	return func(ctx context.Context, keys []Consumer) ([][]pairing.SystemAuth, []error) {
 		byType := map[string][]string{}
 		for _, k := range keys {
 			byType[k.Type] = append(byType[k.Type], k.ID)
 		}
-		found := map[Consumer][]pairing.Client{}
+		found := map[Consumer][]pairing.SystemAuth{}
 		for ct, ids := range byType {
-			m, err := src.Clients(ctx, ct, ids)
+			m, err := src.SystemAuths(ctx, ct, ids)
 			if err != nil {
 				return nil, []error{err}
 			}
-			for id, cs := range m {
-				found[Consumer{ct, id}] = cs
+			for id, as := range m {
+				found[Consumer{ct, id}] = as
 			}
 		}
-		out := make([][]pairing.Client, len(keys))
+		out := make([][]pairing.SystemAuth, len(keys))
 		for i, k := range keys {
 			out[i] = found[k]
 		}
@@ -71,9 +71,9 @@ func clientsOf(src ClientSource) func(ctx context.Context, keys []Consumer) ([][
 	}
 }
 
-// New returns fresh loaders reading through bundles and clients. The fetch functions receive the context
+// New returns fresh loaders reading through bundles and auths. The fetch functions receive the context
 // of the request that asked first, which carries the tenant.
-func New(bundles *bundle.Service, clients ClientSource) *Loaders {
+func New(bundles *bundle.Service, auths SystemAuthSource) *Loaders {
 	o := dataloadgen.WithWait(wait)
 	return &Loaders{
 		bundlePages:   dataloadgen.NewLoader(bundles.BundlePages, o),
@@ -86,16 +86,16 @@ func New(bundles *bundle.Service, clients ClientSource) *Loaders {
 		documents:     dataloadgen.NewLoader(bundles.DocumentsByID, o),
 		authLists:     dataloadgen.NewLoader(bundles.InstanceAuthLists, o),
 		auths:         dataloadgen.NewLoader(bundles.InstanceAuthsByID, o),
-		clients:       dataloadgen.NewLoader(clientsOf(clients), o),
+		systemAuths:   dataloadgen.NewLoader(systemAuthsOf(auths), o),
 	}
 }
 
 type ctxKey struct{}
 
-// Middleware gives every request its own loaders over bundles and clients.
-func Middleware(next http.Handler, bundles *bundle.Service, clients ClientSource) http.Handler {
+// Middleware gives every request its own loaders over bundles and auths.
+func Middleware(next http.Handler, bundles *bundle.Service, auths SystemAuthSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), New(bundles, clients))))
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), New(bundles, auths))))
 	})
 }
 
@@ -164,8 +164,8 @@ func (l *Loaders) InstanceAuthOf(ctx context.Context, bundleID, id string) (*mod
 	return l.auths.Load(ctx, bundle.ChildKey{Parent: bundleID, ID: id})
 }
 
-// ClientsOf returns the client credentials (without secrets) of an application, runtime or integration
-// system.
-func (l *Loaders) ClientsOf(ctx context.Context, consumerType, id string) ([]pairing.Client, error) {
-	return l.clients.Load(ctx, Consumer{Type: consumerType, ID: id})
+// SystemAuthsOf returns the system auths of an application, runtime or integration system: its client
+// credentials (without secrets) and the records of one-time tokens issued for it.
+func (l *Loaders) SystemAuthsOf(ctx context.Context, consumerType, id string) ([]pairing.SystemAuth, error) {
+	return l.systemAuths.Load(ctx, Consumer{Type: consumerType, ID: id})
 }
