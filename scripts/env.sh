@@ -21,6 +21,9 @@ export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
 # Local data (state store, name resolution, redis, logs); git-ignored, survives restarts.
 export MP_DATA_DIR=${MP_DATA_DIR:-$MP_ROOT/.data}
 export MP_REDIS_PORT=${MP_REDIS_PORT:-6391}
+# The local PostgreSQL that can hold the Registry (scripts/postgres.sh); under root it runs as this user.
+export MP_POSTGRES_PORT=${MP_POSTGRES_PORT:-5491}
+export MP_POSTGRES_USER=${MP_POSTGRES_USER:-mgmtplane-pg}
 
 # daprd looks for an external address unless told otherwise, and may exit when it finds none.
 export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}

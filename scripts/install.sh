@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs to run and test: daprd, sentry and the dapr CLI (built from the Go module
-# proxy into a project-local cache, because `dapr init` downloads from GitHub) and redis-server (pub/sub broker).
+# proxy into a project-local cache, because `dapr init` downloads from GitHub), redis-server (pub/sub broker)
+# and PostgreSQL (a Registry store the tests cover).
 # Idempotent: a second run with the same versions only checks.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -55,3 +56,18 @@ if ! command -v redis-server >/dev/null; then
 	fi
 fi
 log "redis-server: $(redis-server --version | cut -d' ' -f3)"
+
+# PostgreSQL, for the Registry on state.postgresql (scripts/postgres.sh; make test runs the e2e suite on it).
+# Debian keeps the server's programs out of PATH, in /usr/lib/postgresql/<major>/bin.
+if [[ -z ${MP_POSTGRES_BIN:-} ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+	if command -v apt-get >/dev/null; then
+		log "installing postgresql from Debian packages"
+		sudo_cmd=""
+		[[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+		$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null ||
+			{ $sudo_cmd apt-get update -q >/dev/null &&
+				$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+	else
+		die "PostgreSQL not found: install PostgreSQL 15 or newer (initdb, pg_ctl, postgres) or set MP_POSTGRES_BIN to its programs' folder"
+	fi
+fi
