@@ -10,6 +10,8 @@
 //	t/<tenant>/<kind>/i/<index>/b/<n>     an index bucket: up to BucketSize members, in insertion order
 //	t/<tenant>/<kind>/u/<key>             a unique key (such as a name) claimed by one entity
 //
+// A key longer than MaxKeyLen ends in a hash instead, because stores limit key lengths.
+//
 // Every entity belongs to the index "all" of its kind; more indexes (by label, by parent) are named by
 // the caller. A write changes the entity, the heads and the buckets it touches in one state transaction
 // guarded by ETags, and retries from a fresh read when another writer got there first. So concurrent
@@ -19,6 +21,8 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	dapr "github.com/dapr/go-sdk/client"
 
@@ -86,13 +91,38 @@ type Scope struct {
 	Kind   string
 }
 
-func (s Scope) entityKey(id string) string { return "t/" + s.Tenant + "/" + s.Kind + "/e/" + id }
-func (s Scope) headKey(index string) string {
-	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/h"
+func (s Scope) entityKey(id string) string {
+	return storeKey("t/" + s.Tenant + "/" + s.Kind + "/e/" + id)
 }
-func (s Scope) uniqueKey(key string) string { return "t/" + s.Tenant + "/" + s.Kind + "/u/" + key }
+func (s Scope) headKey(index string) string {
+	return storeKey("t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/h")
+}
+func (s Scope) uniqueKey(key string) string {
+	return storeKey("t/" + s.Tenant + "/" + s.Kind + "/u/" + key)
+}
 func (s Scope) bucketKey(index string, n int64) string {
-	return "t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/b/" + strconv.FormatInt(n, 10)
+	return storeKey("t/" + s.Tenant + "/" + s.Kind + "/i/" + index + "/b/" + strconv.FormatInt(n, 10))
+}
+
+// MaxKeyLen bounds the keys the registry gives the store. Label keys (256 characters), runtime context keys
+// (512) and names make longer ones, but stores limit keys: state.sqlserver to 200 characters by default,
+// state.mysql to 255, PostgreSQL's primary-key index to about 2.7 kB, and Dapr puts the app id in front
+// ("director||"). So a longer key keeps its start, which stays readable, and ends in a hash of the whole,
+// which keeps keys apart. No key is ever parsed back, so the shortening is invisible to callers.
+const MaxKeyLen = 180
+
+func storeKey(k string) string {
+	if len(k) <= MaxKeyLen {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	hash := hex.EncodeToString(sum[:16])
+	cut := MaxKeyLen - len(hash) - 1
+	// Stores keep keys as text (PostgreSQL refuses invalid UTF-8): never cut inside a character.
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return k[:cut] + "#" + hash
 }
 
 // envelope is what is stored under an entity key.
@@ -453,8 +483,27 @@ func (r *Registry) commit(ctx context.Context, ops []*dapr.StateOperation) error
 // transaction error, so the message is all there is to go on.
 func isETagMismatch(err error) bool {
 	msg := strings.ToLower(err.Error())
+	for _, s := range conflictMessages {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// conflictMessages are what the stores say when another writer got there first; every one of them means the
+// write changed nothing and can be tried again from a fresh read.
+var conflictMessages = []string{
+	// A failed ETag check, in the words of state.sqlite and state.postgresql (and of most stores).
+	"etag",
 	// state.redis reports failed checks from its scripts as "failed to set key" / "failed to delete".
-	return strings.Contains(msg, "etag") || strings.Contains(msg, "failed to set key") || strings.Contains(msg, "failed to delete")
+	"failed to set key", "failed to delete",
+	// state.postgresql (v2) answers a first-write insert of a key that exists with a plain error, not an
+	// ETag error: two replicas creating the same index head, bucket or unique key at once.
+	"no item was updated",
+	// PostgreSQL ends one of two transactions that wait on each other's rows (40P01) or that cannot be
+	// serialised (40001), and rolls it back whole.
+	"deadlock detected", "could not serialize access",
 }
 
 func (r *Registry) getEnvelope(ctx context.Context, key string) (*envelope, string, error) {

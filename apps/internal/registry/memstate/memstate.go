@@ -15,6 +15,10 @@ import (
 // ErrETagMismatch mimics the message daprd returns for a failed ETag check.
 var ErrETagMismatch = errors.New("error while executing state transaction: possible etag mismatch")
 
+// ErrNoItemUpdated is what daprd returns from state.postgresql for a first-write insert of a key that exists:
+// no ETag error, a plain one (see InsertConflict).
+var ErrNoItemUpdated = errors.New("error while executing state transaction: no item was updated")
+
 type entry struct {
 	value []byte
 	etag  int
@@ -30,6 +34,9 @@ type Store struct {
 	nonAtomic bool
 	// Txns counts committed transactions, for tests that check how much work an operation did.
 	Txns int
+	// InsertConflict, when set, is returned instead of ErrETagMismatch when a first-write insert in a
+	// transaction finds its key taken, as state.postgresql answers with ErrNoItemUpdated.
+	InsertConflict error
 }
 
 // New returns an empty store.
@@ -97,6 +104,9 @@ func (s *Store) ExecuteStateTransaction(_ context.Context, _ string, _ map[strin
 		case s.nonAtomic:
 			// Like state.redis inside a transaction: no ETag means no check.
 		case op.Item.Options != nil && op.Item.Options.Concurrency == dapr.StateConcurrencyFirstWrite && op.Type == dapr.StateOperationTypeUpsert:
+			if exists && s.InsertConflict != nil {
+				return s.InsertConflict
+			}
 			if exists {
 				return ErrETagMismatch
 			}
@@ -133,4 +143,15 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.data)
+}
+
+// Keys returns the keys stored, for tests that check what reaches the store.
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.data))
+	for k := range s.data {
+		keys = append(keys, k)
+	}
+	return keys
 }
