@@ -74,7 +74,8 @@ type Options struct {
 	// Build lists more binaries (folders under apps/) to build for StartApp and StartProcess later.
 	Build []string
 	// Registry selects the state store behind the registry component: "sqlite" (default, the checked-in
-	// component) or "redis".
+	// component), "redis" or "postgres" (components/variants/registry-postgres.yaml on a cluster of the
+	// stack's own).
 	Registry string
 }
 
@@ -85,6 +86,8 @@ type Stack struct {
 	daprd     string
 	sentry    string
 	RedisAddr string
+	// PostgresDSN is the connection string of the stack's PostgreSQL, when the Registry is on it.
+	PostgresDSN string
 	// sentryAddr is the stack's sentry (gRPC); trustAnchors its root certificate (PEM), which every
 	// sidecar of the mesh trusts; tokens signs the token each sidecar asks sentry for its certificate with.
 	sentryAddr   string
@@ -211,6 +214,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New("redis-server not found: run `make install`")
 	}
+	if opts.Registry != "" && !slices.Contains(Registries, opts.Registry) {
+		return nil, fmt.Errorf("registry %q: want one of %v", opts.Registry, Registries)
+	}
 	dir, err := os.MkdirTemp("", "mp-stack-")
 	if err != nil {
 		return nil, err
@@ -232,6 +238,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	if err := s.startRedis(ctx); err != nil {
 		return s, err
+	}
+	if opts.Registry == "postgres" {
+		if err := s.startPostgres(ctx); err != nil {
+			return s, err
+		}
 	}
 	if err := s.renderResources(root, opts); err != nil {
 		return s, err
@@ -436,6 +447,10 @@ func (s *Stack) renderResources(root string, opts Options) error {
 		spec, _ := dig(doc, "spec").(map[string]any)
 		switch {
 		case dig(doc, "kind") != "Component":
+		case name == "registry" && opts.Registry == "postgres":
+			if doc, err = s.postgresRegistry(); err != nil {
+				return err
+			}
 		case name == "registry" && opts.Registry == "redis":
 			spec["type"] = "state.redis"
 			spec["metadata"] = []any{
