@@ -23,6 +23,14 @@ func scaleSizes() []int {
 	return []int{1000, big}
 }
 
+// registryStore names the state store behind the Registry of the stack the benchmarks run on.
+func registryStore() string {
+	if r := os.Getenv("MP_E2E_REGISTRY"); r != "" {
+		return r
+	}
+	return "sqlite"
+}
+
 // loadApplications registers n applications in tenant through the gateway with c concurrent clients and
 // returns the registrations per second. Every tenth application has label group=g<k> (k = 0..9), so a
 // group filter selects a tenth of the tenant.
@@ -106,9 +114,12 @@ func cursorAt(b *testing.B, tenant string, filter any, pos int) string {
 
 // BenchmarkApplicationsAtScale loads 1k and 100k applications into one tenant each (and a few thousand
 // into a neighbour) and measures applications(first: 100) for the first page, a deep page (90% in), and a
-// label-filtered page, through the gateway. Registration throughput is reported as registrations/s.
+// label-filtered page, through the gateway. Registration throughput is reported as registrations/s. It runs
+// on the Registry store MP_E2E_REGISTRY chooses (sqlite, redis, postgres), like the end-to-end suite.
 func BenchmarkApplicationsAtScale(b *testing.B) {
 	sizes := scaleSizes()
+	// The figures depend on the store behind the Registry above all: say which one they are for.
+	b.Logf("registry store: %s (MP_E2E_REGISTRY), sizes %v", registryStore(), sizes)
 	others := 3000
 	// Loading runs once however often the framework calls a sub-benchmark; each call reports its rate.
 	once := func(load func(b *testing.B) float64) func(b *testing.B) {
