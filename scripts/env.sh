@@ -18,6 +18,13 @@ export DAPRD=$DAPR_BIN_DIR/daprd
 export DAPR_CLI=$DAPR_BIN_DIR/dapr
 export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
 
+# The Kubernetes API server the tests run against (apps/internal/kubetest; scripts/install-k8s.sh builds it)
+# and the etcd it stores into (Debian's etcd-server).
+export K8S_VERSION=${K8S_VERSION:-1.34.2}
+export K8S_BIN_DIR=$MP_CACHE_DIR/k8s/$K8S_VERSION
+export KUBE_APISERVER=${KUBE_APISERVER:-$K8S_BIN_DIR/kube-apiserver}
+export ETCD=${ETCD:-etcd}
+
 # Local data (state store, name resolution, redis, logs); git-ignored, survives restarts.
 export MP_DATA_DIR=${MP_DATA_DIR:-$MP_ROOT/.data}
 export MP_REDIS_PORT=${MP_REDIS_PORT:-6391}

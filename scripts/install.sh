@@ -56,6 +56,7 @@ if ! command -v redis-server >/dev/null; then
 	fi
 fi
 log "redis-server: $(redis-server --version | cut -d' ' -f3)"
+"$(dirname "$0")/install-k8s.sh" # kube-apiserver and etcd, for the tests on a real Kubernetes API
 
 # PostgreSQL, for the Registry on state.postgresql (scripts/postgres.sh; make test runs the e2e suite on it).
 # Debian keeps the server's programs out of PATH, in /usr/lib/postgresql/<major>/bin.
