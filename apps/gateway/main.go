@@ -46,6 +46,7 @@ type config struct {
 	ConnectorAppID   string        `conf:"default:connector,env:CONNECTOR_APP_ID"`
 	GovernorAppID    string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
 	ProvisionerAppID string        `conf:"default:provisioner,env:PROVISIONER_APP_ID"`
+	BrokerAppID      string        `conf:"default:broker,env:BROKER_APP_ID"`
 	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
 	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
 	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
@@ -138,6 +139,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 				Auth: authn.Authenticate(certs, clients, users)},
 			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
 		},
+		// The System Broker serves runtimes; platforms know only HTTP Basic, so client credentials are
+		// accepted as Basic there. It reads the Director as the calling runtime.
+		Broker: service{AppID: cfg.BrokerAppID, Delegates: []string{cfg.DirectorAppID},
+			Auth: authn.Authenticate(certs, authn.ClientSecret{Clients: connector}, clients, users)},
 		TokenAppID:   cfg.ConnectorAppID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -44,6 +45,9 @@ type service struct {
 type routeConfig struct {
 	// Services maps the public path prefix to the app behind it.
 	Services map[string]service
+	// Broker serves the Open Service Broker API at /broker/v2/... and the specifications its catalog links
+	// to at /broker/specifications/..., when its AppID is set.
+	Broker service
 	// TokenAppID serves the OAuth token endpoint, POST /oauth/token (the Connector), when set.
 	TokenAppID   string
 	MaxBodyBytes int64
@@ -53,12 +57,12 @@ type routeConfig struct {
 var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-Request-Id", "Traceparent", "Tracestate"}
 
 // returnedHeaders are the response headers passed back to the client.
-var returnedHeaders = []string{"Content-Type", "Cache-Control", "Www-Authenticate"}
+var returnedHeaders = []string{"Content-Type", "Cache-Control", "Www-Authenticate", "Retry-After", "X-Broker-Api-Request-Identity"}
 
 func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery(), requestLog(log), stripIdentity())
+	r.Use(gin.Recovery(), requestLog(log), stripIdentity(), authn.WithLogger(log))
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
@@ -74,6 +78,20 @@ func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
 		up := upstream{AppID: svc.AppID, Method: "graphql", Audience: append([]string{svc.AppID}, svc.Delegates...)}
 		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, sign, up))
+	}
+	if cfg.Broker.AppID != "" {
+		// Every method and path under /broker goes to the System Broker as it came, query included; the
+		// platform's OSB headers travel with it, and the gateway's refusals speak OSB.
+		up := upstream{AppID: cfg.Broker.AppID, Audience: append([]string{cfg.Broker.AppID}, cfg.Broker.Delegates...),
+			Pass: []string{"X-Broker-Api-Version", "X-Broker-Api-Originating-Identity", "X-Broker-Api-Request-Identity"},
+			Target: func(c *gin.Context) (string, string) {
+				path := strings.TrimPrefix(c.Param("path"), "/")
+				if q := c.Request.URL.RawQuery; q != "" {
+					path += "?" + q
+				}
+				return c.Request.Method, path
+			}}
+		r.Any("/broker/*path", authn.OSBErrors(), limitBody(cfg.MaxBodyBytes), cfg.Broker.Auth, forward(log, inv, sign, up))
 	}
 	if cfg.TokenAppID != "" {
 		// The token endpoint authenticates the client itself (RFC 6749 §2.3), so it gets the Authorization
@@ -129,6 +147,9 @@ type upstream struct {
 	Audience []string
 	// Pass names request headers passed on besides forwardedHeaders.
 	Pass []string
+	// Target, when set, decides the HTTP method and the path (with its query) at the app; otherwise it is
+	// POST to Method.
+	Target func(c *gin.Context) (httpMethod, path string)
 }
 
 // forward passes the request to the upstream app through the sidecar, with a signed assertion of the
@@ -155,7 +176,11 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 			return
 		}
 		h.Set(assertion.Header, raw)
-		resp, err := inv.Do(c.Request.Context(), up.AppID, http.MethodPost, up.Method, h, c.Request.Body)
+		httpMethod, path := http.MethodPost, up.Method
+		if up.Target != nil {
+			httpMethod, path = up.Target(c)
+		}
+		resp, err := inv.Do(c.Request.Context(), up.AppID, httpMethod, path, h, c.Request.Body)
 		if err != nil {
 			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")

@@ -34,6 +34,7 @@ const maxTokenRequest = 4 << 10
 //	POST /clients/query                  {"owners":[{"tenant","consumerID","consumerType"}...]} -> {"clients":[...]}
 //	DELETE /clients/{id}?tenant=&consumerType=   -> the deleted client
 //	GET  /clients/{id}/status            {"known":bool}
+//	POST /client-secrets/verify          {"clientId","clientSecret"} -> {"tenant","consumerID","consumerType"} or 401
 //	POST /oauth/token                    the client credentials grant (RFC 6749 §4.4), public through the gateway
 //	GET  /oauth/jwks.json                the key set access tokens verify against
 //	GET  /healthz
@@ -56,6 +57,7 @@ func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit
 	mux.HandleFunc("POST /clients/query", h.queryClients)
 	mux.HandleFunc("DELETE /clients/{id}", h.deleteClient)
 	mux.HandleFunc("GET /clients/{id}/status", h.clientStatus)
+	mux.HandleFunc("POST /client-secrets/verify", h.authenticateClient)
 	mux.HandleFunc("POST /oauth/token", h.token)
 	mux.HandleFunc("GET /oauth/jwks.json", h.jwks)
 

@@ -8,6 +8,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/connector/oauth"
 	"github.com/mgmtplane/mgmtplane/apps/connector/trust"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
 // maxOwnersQuery bounds POST /clients/query: one GraphQL page of owners.
@@ -81,6 +82,33 @@ func (h *handlers) clientStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"known": known})
+}
+
+// authenticateClient answers the gateway, which checks the client id and secret of every request made
+// with HTTP Basic (the System Broker's platforms): whose credentials they are, or 401. Only the gateway's
+// own identity may ask; a forwarded caller never reaches this route.
+func (h *handlers) authenticateClient(w http.ResponseWriter, r *http.Request) {
+	if id, _ := identity.FromContext(r.Context()); id.ConsumerType != identity.ConsumerService {
+		h.fail(w, r, apperr.New(apperr.CodeForbidden, "only the gateway checks client secrets"))
+		return
+	}
+	var in struct {
+		ClientID     string `json:"clientId"`
+		ClientSecret string `json:"clientSecret"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
+		h.fail(w, r, apperr.Invalid("body: want {\"clientId\", \"clientSecret\"}"))
+		return
+	}
+	owner, err := h.clients.Authenticate(r.Context(), in.ClientID, in.ClientSecret)
+	switch {
+	case errors.Is(err, oauth.ErrInvalidClient):
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid client credentials"})
+	case err != nil:
+		h.fail(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, owner)
+	}
 }
 
 func (h *handlers) jwks(w http.ResponseWriter, _ *http.Request) {

@@ -254,8 +254,17 @@ func (s *Service) Known(ctx context.Context, clientID string) (bool, error) {
 	return true, nil
 }
 
-// Exchange checks a client's credentials and issues an access token for its owner.
-func (s *Service) Exchange(ctx context.Context, clientID, secret string) (*AccessToken, error) {
+// Authenticate checks a client's id and secret and returns whose credentials they are; ErrInvalidClient
+// when the client is unknown or the secret wrong.
+func (s *Service) Authenticate(ctx context.Context, clientID, secret string) (trust.Owner, error) {
+	rec, err := s.authenticate(ctx, clientID, secret)
+	if err != nil {
+		return trust.Owner{}, err
+	}
+	return rec.Owner, nil
+}
+
+func (s *Service) authenticate(ctx context.Context, clientID, secret string) (*record, error) {
 	if _, err := uuid.Parse(clientID); err != nil || secret == "" || len(secret) > 256 {
 		return nil, ErrInvalidClient
 	}
@@ -269,6 +278,15 @@ func (s *Service) Exchange(ctx context.Context, clientID, secret string) (*Acces
 	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(rec.SecretHash)) != 1 {
 		s.log.WarnContext(ctx, "wrong client secret", "client_id", clientID, "tenant", rec.Owner.Tenant)
 		return nil, ErrInvalidClient
+	}
+	return &rec, nil
+}
+
+// Exchange checks a client's credentials and issues an access token for its owner.
+func (s *Service) Exchange(ctx context.Context, clientID, secret string) (*AccessToken, error) {
+	rec, err := s.authenticate(ctx, clientID, secret)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	claims := devtoken.Claims{

@@ -4,6 +4,7 @@ package authn
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -45,11 +46,20 @@ func Authenticate(methods ...Method) gin.HandlerFunc {
 			}
 			id, err := m.Authenticate(c)
 			if err != nil {
-				status, code := http.StatusUnauthorized, "UNAUTHENTICATED"
-				if errors.Is(err, ErrForbidden) {
+				status, code, msg := http.StatusUnauthorized, "UNAUTHENTICATED", err.Error()
+				var unchecked *uncheckedError
+				switch {
+				case errors.Is(err, ErrForbidden):
 					status, code = http.StatusForbidden, "FORBIDDEN"
+				case errors.As(err, &unchecked):
+					// The Connector could not answer: the caller may try again, and learns nothing of the inside.
+					status, code, msg = http.StatusServiceUnavailable, "UNAVAILABLE", unchecked.public
+					c.Header("Retry-After", "1")
+					if log := loggerOf(c); log != nil {
+						log.ErrorContext(c.Request.Context(), "authentication check failed", "err", unchecked.cause)
+					}
 				}
-				Abort(c, status, code, err.Error())
+				Abort(c, status, code, msg)
 				return
 			}
 			SetIdentity(c, id)
@@ -88,9 +98,75 @@ type ErrorBody struct {
 	} `json:"error"`
 }
 
-// Abort ends the request with status and a JSON error body.
+// Abort ends the request with status and a JSON error body: the gateway's own, or the Open Service
+// Broker API's on routes that asked for it (OSBErrors).
 func Abort(c *gin.Context, status int, code, message string) {
+	rid := c.Request.Header.Get("X-Request-Id")
+	if c.GetBool(osbErrorsKey) {
+		if rid != "" {
+			message += " (request id " + rid + ")"
+		}
+		c.AbortWithStatusJSON(status, OSBErrorBody{Error: osbCode(code), Description: message})
+		return
+	}
 	var b ErrorBody
-	b.Error.Code, b.Error.Message, b.Error.RequestID = code, message, c.Request.Header.Get("X-Request-Id")
+	b.Error.Code, b.Error.Message, b.Error.RequestID = code, message, rid
 	c.AbortWithStatusJSON(status, b)
+}
+
+const osbErrorsKey = "mp.osbErrors"
+
+// OSBErrorBody is an error in the Open Service Broker API's format.
+type OSBErrorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"description"`
+}
+
+// OSBErrors makes the gateway's own refusals on a route speak the Open Service Broker API's error format,
+// which platforms such as Cloud Foundry show their users.
+func OSBErrors() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Set(osbErrorsKey, true)
+		c.Next()
+	}
+}
+
+// osbCode turns the gateway's UPPER_SNAKE codes into the OSB's CamelCase ones.
+func osbCode(code string) string {
+	var b strings.Builder
+	for _, word := range strings.Split(strings.ToLower(code), "_") {
+		if word != "" {
+			b.WriteString(strings.ToUpper(word[:1]) + word[1:])
+		}
+	}
+	return b.String()
+}
+
+// uncheckedError means credentials could not be checked (the Connector did not answer): fail closed with a
+// 503 the caller may retry, whose message tells nothing of the inside; the cause goes to the log.
+type uncheckedError struct {
+	public string
+	cause  error
+}
+
+func (e *uncheckedError) Error() string { return e.public + ": " + e.cause.Error() }
+func (e *uncheckedError) Unwrap() error { return e.cause }
+
+func unchecked(what string, cause error) error {
+	return &uncheckedError{public: "cannot check the " + what + " now; try again", cause: cause}
+}
+
+const loggerKey = "mp.logger"
+
+// WithLogger gives the authentication middlewares the gateway's logger, for what the caller is not told.
+func WithLogger(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Set(loggerKey, log)
+		c.Next()
+	}
+}
+
+func loggerOf(c *gin.Context) *slog.Logger {
+	log, _ := c.Value(loggerKey).(*slog.Logger)
+	return log
 }

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -41,7 +42,7 @@ func (m ClientCertificate) Authenticate(c *gin.Context) (identity.Identity, erro
 	revoked, err := m.Revocations.Revoked(c.Request.Context(), id.CertSerial)
 	if err != nil {
 		// Fail closed: without an answer the certificate cannot be trusted.
-		return identity.Identity{}, fmt.Errorf("cannot check the certificate's revocation: %w", err)
+		return identity.Identity{}, unchecked("certificate's revocation", err)
 	}
 	if revoked {
 		return identity.Identity{}, fmt.Errorf("certificate %s was revoked", id.CertSerial)
@@ -120,4 +121,30 @@ func (r Connector) status(ctx context.Context, method string) (status, error) {
 		return status{}, err
 	}
 	return st, nil
+}
+
+// VerifySecret implements SecretChecker: the Connector compares the secret with the hash it keeps.
+func (r Connector) VerifySecret(ctx context.Context, clientID, secret string) (ClientOwner, error) {
+	body, err := json.Marshal(map[string]string{"clientId": clientID, "clientSecret": secret})
+	if err != nil {
+		return ClientOwner{}, err
+	}
+	resp, err := r.Invoker.Do(ctx, r.AppID, http.MethodPost, "client-secrets/verify",
+		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
+	if err != nil {
+		return ClientOwner{}, fmt.Errorf("client credentials check: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		return ClientOwner{}, ErrBadClientSecret
+	default:
+		return ClientOwner{}, fmt.Errorf("client credentials check: connector answered %s", resp.Status)
+	}
+	var o ClientOwner
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&o); err != nil {
+		return ClientOwner{}, fmt.Errorf("client credentials check: %w", err)
+	}
+	return o, nil
 }

@@ -55,7 +55,7 @@ func (m ClientCredentials) Authenticate(c *gin.Context) (identity.Identity, erro
 	known, err := m.Clients.Known(ctx, claims.ClientID)
 	if err != nil {
 		// Fail closed: without an answer the credentials cannot be trusted.
-		return identity.Identity{}, fmt.Errorf("cannot check the client credentials: %w", err)
+		return identity.Identity{}, unchecked("client credentials", err)
 	}
 	if !known {
 		return identity.Identity{}, fmt.Errorf("the client credentials %s were deleted", claims.ClientID)

@@ -5,21 +5,17 @@ package gqlserver
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
-	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/audit"
 )
 
 // Limits bound what one request may ask for.
@@ -33,12 +29,10 @@ type Limits struct {
 var DefaultLimits = Limits{MaxDepth: 13, MaxComplexity: 5000}
 
 // AuditPublisher sends an audit record to pub/sub.
-type AuditPublisher interface {
-	Publish(ctx context.Context, topic, id string, data []byte) error
-}
+type AuditPublisher = audit.Publisher
 
 // AuditTopic is where every mutation's audit record is published.
-const AuditTopic = "audit"
+const AuditTopic = audit.Topic
 
 // New returns a handler for schema with limits, the error presenter and auditing (audit may be nil: the
 // log still gets every record).
@@ -98,28 +92,7 @@ func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool, doc *
 	return deepest
 }
 
-// auditRecord is what is recorded of each mutation. ID identifies the mutation: a mutation that changed
-// something and then failed has two records with the same ID, the second with outcome "error".
-type auditRecord struct {
-	ID           string    `json:"id"`
-	Time         time.Time `json:"time"`
-	App          string    `json:"app"`
-	Tenant       string    `json:"tenant"`
-	Subject      string    `json:"subject"`
-	ConsumerType string    `json:"consumerType"`
-	Operation    string    `json:"operation"`
-	Fields       []string  `json:"fields"`
-	Outcome      string    `json:"outcome"` // success or error
-	Errors       []string  `json:"errors,omitempty"`
-}
-
-// auditor records every mutation: in the log, and on the audit topic.
-//
-// The record of a change is written to the Registry in the same transaction as the change (it rides on
-// the first write the mutation makes, see registry.WithFirstWrite) and the outbox relay publishes it, so
-// a change without its record cannot happen, however busy the broker is. A mutation that wrote nothing —
-// refused, invalid, or acting outside this app's Registry — is published directly once its response is
-// known, falling back to the outbox when the broker refuses.
+// auditor records every mutation (package audit).
 type auditor struct {
 	log *slog.Logger
 	app string
@@ -137,40 +110,23 @@ func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	id, _ := identity.FromContext(ctx)
-	rec := auditRecord{
-		ID: uuid.NewString(), Time: time.Now().UTC(), App: a.app, Tenant: id.Tenant, Subject: id.Subject,
-		ConsumerType: id.ConsumerType, Operation: oc.OperationName, Outcome: "success",
-	}
+	var fields []string
 	for _, sel := range oc.Operation.SelectionSet {
 		if f, ok := sel.(*ast.Field); ok {
-			rec.Fields = append(rec.Fields, f.Name)
+			fields = append(fields, f.Name)
 		}
 	}
-	var written *registry.FirstWrite
-	if a.pub != nil {
-		ctx, written = registry.WithFirstWrite(ctx, registry.Event{Topic: AuditTopic, Data: rec})
-	}
+	ctx, entry := audit.Begin(ctx, a.app, oc.OperationName, fields, a.pub)
 
 	resp := next(ctx)
 
-	if resp != nil && len(resp.Errors) > 0 {
-		rec.Outcome = "error"
+	var errs []string
+	if resp != nil {
 		for _, e := range resp.Errors {
 			code, _ := e.Extensions["code"].(string)
-			rec.Errors = append(rec.Errors, fmt.Sprintf("%s: %s", code, e.Message))
+			errs = append(errs, fmt.Sprintf("%s: %s", code, e.Message))
 		}
 	}
-	a.log.InfoContext(ctx, "audit", "id", rec.ID, "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
-		"fields", rec.Fields, "outcome", rec.Outcome, "errors", rec.Errors)
-	if a.pub == nil || (written.Written() && rec.Outcome == "success") {
-		return resp
-	}
-	data, _ := json.Marshal(rec)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := a.pub.Publish(pctx, AuditTopic, rec.ID+"-outcome", data); err != nil {
-		a.log.ErrorContext(ctx, "audit record not published; it is in this log", "id", rec.ID, "err", err)
-	}
+	entry.Finish(ctx, a.log, a.pub, errs)
 	return resp
 }
