@@ -82,9 +82,9 @@ func event(verb string, app *model.Application) registry.Event {
 // Unique keys held by an application: its normalized name and its webhooks' ids (to find the application
 // of a webhook). The name is claimed in its normalized form, as Compass checked it: runtimes see
 // normalized names, so "app@shop" and "App Shop" (both mp-app-shop) cannot both exist in a tenant.
-// Applications stored before names were free-form hold "name:<name>" instead; their names could only be
-// lower-case letters, digits, '-' and '.', so a new name can collide with one unnoticed only when it
-// normalizes the same, and that application claims the normalized key at its next change of webhooks.
+// Applications stored before names were free-form hold "name:<name>" instead, until their next change of
+// webhooks claims the normalized key: until then a new name that normalizes like one of theirs ("Shop"
+// next to an old "shop") is not refused. There is no migration; `make reset` or re-registering clears it.
 func nameKey(name string) string  { return "name:" + appname.Normalize(name) }
 func webhookKey(id string) string { return "webhook:" + id }
 
