@@ -160,3 +160,25 @@ func TestClientsAreListedPerTenantAndDeletedAtOnce(t *testing.T) {
 		t.Fatalf("revoke owner: %d %s", status, raw)
 	}
 }
+
+// The gateway checks HTTP Basic client credentials (the System Broker's platforms) with the Connector.
+func TestClientSecretsAreVerifiedForTheGatewayOnly(t *testing.T) {
+	srv := newServer(t)
+	c := createClient(t, srv.URL, `{"tenant":"t1","consumerID":"rt-1","consumerType":"RUNTIME"}`)
+	gateway := kit.Header(t, identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}, "connector")
+	body := func(secret string) string {
+		b, _ := json.Marshal(map[string]string{"clientId": c.ClientID, "clientSecret": secret})
+		return string(b)
+	}
+	status, raw := do(t, http.MethodPost, srv.URL+"/client-secrets/verify", body(c.ClientSecret), gateway)
+	if status != http.StatusOK || !strings.Contains(string(raw), `"consumerID":"rt-1"`) || !strings.Contains(string(raw), `"tenant":"t1"`) {
+		t.Fatalf("right secret: %d %s", status, raw)
+	}
+	if status, raw := do(t, http.MethodPost, srv.URL+"/client-secrets/verify", body("wrong"), gateway); status != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %d %s", status, raw)
+	}
+	// A forwarded caller, even of the same tenant, may not ask: it could test secrets.
+	if status, raw := do(t, http.MethodPost, srv.URL+"/client-secrets/verify", body(c.ClientSecret), as(t, "t1")); status != http.StatusForbidden {
+		t.Fatalf("a user: %d %s", status, raw)
+	}
+}
