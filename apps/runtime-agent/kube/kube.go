@@ -8,6 +8,12 @@
 // version is a random token kept on the Secret and renewed with every change of its data, in the same
 // update: after a crash between the Secret and the Component, the next apply still sees that the
 // Component lags behind.
+//
+// The API server can be briefly away (a control-plane upgrade, an etcd election). Apply is idempotent —
+// it reads what exists and writes only the difference — so it retries as a whole, re-reading each time,
+// until RetryFor has passed; then it fails with ErrUnavailable. The order of writes (Secrets, Components,
+// then deletions of Components before Secrets) means that wherever an attempt stops, no Component refers
+// to a Secret that is not there, and the next attempt finishes the job.
 package kube
 
 import (
@@ -19,8 +25,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -33,6 +41,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/component"
+	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/retry"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
 )
 
@@ -41,6 +50,22 @@ var ComponentGVR = schema.GroupVersionResource{Group: "dapr.io", Version: "v1alp
 
 // ErrConflict means a binding would replace an object the agent does not own.
 var ErrConflict = errors.New("conflict with an object not managed by the agent")
+
+// ErrUnavailable means the API server could not be reached (or kept answering "try later") for as long as
+// Apply retries.
+var ErrUnavailable = errors.New("kubernetes API unavailable")
+
+// Retry defaults: long enough to ride out an API-server restart, short enough that the Governor hears
+// about a lasting outage while it is still the news.
+const (
+	DefaultRetryFor       = time.Minute
+	DefaultAttemptTimeout = 30 * time.Second
+)
+
+// AuthGrace is how long Apply takes refusals (403, 401) for the answers of an API server that is still
+// starting: it serves requests before its authorizer's and authenticator's caches are filled, and denies
+// them until then (seen after a restart of a real kube-apiserver). Refusals that last longer are reported.
+const AuthGrace = 10 * time.Second
 
 // Config says where and how the applier writes.
 type Config struct {
@@ -54,6 +79,12 @@ type Config struct {
 	// Owner, when set, becomes an owner reference of every object written, so deleting the owner (say,
 	// the agent's Deployment) lets the garbage collector remove what the agent wrote.
 	Owner *metav1.OwnerReference
+	// RetryFor bounds how long Apply keeps trying while the API server is unreachable or overloaded, or
+	// while someone else changes the same objects: DefaultRetryFor when zero, no retry when negative.
+	RetryFor time.Duration
+	// AttemptTimeout bounds one attempt, so that a server that accepts connections but never answers
+	// counts as unavailable: DefaultAttemptTimeout when zero.
+	AttemptTimeout time.Duration
 }
 
 // Applier writes Components and Secrets through the Kubernetes API.
@@ -68,6 +99,12 @@ type Applier struct {
 func New(dyn dynamic.Interface, core kubernetes.Interface, cfg Config, log *slog.Logger) (*Applier, error) {
 	if cfg.Namespace == "" {
 		return nil, errors.New("kubernetes applier: namespace is required")
+	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = DefaultRetryFor
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
 	return &Applier{dyn: dyn, core: core, cfg: cfg, log: log}, nil
 }
@@ -90,11 +127,103 @@ func (a *Applier) owns(l map[string]string) bool {
 
 // Apply makes the namespace match rev: Secrets first, then Components, then it deletes the Components and
 // Secrets it owns that rev no longer has. An object of the same name that the agent does not own fails
-// the revision before anything is written.
+// the revision before anything is written. Transient failures are retried (see the package comment).
 func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 	if err := rev.Validate(); err != nil {
 		return err
 	}
+	start := time.Now()
+	b := retry.New(250*time.Millisecond, 5*time.Second)
+	var deniedSince time.Time // start of the current run of refusals
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, a.cfg.AttemptTimeout)
+		err := a.apply(actx, rev)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				a.log.InfoContext(ctx, "revision written after retries", "revision", rev.Number, "attempts", attempt, "took", time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		elapsed := time.Since(start)
+		out := a.cfg.RetryFor < 0 || elapsed >= a.cfg.RetryFor // retry time used up
+		denied := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+		if !denied {
+			deniedSince = time.Time{}
+		} else if deniedSince.IsZero() {
+			deniedSince = time.Now()
+		}
+		switch {
+		case denied:
+			if out || time.Since(deniedSince) >= AuthGrace {
+				if apierrors.IsForbidden(err) {
+					return fmt.Errorf("%w (the agent's service account lacks this permission in namespace %s: see its Role, deploy/runtime-agent.yaml)", err, a.cfg.Namespace)
+				}
+				return err
+			}
+		case isUnavailable(err):
+			if out {
+				return fmt.Errorf("%w: gave up after %s and %d attempts: %w", ErrUnavailable, elapsed.Round(time.Millisecond), attempt, err)
+			}
+		case isStale(err):
+			if out {
+				return fmt.Errorf("objects kept changing under the agent: gave up after %d attempts: %w", attempt, err)
+			}
+		default:
+			return err
+		}
+		d := min(b.Next(), a.cfg.RetryFor-elapsed)
+		a.log.WarnContext(ctx, "writing the revision failed, will retry", "revision", rev.Number, "attempt", attempt, "retryIn", d.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-time.After(d):
+		}
+	}
+}
+
+// isUnavailable tells failures of the API server (unreachable, overloaded, timing out) from answers about
+// the request: those are worth retrying, these are not.
+func isUnavailable(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		switch code := status.Status().Code; {
+		case code == 429, code >= 500:
+			return true
+		}
+		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
+	}
+	// No answer at all: connection refused or reset, TLS handshake cut short, an attempt's deadline.
+	var uerr *url.Error
+	return errors.As(err, &uerr) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// errStale means the attempt's reading of the namespace went out of date before it wrote: another writer
+// changed or removed an object, or an earlier write whose answer was lost did happen after all. A fresh
+// attempt reads again.
+var errStale = errors.New("changed since it was read")
+
+// writeErr wraps the error of a write, marking those that mean the plan is stale.
+func writeErr(op string, err error) error {
+	switch {
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return fmt.Errorf("%s: %w: %w", op, errStale, err)
+	case apierrors.IsNotFound(err) && strings.HasPrefix(op, "update"):
+		return fmt.Errorf("%s: %w: %w", op, errStale, err)
+	case apierrors.IsNotFound(err):
+		// A create that finds no resource or namespace to create in.
+		return fmt.Errorf("%s (are Dapr's CRDs installed?): %w", op, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isStale(err error) bool { return errors.Is(err, errStale) }
+
+// apply is one attempt of Apply.
+func (a *Applier) apply(ctx context.Context, rev revision.Revision) error {
 	opts := component.Options{
 		RuntimeID:    a.cfg.RuntimeID,
 		Namespace:    a.cfg.Namespace,
@@ -179,7 +308,7 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 			continue
 		}
 		if err := comps.Delete(ctx, c.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete component %s: %w", c.GetName(), err)
+			return writeErr("delete component "+c.GetName(), err)
 		}
 		a.log.InfoContext(ctx, "deleted component", "namespace", a.cfg.Namespace, "name", c.GetName())
 	}
@@ -192,7 +321,7 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 			continue
 		}
 		if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete secret %s: %w", s.Name, err)
+			return writeErr("delete secret "+s.Name, err)
 		}
 		a.log.InfoContext(ctx, "deleted secret", "namespace", a.cfg.Namespace, "name", s.Name)
 	}
@@ -223,7 +352,7 @@ func (a *Applier) putSecret(ctx context.Context, want, cur *corev1.Secret) error
 	secrets := a.core.CoreV1().Secrets(a.cfg.Namespace)
 	if cur == nil {
 		if _, err := secrets.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create secret %s: %w", want.Name, err)
+			return writeErr("create secret "+want.Name, err)
 		}
 		return nil
 	}
@@ -240,7 +369,7 @@ func (a *Applier) putSecret(ctx context.Context, want, cur *corev1.Secret) error
 		return nil
 	}
 	if _, err := secrets.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update secret %s: %w", want.Name, err)
+		return writeErr("update secret "+want.Name, err)
 	}
 	return nil
 }
@@ -249,7 +378,7 @@ func (a *Applier) putComponent(ctx context.Context, want, cur *unstructured.Unst
 	comps := a.dyn.Resource(ComponentGVR).Namespace(a.cfg.Namespace)
 	if cur == nil {
 		if _, err := comps.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create component %s: %w", want.GetName(), err)
+			return writeErr("create component "+want.GetName(), err)
 		}
 		return nil
 	}
@@ -271,7 +400,7 @@ func (a *Applier) putComponent(ctx context.Context, want, cur *unstructured.Unst
 		return nil
 	}
 	if _, err := comps.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update component %s: %w", want.GetName(), err)
+		return writeErr("update component "+want.GetName(), err)
 	}
 	return nil
 }
@@ -307,6 +436,14 @@ func toUnstructured(c component.Component) (*unstructured.Unstructured, error) {
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("encode component %s: %w", c.Metadata.Name, err)
+	}
+	// Dapr's CRD requires spec.metadata, and the API server refuses a Component without it ("spec.metadata:
+	// Required value"), while a component file may leave it out: a binding with no metadata at all (say
+	// bindings.kubernetes, whose settings all have defaults) gets an empty list.
+	if spec, ok := m["spec"].(map[string]any); ok {
+		if _, ok := spec["metadata"]; !ok {
+			spec["metadata"] = []any{}
+		}
 	}
 	return &unstructured.Unstructured{Object: m}, nil
 }
