@@ -346,6 +346,7 @@ while :; do
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql
     Provisioner:         $gateway/provisioner/graphql   (runtimes under $MP_DATA_DIR/runtimes/)
+    System Broker (OSB): $gateway/broker/v2/catalog   (HTTP Basic: a runtime's client credentials)
     Demo runtime:        id in $demo_id_file (tenant demo), workload demo-logger
     Logs:                apps/<app>/.dapr/logs/ (app and daprd); $MP_DATA_DIR/logs/ (redis, sentry);
                          $MP_DATA_DIR/runtimes/<id>/logs/ (a runtime's daprd, workload, agent)

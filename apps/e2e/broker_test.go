@@ -113,7 +113,7 @@ func newBrokerWorld(t *testing.T, tenant string) *brokerWorld {
 }
 
 // brokerRuntime registers a runtime in the scenarios and returns its id and client credentials.
-func brokerRuntime(t *testing.T, tenant, name string, scenarios ...string) (id, clientID, secret string) {
+func brokerRuntime(t testing.TB, tenant, name string, scenarios ...string) (id, clientID, secret string) {
 	t.Helper()
 	in := map[string]any{"name": name}
 	if len(scenarios) > 0 {
@@ -533,4 +533,23 @@ func mustRequest(t *testing.T, method, url string, h http.Header) *http.Request 
 func isStatus(err error, status int) bool {
 	e, ok := osb.IsHTTPError(err)
 	return ok && e.StatusCode == status
+}
+
+// The catalog is every application the runtime shares a scenario with, not the first page (Compass's broker
+// showed the first 200): registered concurrently, 450 applications of a scenario are all in it.
+func TestBrokerCatalogHasEveryApplication(t *testing.T) {
+	needBroker(t)
+	const tenant, n = "tenant-broker-many", 450
+	ok(t, gql(t, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"fleet\"]}}"}) { key } }`, nil), nil)
+	if err := registerWithBundles(t, tenant, n, 1, 8); err != nil {
+		t.Fatal(err)
+	}
+	_, id, secret := brokerRuntime(t, tenant, "cf-many", "fleet")
+	c := brokerDo(t, "GET", "/v2/catalog", basic(id, secret, "2.17"), nil)
+	services, _ := c.body["services"].([]any)
+	if c.status != http.StatusOK || len(services) != n {
+		var total struct{ Applications struct{ TotalCount int } }
+		ok(t, gql(t, tenant, `{ applications(filter: [{key: "scenarios", query: "$[*] ? (@ == \"fleet\")"}]) { totalCount } }`, nil), &total)
+		t.Fatalf("catalog: %d with %d services, want %d (the Director counts %d in the scenario)", c.status, len(services), n, total.Applications.TotalCount)
+	}
 }
