@@ -18,7 +18,6 @@ import (
 var localOnly = map[string]string{
 	"provisioner": "its only backend so far (local) starts runtimes as processes on its own machine; it joins " +
 		"deploy/ with a backend for clusters",
-	"broker": "new; it joins deploy/ with the production topology work (issue 12), which applies deploy/ to a real API server",
 }
 
 // The local runs (make run, the end-to-end stack) give each app's sidecar its access policy from

@@ -319,6 +319,13 @@ var calls = []call{
 	{"director", "connector", "DELETE", "/clients/c-1"},
 	{"governor", "director", "POST", "/graphql"},
 	{"provisioner", "director", "POST", "/graphql"},
+	{"gateway", "connector", "POST", "/client-secrets/verify"},
+	{"gateway", "broker", "GET", "/v2/catalog"},
+	{"gateway", "broker", "PUT", "/v2/service_instances/i-1/service_bindings/b-1"},
+	{"gateway", "broker", "DELETE", "/v2/service_instances/i-1"},
+	{"gateway", "broker", "PATCH", "/v2/service_instances/i-1"},
+	{"gateway", "broker", "GET", "/specifications/a/b/apis/d"},
+	{"broker", "director", "POST", "/graphql"},
 }
 
 // refused are invocations no app needs; the policies must deny them.
@@ -339,6 +346,11 @@ var refused = []call{
 	{"provisioner", "connector", "POST", "/tokens"},
 	{"provisioner", "governor", "POST", "/graphql"},
 	{"demo-logger", "governor", "POST", "/graphql"},
+	{"broker", "connector", "POST", "/tokens"},
+	{"broker", "governor", "POST", "/graphql"},
+	{"director", "broker", "GET", "/v2/catalog"},
+	{"gateway", "broker", "POST", "/v2/catalog"},
+	{"gateway", "broker", "GET", "/healthz"},
 }
 
 // allowed decides as Dapr 1.16's access control does for HTTP (pkg/acl, pkg/config/acl_trie.go): the caller's
