@@ -86,6 +86,8 @@ func TestCompassErrors(t *testing.T) {
 	}{
 		{"not found", `mutation { deleteLabelDefinition(key: "nope") { key } }`, admin, "NOT_FOUND", 20, "NotFound", "Object not found: "},
 		{"invalid", `mutation { createLabelDefinition(in: {key: "k", schema: "{\"type\": 7}"}) { key } }`, admin, "INVALID_INPUT", 22, "InvalidData", "Invalid data: "},
+		// A custom scalar's value of the wrong kind: gqlparser lets it through and gqlgen refuses it.
+		{"bad scalar", `mutation { createLabelDefinition(in: {key: "k", schema: {type: "string"}}) { key } }`, admin, "INVALID_INPUT", 22, "InvalidData", "Invalid data: in.schema: expected a string, got an object"},
 		{"parse", `{ labelDefinitions { nope } }`, admin, "GRAPHQL_VALIDATION_FAILED", 22, "InvalidData", "Invalid data: Cannot query field"},
 		{"scope", `{ labelDefinitions { key } }`, noScopes, "FORBIDDEN", 23, "InsufficientScopes", "insufficient scopes provided: labelDefinitions requires the scope label_definition:read"},
 		{"consumer", `{ labelDefinitions { key } }`, runtime, "FORBIDDEN", 23, "InsufficientScopes", "insufficient scopes provided: "},
@@ -103,6 +105,7 @@ func TestCompassErrors(t *testing.T) {
 			}
 		})
 	}
+	// Nothing above created "k".
 	_, errs := post(t, c, admin, `mutation { createLabelDefinition(in: {key: "k", schema: "{\"type\": \"string\"}"}) { key } }`)
 	if len(errs) > 0 {
 		t.Fatal(errs)
