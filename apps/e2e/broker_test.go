@@ -244,6 +244,23 @@ func TestSystemBroker(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("an application with its certificate: status %d, want 403", resp.StatusCode)
 		}
+		// The runtime itself may come with its client certificate or an OAuth access token as well.
+		rtCert := pairIn(t, w.tenant, "Runtime", w.runtimeID)
+		resp, err = rtCert.Do(mustRequest(t, "GET", stack.AppTLSURL("gateway")+"/broker/v2/catalog", http.Header{"X-Broker-API-Version": {"2.17"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the runtime with its certificate: status %d", resp.StatusCode)
+		}
+		status, token := accessToken(t, w.clientID, w.secret)
+		if status != http.StatusOK {
+			t.Fatalf("access token: %d %s", status, token)
+		}
+		if c := brokerDo(t, "GET", "/v2/catalog", http.Header{"Authorization": {"Bearer " + token}, "X-Broker-API-Version": {"2.17"}}, nil); c.status != http.StatusOK {
+			t.Fatalf("the runtime with an OAuth access token: %d %s", c.status, c.raw)
+		}
 	})
 
 	t.Run("version header", func(t *testing.T) {
