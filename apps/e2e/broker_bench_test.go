@@ -79,40 +79,60 @@ func BenchmarkBrokerCatalog(b *testing.B) {
 
 // registerWithBundles registers n applications of scenario fleet, each with the given number of bundles,
 // through the gateway with c concurrent clients.
-func registerWithBundles(b testing.TB, tenant string, n, bundles, c int) error {
+func registerWithBundles(t testing.TB, tenant string, n, bundles, c int) error {
 	url := stack.AppURL("gateway") + "/director/graphql"
-	h := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
+	h := http.Header{"Authorization": {"Bearer " + userToken(t, tenant)}}
+	err := concurrently(n, c, func(i int) error {
+		bs := make([]any, bundles)
+		for j := range bs {
+			bs[j] = map[string]any{"name": fmt.Sprintf("bundle-%d", j), "instanceAuthRequestInputSchema": bindSchema,
+				"apiDefinitions": []any{map[string]any{"name": "api", "targetURL": fmt.Sprintf("https://app-%d.example.com/api-%d", i, j)}}}
+		}
+		in := map[string]any{"name": fmt.Sprintf("fleet-app-%05d", i), "labels": map[string]any{"scenarios": []string{"fleet"}}, "bundles": bs}
+		return answerErr(stacktest.GraphQL(context.Background(), url, h, `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in}))
+	})
+	if err != nil {
+		return fmt.Errorf("register applications: %w", err)
+	}
+	return nil
+}
+
+// concurrently calls fn for 0..n-1 from c goroutines and returns the first error; after one, no more
+// calls start.
+func concurrently(n, c int, fn func(i int) error) error {
 	var next atomic.Int64
-	var firstErr atomic.Value
+	var first atomic.Value
 	var wg sync.WaitGroup
 	for range c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for first.Load() == nil {
 				i := next.Add(1) - 1
-				if i >= int64(n) || firstErr.Load() != nil {
+				if i >= int64(n) {
 					return
 				}
-				bs := make([]any, bundles)
-				for j := range bs {
-					bs[j] = map[string]any{"name": fmt.Sprintf("bundle-%d", j), "instanceAuthRequestInputSchema": bindSchema,
-						"apiDefinitions": []any{map[string]any{"name": "api", "targetURL": fmt.Sprintf("https://app-%d.example.com/api-%d", i, j)}}}
-				}
-				in := map[string]any{"name": fmt.Sprintf("fleet-app-%05d", i), "labels": map[string]any{"scenarios": []string{"fleet"}}, "bundles": bs}
-				r, err := stacktest.GraphQL(context.Background(), url, h, `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in})
-				if err == nil && len(r.Errors) > 0 {
-					err = fmt.Errorf("%s", r.Raw)
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+				if err := fn(int(i)); err != nil {
+					first.CompareAndSwap(nil, err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return fmt.Errorf("register applications: %w", err)
+	err, _ := first.Load().(error)
+	return err
+}
+
+// answerErr is the error of a GraphQL answer: a transport error, the gateway's own refusal (503 or 504 on
+// an overloaded machine: no GraphQL errors, yet nothing was done), or the first GraphQL error.
+func answerErr(r *stacktest.Response, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case r.Status != http.StatusOK:
+		return fmt.Errorf("status %d: %s", r.Status, r.Raw)
+	case len(r.Errors) > 0:
+		return fmt.Errorf("%s", r.Raw)
 	}
 	return nil
 }
