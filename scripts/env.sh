@@ -23,6 +23,7 @@ export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
 export K8S_VERSION=${K8S_VERSION:-1.34.2}
 export K8S_BIN_DIR=$MP_CACHE_DIR/k8s/$K8S_VERSION
 export KUBE_APISERVER=${KUBE_APISERVER:-$K8S_BIN_DIR/kube-apiserver}
+export KUBE_CONTROLLER_MANAGER=${KUBE_CONTROLLER_MANAGER:-$K8S_BIN_DIR/kube-controller-manager}
 export ETCD=${ETCD:-etcd}
 
 # Local data (state store, name resolution, redis, logs); git-ignored, survives restarts.

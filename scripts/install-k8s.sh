@@ -1,41 +1,46 @@
 #!/usr/bin/env bash
-# Installs what the tests that need a real Kubernetes API use (apps/internal/kubetest): kube-apiserver, built
-# from the Go module proxy into a project-local cache (there is no kubelet, no cluster: only the API server),
-# and etcd-server from Debian packages as its storage.
+# Installs what the tests that need a real Kubernetes API use (apps/internal/kubetest): kube-apiserver and
+# kube-controller-manager, built from the Go module proxy into a project-local cache (there is no kubelet, no
+# cluster: only the API server and the garbage collector), and etcd-server from Debian packages as storage.
 # Idempotent: a second run with the same version only checks.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 command -v go >/dev/null || die "Go is required (https://go.dev/dl/); none found on PATH"
 
-# The stamp records what the cached binary was built from; a change to the tools module rebuilds it.
+# The stamp records what the cached binaries were built from; a change to the tools module rebuilds them.
 tools_dir=$MP_ROOT/dapr/tools-k8s
 stamp_file=$K8S_BIN_DIR/.stamp
 want_stamp="$K8S_VERSION $(go env GOVERSION) $(cat "$tools_dir/go.mod" "$tools_dir/go.sum" "$tools_dir/tools.go" | sha256sum | cut -c1-16)"
 
-build_apiserver() {
+build_k8s() {
 	mkdir -p "$K8S_BIN_DIR"
 	local started=$SECONDS
-	log "building kube-apiserver v$K8S_VERSION (first time only; takes several minutes)"
-	# Built from the module proxy, the binary has no version of its own (v0.0.0-master+$Format:%H$), which
-	# client-go's discovery and kubectl cannot parse; Kubernetes' own build sets these through ldflags too.
+	log "building kube-apiserver and kube-controller-manager v$K8S_VERSION (first time only; takes several minutes)"
+	# Built from the module proxy, the binaries have no version of their own (v0.0.0-master+$Format:%H$),
+	# which client-go's discovery and kubectl cannot parse; Kubernetes' own build sets these through
+	# ldflags too.
 	local major=${K8S_VERSION%%.*} minor=${K8S_VERSION#*.}
 	minor=${minor%%.*}
-	local v="" pkg
+	local v="" pkg prog out
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		v+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
 	done
-	(cd "$tools_dir" && GOTOOLCHAIN=local go build -ldflags "-s -w$v" \
-		-o "$KUBE_APISERVER.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-	mv "$KUBE_APISERVER.tmp" "$KUBE_APISERVER"
+	# kube-controller-manager only for its garbage collector: tests of owner references need it.
+	for prog in kube-apiserver:"$KUBE_APISERVER" kube-controller-manager:"$KUBE_CONTROLLER_MANAGER"; do
+		out=${prog#*:}
+		(cd "$tools_dir" && GOTOOLCHAIN=local go build -ldflags "-s -w$v" \
+			-o "$out.tmp" "k8s.io/kubernetes/cmd/${prog%%:*}")
+		mv "$out.tmp" "$out"
+	done
 	echo "$want_stamp" >"$stamp_file"
-	log "kube-apiserver built in $((SECONDS - started))s into $K8S_BIN_DIR"
+	log "kube-apiserver and kube-controller-manager built in $((SECONDS - started))s into $K8S_BIN_DIR"
 }
 
-if [[ -x $KUBE_APISERVER && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
-	log "kube-apiserver v$K8S_VERSION already built in $K8S_BIN_DIR"
+if [[ -x $KUBE_APISERVER && -x $KUBE_CONTROLLER_MANAGER && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
+	log "kube-apiserver and kube-controller-manager v$K8S_VERSION already built in $K8S_BIN_DIR"
 else
-	build_apiserver
+	build_k8s
 fi
 
 if ! command -v "$ETCD" >/dev/null; then
