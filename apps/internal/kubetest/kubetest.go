@@ -44,10 +44,14 @@ var ErrNotInstalled = errors.New("kube-apiserver or etcd not installed: run `mak
 // Binaries are the programs a server runs.
 type Binaries struct {
 	APIServer, Etcd string
+	// ControllerManager is kube-controller-manager, run only for its garbage collector when a test asks
+	// (StartGarbageCollector).
+	ControllerManager string
 }
 
 // FindBinaries locates kube-apiserver and etcd the way scripts/env.sh names them: KUBE_APISERVER, or
-// MP_CACHE_DIR/k8s/K8S_VERSION/kube-apiserver under the repository root; ETCD, or etcd on PATH.
+// MP_CACHE_DIR/k8s/K8S_VERSION/kube-apiserver under the repository root; ETCD, or etcd on PATH; and
+// KUBE_CONTROLLER_MANAGER, or kube-controller-manager next to kube-apiserver.
 func FindBinaries(root string) (Binaries, error) {
 	var b Binaries
 	b.APIServer = os.Getenv("KUBE_APISERVER")
@@ -74,7 +78,11 @@ func FindBinaries(root string) (Binaries, error) {
 		return b, fmt.Errorf("%w (%v)", ErrNotInstalled, err)
 	}
 	b.Etcd = p
-	return b, nil
+	b.ControllerManager = os.Getenv("KUBE_CONTROLLER_MANAGER")
+	if b.ControllerManager == "" {
+		b.ControllerManager = filepath.Join(filepath.Dir(b.APIServer), "kube-controller-manager")
+	}
+	return b, nil // kube-controller-manager is checked when it is started
 }
 
 // Server is a running etcd and kube-apiserver.
@@ -92,6 +100,7 @@ type Server struct {
 	mu   sync.Mutex
 	etcd *proc
 	api  *proc
+	kcm  *proc // kube-controller-manager, once StartGarbageCollector ran
 }
 
 // proc is a started process and a channel closed once it has been reaped.
@@ -270,6 +279,7 @@ func (s *Server) Stop() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	stop(s.kcm)
 	stop(s.api)
 	stop(s.etcd)
 	if s.etcdData != "" {

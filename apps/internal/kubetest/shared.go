@@ -92,3 +92,17 @@ func (s *Server) Namespace(t testing.TB, prefix string) string {
 	}
 	return ns.Name
 }
+
+// GarbageCollector starts the server's garbage collector (StartGarbageCollector) for a test, skipping or
+// failing it like Shared when kube-controller-manager is missing.
+func (s *Server) GarbageCollector(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.StartGarbageCollector(ctx); err != nil {
+		if errors.Is(err, ErrNotInstalled) && !stacktest.Required() {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+}

@@ -614,3 +614,48 @@ func TestRealServerRidesOutAStartingServersRefusals(t *testing.T) {
 	}
 	r.state(t).matches(t, to)
 }
+
+// The owner references are real: when the agent's Deployment goes, Kubernetes' garbage collector removes
+// every Component and Secret the agent wrote, and nothing else.
+func TestRealServerDeletingTheOwnerRemovesWhatTheAgentWrote(t *testing.T) {
+	r := newRuntimeNS(t)
+	r.srv.GarbageCollector(t)
+	ctx := context.Background()
+	r.createForeign(t, "pubsub")
+	if err := r.applier(t, r.ns, 0, nil).Apply(ctx, fixture()); err != nil {
+		t.Fatal(err)
+	}
+	r.state(t).matches(t, fixture())
+
+	start := time.Now()
+	if err := r.dyn.Resource(deploymentsGVR).Namespace(r.ns).Delete(ctx, "runtime-agent", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st := r.state(t)
+		left := 0
+		for _, c := range st.comps {
+			left += len(c.GetOwnerReferences())
+		}
+		for _, s := range st.secrets {
+			left += len(s.OwnerReferences)
+		}
+		if left == 0 {
+			if _, ok := st.comps["pubsub"]; !ok {
+				t.Error("the foreign component went too")
+			}
+			if _, ok := st.secrets["runtime-agent-pairing"]; !ok {
+				t.Error("the pairing secret, which the agent does not own, went too")
+			}
+			if len(st.comps) != 1 {
+				t.Errorf("components left: %v", slices.Collect(maps.Keys(st.comps)))
+			}
+			break
+		}
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("%d owned objects still there %s after their owner was deleted", left, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("the garbage collector removed the agent's objects %s after its Deployment was deleted", time.Since(start).Round(time.Millisecond))
+}
