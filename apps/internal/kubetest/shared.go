@@ -23,10 +23,14 @@ var shared struct {
 
 // Shared returns the test binary's API server, starting it on first use with Dapr's CRDs installed. When
 // kube-apiserver or etcd is missing it skips the test, unless the run requires the end-to-end suites
-// (MP_REQUIRE_E2E=1, as `make test` sets): then a missing binary fails it. The package's TestMain must
+// (MP_REQUIRE_E2E=1, as `make test` sets): then a missing binary fails it. In -short mode (make
+// test-unit) it skips. The package's TestMain must
 // call Main, which stops the server.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Kubernetes API server; skipped in -short mode")
+	}
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.srv == nil && shared.err == nil {
