@@ -1,8 +1,9 @@
 // Package kubetest runs a real Kubernetes API server for tests: Debian's etcd and the project's build of
 // kube-apiserver (scripts/install-k8s.sh) on free loopback ports, with RBAC on, a static admin token,
-// service-account tokens and Dapr's CRDs installed. There is no kubelet, scheduler or controller-manager:
-// objects are stored, validated, defaulted and authorized exactly as on a cluster, but nothing runs them
-// (no pods start, no garbage collection, no default ServiceAccount in new namespaces).
+// service-account tokens and Dapr's CRDs installed. There is no kubelet or scheduler, and of the
+// controller-manager only the garbage collector, on request (StartGarbageCollector): objects are stored,
+// validated, defaulted and authorized exactly as on a cluster, but nothing runs them (no pods start, no
+// default ServiceAccount appears in a new namespace, a deleted namespace never finishes terminating).
 //
 // A test binary shares one server (Shared), started on first use and stopped by Main at the end.
 package kubetest
