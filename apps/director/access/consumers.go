@@ -20,6 +20,15 @@ var allowedFor = map[string][]string{
 	},
 	identity.ConsumerApplication: {
 		"viewer", "application", "applications", "setBundleInstanceAuth", "deleteBundleInstanceAuth", "bundleInstanceAuth",
+		// An application describes itself, as in Compass, where its certificate carried application:write and
+		// webhook:write: the integration levels "application" and "proxy" (the application, or a proxy
+		// holding its certificate, registers its own APIs and the webhook that answers credential requests).
+		// Each of these reaches only the caller's own application (OwnApplication).
+		"updateApplication", "addWebhook", "updateWebhook", "deleteWebhook",
+		"addBundle", "updateBundle", "deleteBundle",
+		"addAPIDefinitionToBundle", "updateAPIDefinition", "deleteAPIDefinition", "refetchAPISpec",
+		"addEventDefinitionToBundle", "updateEventDefinition", "deleteEventDefinition", "refetchEventDefinitionSpec",
+		"addDocumentToBundle", "deleteDocument",
 	},
 }
 
@@ -38,6 +47,24 @@ func NotAllowed() error { return apperr.New(apperr.CodeForbidden, "The operation
 func IsConsumer(ctx context.Context) bool {
 	t := Caller(ctx).ConsumerType
 	return t == identity.ConsumerApplication || t == identity.ConsumerRuntime
+}
+
+// OwnApplication refuses a caller that may not change application appID, its webhooks or its bundles and
+// their content: an application may change only itself, a runtime nothing (it consumes applications, never
+// describes them). Users and integration systems pass: their scopes decide. Callers check the application
+// an object belongs to as stored, never as given, and neither a bundle's application nor a definition's
+// bundle ever changes, so a check before the write holds for the write.
+func OwnApplication(ctx context.Context, appID string) error {
+	c := Caller(ctx)
+	switch c.ConsumerType {
+	case identity.ConsumerApplication:
+		if c.Subject == "" || c.Subject != appID {
+			return NotAllowed()
+		}
+	case identity.ConsumerRuntime:
+		return NotAllowed()
+	}
+	return nil
 }
 
 // ScenarioSource returns the scenarios a runtime is in.

@@ -295,8 +295,12 @@ func (s *Service) List(ctx context.Context, filters []*model.LabelFilter, first 
 	return &model.ApplicationPage{Data: p.Data, PageInfo: p.PageInfo, TotalCount: p.Total}, nil
 }
 
-// Update changes an application's own fields.
+// Update changes an application's own fields. An application caller may update only itself
+// (access.OwnApplication).
 func (s *Service) Update(ctx context.Context, id string, in model.ApplicationUpdateInput) (*model.Application, error) {
+	if err := access.OwnApplication(ctx, id); err != nil {
+		return nil, err
+	}
 	if err := checkFields(in.ProviderName, in.Description, in.HealthCheckURL); err != nil {
 		return nil, err
 	}
@@ -357,8 +361,11 @@ func (s *Service) ForScenarios(ctx context.Context, scenarios []string, first in
 	return forScenarios(ctx, s.store, scenarios, first, after, nil)
 }
 
-// AddWebhook adds a webhook to an application.
+// AddWebhook adds a webhook to an application. An application caller may add webhooks only to itself.
 func (s *Service) AddWebhook(ctx context.Context, appID string, in model.WebhookInput) (*model.Webhook, error) {
+	if err := access.OwnApplication(ctx, appID); err != nil {
+		return nil, err
+	}
 	var wh *model.Webhook
 	_, err := s.updateWithKeys(ctx, appID, func(app *model.Application) error {
 		var err error
@@ -394,10 +401,13 @@ func (s *Service) DeleteWebhook(ctx context.Context, webhookID string) (*model.W
 }
 
 // changeWebhook finds the application holding webhookID and lets fn change its webhook at index i; fn
-// returns the webhook to answer with.
+// returns the webhook to answer with. An application caller may change only its own webhooks.
 func (s *Service) changeWebhook(ctx context.Context, webhookID string, fn func(app *model.Application, i int) (*model.Webhook, error)) (*model.Webhook, error) {
 	appID, err := s.webhookOwner(ctx, webhookID)
 	if err != nil {
+		return nil, err
+	}
+	if err := access.OwnApplication(ctx, appID); err != nil {
 		return nil, err
 	}
 	var wh *model.Webhook

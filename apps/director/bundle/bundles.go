@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -155,6 +156,9 @@ func (s *Service) CreateForApplication(ctx context.Context, appID string, in []*
 
 // AddBundle creates a bundle, with the content given inline, in an application of the caller's tenant.
 func (s *Service) AddBundle(ctx context.Context, appID string, in *model.BundleCreateInput) (*model.Bundle, error) {
+	if err := access.OwnApplication(ctx, appID); err != nil {
+		return nil, err
+	}
 	d, err := s.newDraft("in", appID, in)
 	if err != nil {
 		return nil, err
@@ -227,6 +231,9 @@ func (s *Service) write(ctx context.Context, ds []*draft) error {
 
 // UpdateBundle replaces a bundle's own fields; its content and instance auths stay as they are.
 func (s *Service) UpdateBundle(ctx context.Context, id string, in *model.BundleUpdateInput) (*model.Bundle, error) {
+	if err := s.checkOwnBundle(ctx, id); err != nil {
+		return nil, err
+	}
 	if in == nil {
 		return nil, apperr.Invalid("in: required")
 	}
@@ -253,6 +260,9 @@ func (s *Service) UpdateBundle(ctx context.Context, id string, in *model.BundleU
 func (s *Service) DeleteBundle(ctx context.Context, id string) (*model.Bundle, error) {
 	b, sc, err := load[bundleRecord](ctx, s.store, KindBundle, "bundle", id)
 	if err != nil {
+		return nil, err
+	}
+	if err := access.OwnApplication(ctx, b.ApplicationID); err != nil {
 		return nil, err
 	}
 	if err := s.removeContent(ctx, id); err != nil {

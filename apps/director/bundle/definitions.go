@@ -199,6 +199,9 @@ func addChild[T any, PT content[T]](ctx context.Context, s *Service, kind, what,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkOwnBundle(ctx, bundleID); err != nil {
+		return nil, err
+	}
 	r, err := build(uuid.NewString())
 	if err != nil {
 		return nil, err
@@ -216,6 +219,9 @@ func addChild[T any, PT content[T]](ctx context.Context, s *Service, kind, what,
 
 // updateChild replaces one piece of content with what build makes of the input, keeping its id and bundle.
 func updateChild[T any, PT content[T]](ctx context.Context, s *Service, kind, what, id string, build func(id string) (PT, error)) (PT, error) {
+	if err := checkOwnContent[T, PT](ctx, s, kind, what, id); err != nil {
+		return nil, err
+	}
 	next, err := build(id)
 	if err != nil {
 		return nil, err
@@ -256,7 +262,7 @@ func (s *Service) UpdateAPIDefinition(ctx context.Context, id string, in *model.
 
 // DeleteAPIDefinition removes an API definition and returns it.
 func (s *Service) DeleteAPIDefinition(ctx context.Context, id string) (*model.APIDefinition, error) {
-	r, err := removeOne[apiRecord](ctx, s, KindAPIDefinition, "API definition", id)
+	r, err := removeOwned[apiRecord](ctx, s, KindAPIDefinition, "API definition", id)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +292,7 @@ func (s *Service) UpdateEventDefinition(ctx context.Context, id string, in *mode
 
 // DeleteEventDefinition removes an event definition and returns it.
 func (s *Service) DeleteEventDefinition(ctx context.Context, id string) (*model.EventDefinition, error) {
-	r, err := removeOne[eventRecord](ctx, s, KindEventDefinition, "event definition", id)
+	r, err := removeOwned[eventRecord](ctx, s, KindEventDefinition, "event definition", id)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +311,7 @@ func (s *Service) AddDocument(ctx context.Context, bundleID string, in *model.Do
 
 // DeleteDocument removes a document and returns it.
 func (s *Service) DeleteDocument(ctx context.Context, id string) (*model.Document, error) {
-	r, err := removeOne[documentRecord](ctx, s, KindDocument, "document", id)
+	r, err := removeOwned[documentRecord](ctx, s, KindDocument, "document", id)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +324,14 @@ func removeOne[T any](ctx context.Context, s *Service, kind, what, id string) (*
 		return nil, err
 	}
 	return remove[T](ctx, s.store, sc, what, id)
+}
+
+// removeOwned deletes the definition or document id of kind, for a caller allowed to change it.
+func removeOwned[T any, PT content[T]](ctx context.Context, s *Service, kind, what, id string) (*T, error) {
+	if err := checkOwnContent[T, PT](ctx, s, kind, what, id); err != nil {
+		return nil, err
+	}
+	return removeOne[T](ctx, s, kind, what, id)
 }
 
 // RefetchAPISpec downloads an API definition's specification again from its fetch request. A failed
@@ -352,6 +366,9 @@ func (s *Service) RefetchEventSpec(ctx context.Context, eventID string) (*model.
 
 // refetch downloads the content of the entity id again; target finds its fetch request and data.
 func refetch[T any, PT content[T]](ctx context.Context, s *Service, kind, what, id string, target func(PT) (*model.FetchRequest, **string)) (PT, error) {
+	if err := checkOwnContent[T, PT](ctx, s, kind, what, id); err != nil {
+		return nil, err
+	}
 	cur, sc, err := load[T](ctx, s.store, kind, what, id)
 	if err != nil {
 		return nil, err

@@ -25,3 +25,12 @@ func Runtime(tenant, id string) context.Context {
 		Scopes: []string{identity.ScopeRuntimeRead, identity.ScopeRuntimeWrite},
 	})
 }
+
+// Application returns a context of application id of tenant calling with its own credentials, as the
+// gateway passes on an application's client certificate.
+func Application(tenant, id string) context.Context {
+	return identity.NewContext(context.Background(), identity.Identity{
+		Tenant: tenant, Subject: id, ConsumerType: identity.ConsumerApplication,
+		Scopes: []string{identity.ScopeApplicationRead, identity.ScopeApplicationWrite},
+	})
+}
