@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,7 +46,7 @@ func newCluster(t *testing.T, objs []runtime.Object, secrets ...runtime.Object) 
 	}, objs...)
 	core := fake.NewSimpleClientset(secrets...)
 	owner := &metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "runtime-agent", UID: "uid-1"}
-	app, err := kube.New(dyn, core, kube.Config{Namespace: ns, RuntimeID: "rt-1", SecretPrefix: "mgmtplane-agent-", IgnoreErrors: true, Owner: owner}, quiet)
+	app, err := kube.New(dyn, core, kube.Config{Namespace: ns, RuntimeID: "rt-1", SecretPrefix: "mgmtplane-agent-", IgnoreErrors: true, Owner: owner, RetryFor: 5 * time.Second}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +301,53 @@ func TestResolveOwner(t *testing.T) {
 		if _, err := kube.ResolveOwner(context.Background(), c.dyn, ns, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// Failures of the API server and races with other writers are retried; answers about the request itself
+// are not. (The real-server tests show refused connections and restarts; these are the statuses a busy or
+// unhealthy server answers with.)
+func TestOnlyTransientFailuresAreRetried(t *testing.T) {
+	secrets := schema.GroupResource{Resource: "secrets"}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		retried bool
+	}{
+		{"unavailable", apierrors.NewServiceUnavailable("etcd is electing a leader"), true},
+		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), true},
+		{"internal error", apierrors.NewInternalError(errors.New("etcdserver: request timed out")), true},
+		{"server timeout", apierrors.NewServerTimeout(secrets, "create", 1), true},
+		{"already exists", apierrors.NewAlreadyExists(secrets, "mgmtplane-agent-logging"), true},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "mgmtplane-agent-logging", nil), false},
+		{"bad request", apierrors.NewBadRequest("no"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, nil)
+			failures := 2
+			c.core.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+				if failures > 0 {
+					failures--
+					return true, nil, tc.err
+				}
+				return false, nil, nil
+			})
+			err := c.app.Apply(context.Background(), fixture())
+			if tc.retried {
+				if err != nil {
+					t.Fatalf("not retried: %v", err)
+				}
+				if _, ok := c.secret(t, "mgmtplane-agent-logging"); !ok {
+					t.Error("secret missing after the retries")
+				}
+				return
+			}
+			if err == nil || failures != 1 {
+				t.Fatalf("err %v after %d attempts, want the error after one", err, 2-failures)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("err %v does not wrap %v", err, tc.err)
+			}
+		})
 	}
 }
