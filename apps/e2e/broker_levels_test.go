@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -87,6 +89,76 @@ func TestIntegrationLevelBasic(t *testing.T) {
 				"defaultInstanceAuth": map[string]any{"credential": map[string]any{"basic": map[string]any{"username": "crm", "password": "crm-pass"}}}}}}}), &app)
 	creds := consume(t, c, app.RegisterApplication.ID, app.RegisterApplication.Bundles.Data[0].ID, "basic-1", nil, nil)
 	if authOf(creds)["password"] != "crm-pass" || creds["target_urls"].(map[string]any)["crm"] != "https://crm.example.com" {
+		t.Fatalf("credentials %v", creds)
+	}
+}
+
+// Application: the application has the integration built in. It pairs through the Connector with a
+// one-time token, describes its own API with its certificate, and answers credential requests itself:
+// its webhook hands out credentials as it is asked.
+func TestIntegrationLevelApplication(t *testing.T) {
+	const tenant = "tenant-level-app"
+	c := levelTenant(t, tenant)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req hookCall
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"auth": map[string]any{"credential": map[string]any{
+			"oauth": map[string]any{"clientId": "client-for-" + req.BundleInstanceAuthID, "clientSecret": "minted", "url": "https://shop.example.com/token"}}}})
+	}))
+	defer hook.Close()
+	var app struct{ RegisterApplication struct{ ID string } }
+	ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "shop", "labels": map[string]any{"scenarios": []string{"blue"}},
+		"webhooks": []any{map[string]any{"type": "CONFIGURATION_CHANGED", "url": hook.URL}}}}), &app)
+	appID := app.RegisterApplication.ID
+	shop := pairIn(t, tenant, "Application", appID) // the application's own certificate from here on
+	var b struct{ AddBundle struct{ ID string } }
+	ok(t, secure(t, shop, "/director/graphql", `mutation($app: ID!, $in: BundleCreateInput!) { addBundle(applicationID: $app, in: $in) { id } }`,
+		map[string]any{"app": appID, "in": map[string]any{"name": "shop-api",
+			"apiDefinitions": []any{map[string]any{"name": "shop", "targetURL": "https://shop.example.com/api"}}}}), &b)
+	creds := consume(t, c, appID, b.AddBundle.ID, "app-1", nil, nil)
+	if authOf(creds)["clientId"] != "client-for-app-1-binding" || creds["credentials_type"] != "oauth" {
+		t.Fatalf("credentials %v", creds)
+	}
+}
+
+// Proxy: a component co-located with the application integrates it. The proxy holds the application's
+// certificate; it takes credential requests (its webhook accepts them at once), provisions the credentials
+// in the application, and reports them to the plane when they exist.
+func TestIntegrationLevelProxy(t *testing.T) {
+	const tenant = "tenant-level-proxy"
+	c := levelTenant(t, tenant)
+	requests := make(chan hookCall, 4)
+	proxyHook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req hookCall
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		requests <- req
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer proxyHook.Close()
+	var app struct{ RegisterApplication struct{ ID string } }
+	ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "mainframe", "labels": map[string]any{"scenarios": []string{"blue"}},
+		"webhooks": []any{map[string]any{"type": "CONFIGURATION_CHANGED", "url": proxyHook.URL}}}}), &app)
+	appID := app.RegisterApplication.ID
+	proxy := pairIn(t, tenant, "Application", appID)
+	var b struct{ AddBundle struct{ ID string } }
+	ok(t, secure(t, proxy, "/director/graphql", `mutation($app: ID!, $in: BundleCreateInput!) { addBundle(applicationID: $app, in: $in) { id } }`,
+		map[string]any{"app": appID, "in": map[string]any{"name": "mainframe-api", "instanceAuthRequestInputSchema": bindSchema,
+			"apiDefinitions": []any{map[string]any{"name": "mf", "targetURL": "https://proxy.example.com/mf"}}}}), &b)
+	creds := consume(t, c, appID, b.AddBundle.ID, "proxy-1", map[string]any{"team": "payments"}, func(bindingID string) {
+		select {
+		case req := <-requests:
+			if req.BundleInstanceAuthID != bindingID {
+				t.Fatalf("the proxy was asked for %s", req.BundleInstanceAuthID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the proxy was not asked")
+		}
+		// ... the proxy creates a user in the mainframe, then reports it:
+		ok(t, secure(t, proxy, "/director/graphql", `mutation($id: ID!) { setBundleInstanceAuth(authID: $id, in: {auth: {credential: {basic: {username: "payments", password: "mf-pass"}}}}) { id } }`,
+			map[string]any{"id": bindingID}), nil)
+	})
+	if authOf(creds)["username"] != "payments" || creds["target_urls"].(map[string]any)["mf"] != "https://proxy.example.com/mf" {
 		t.Fatalf("credentials %v", creds)
 	}
 }
