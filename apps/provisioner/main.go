@@ -9,7 +9,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,6 +19,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
@@ -28,6 +32,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/director"
+	"github.com/mgmtplane/mgmtplane/apps/provisioner/gardener"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/graph"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/local"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/provisioning"
@@ -61,6 +66,16 @@ type config struct {
 	GatewaySecureURL string `conf:"default:https://localhost:3443,env:RUNTIME_GATEWAY_SECURE_URL"`
 	GatewayCAFile    string `conf:"env:RUNTIME_GATEWAY_CA_FILE,help:default MP_DATA_DIR/tls/gateway.crt"`
 	AgentHeartbeat   string `conf:"default:10s,env:RUNTIME_HEARTBEAT_INTERVAL"`
+
+	// The gardener backend, on when GARDENER_KUBECONFIG is set. Its agents reach the plane at
+	// RUNTIME_CONNECTOR_URL and RUNTIME_GATEWAY_SECURE_URL (with RUNTIME_GATEWAY_CA_FILE's CA when it exists).
+	GardenerKubeconfig string        `conf:"env:GARDENER_KUBECONFIG,help:the Gardener project's kubeconfig (a path); empty turns the gardener backend off"`
+	GardenerProject    string        `conf:"env:GARDENER_PROJECT,help:the Gardener project; its namespace is garden-<project>"`
+	GardenerNamespace  string        `conf:"env:GARDENER_NAMESPACE,help:default garden-GARDENER_PROJECT"`
+	AgentManifest      string        `conf:"default:../../deploy/runtime-agent.yaml,env:GARDENER_AGENT_MANIFEST"`
+	AgentNamespace     string        `conf:"default:mgmtplane-runtime,env:GARDENER_AGENT_NAMESPACE,help:the agent's namespace in every shoot"`
+	AgentImage         string        `conf:"env:GARDENER_AGENT_IMAGE,help:default the manifest's image"`
+	ShootTimeout       time.Duration `conf:"default:60m,env:GARDENER_SHOOT_TIMEOUT,help:limit of the stages waiting for Gardener"`
 
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
@@ -120,6 +135,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 		ConnectorURL: cfg.ConnectorURL, GatewaySecureURL: cfg.GatewaySecureURL, GatewayCAFile: abs(cfg.GatewayCAFile),
 		AgentEnv: map[string]string{"HEARTBEAT_INTERVAL": cfg.AgentHeartbeat},
 	})}
+	if cfg.GardenerKubeconfig != "" {
+		g, err := gardenerBackend(cfg)
+		if err != nil {
+			return err
+		}
+		backends = append(backends, g)
+		log.Info("gardener backend on", "namespace", g.Namespace())
+	}
 	engine := provisioning.NewEngine(reg, log, provisioning.EngineConfig{
 		Replica: replicaName(), Lease: cfg.Lease, Poll: cfg.Poll, StageTimeout: cfg.StageTimeout, MaxBackoff: cfg.MaxBackoff,
 	}, backends...)
@@ -151,6 +174,34 @@ func run(ctx context.Context, log *slog.Logger) error {
 	events.Subscribe(mux, log, runtimeChanges(cfg.PubSub, svc))
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+}
+
+// gardenerBackend builds the gardener backend from the project's kubeconfig and the agent's manifest.
+func gardenerBackend(cfg config) (*gardener.Backend, error) {
+	garden, err := clientcmd.BuildConfigFromFlags("", cfg.GardenerKubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("GARDENER_KUBECONFIG: %w", err)
+	}
+	ns := cfg.GardenerNamespace
+	if ns == "" {
+		if cfg.GardenerProject == "" {
+			return nil, errors.New("the gardener backend needs GARDENER_PROJECT (or GARDENER_NAMESPACE)")
+		}
+		ns = "garden-" + cfg.GardenerProject
+	}
+	manifest, err := gardener.LoadAgentManifest(cfg.AgentManifest)
+	if err != nil {
+		return nil, err
+	}
+	// The gateway's CA, when the plane has its own: an agent in a shoot needs it as a local one does.
+	ca, err := os.ReadFile(cfg.GatewayCAFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("RUNTIME_GATEWAY_CA_FILE: %w", err)
+	}
+	return gardener.New(gardener.Config{
+		Garden: garden, Namespace: ns, AgentManifest: manifest, AgentNamespace: cfg.AgentNamespace, AgentImage: cfg.AgentImage,
+		ConnectorURL: cfg.ConnectorURL, GatewaySecureURL: cfg.GatewaySecureURL, GatewayCA: ca, ShootTimeout: cfg.ShootTimeout,
+	})
 }
 
 // replicaName tells this replica's operation leases from another's: the pod's name on Kubernetes, else
