@@ -26,6 +26,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/gardener"
+	"github.com/mgmtplane/mgmtplane/apps/provisioner/gardener/gardenertest"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/provisioning"
 )
 
@@ -70,7 +71,7 @@ type fixture struct {
 	srv      *kubetest.Server
 	project  string // the project namespace in the garden cluster
 	agentNS  string // where the agent goes in the shoot (the same API server)
-	gardener *fakeGardener
+	gardener *gardenertest.Fake
 	backend  *gardener.Backend
 	store    *registry.Registry
 	director *fakeDirector
@@ -88,7 +89,7 @@ func engineConfig(replica string) provisioning.EngineConfig {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := kubetest.Shared(t)
-	installGardenerAPI(t, srv)
+	gardenertest.Install(t, srv)
 	root, err := stacktest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.gardener = startFakeGardener(t, srv, f.project)
+	f.gardener = gardenertest.Start(t, srv, f.project)
 	f.store = registry.New(memstate.New(), "provisionerstore")
 	f.svc = provisioning.NewService(f.store, f.engine("r1"), f.director, quiet)
 	f.ctx = identity.NewContext(context.Background(), identity.Identity{Tenant: "tenant-a", Subject: "ann", ConsumerType: identity.ConsumerUser})
@@ -298,7 +299,7 @@ func TestProvisionCreatesTheShootAndInstallsTheAgent(t *testing.T) {
 
 func TestFailedShootCreationFailsTheOperation(t *testing.T) {
 	f := newFixture(t)
-	f.gardener.setFail("edge-fail", "Flow \"Shoot cluster reconciliation\" encountered task errors")
+	f.gardener.SetFail("edge-fail", "Flow \"Shoot cluster reconciliation\" encountered task errors")
 	f.run(t, f.engine("r1"))
 	op := f.provision(t, "edge-fail")
 	done := f.wait(t, op.ID, func(op provisioning.Operation) bool { return op.State == provisioning.StateFailed }, "Failed")
@@ -326,7 +327,7 @@ func TestDeprovisionConfirmsAndDeletesTheShoot(t *testing.T) {
 		t.Fatal("an unconfirmed deletion went through")
 	}
 	// Gardener takes its time deleting: the operation waits for the Shoot to be gone.
-	f.gardener.setHold("edge-del", true)
+	f.gardener.SetHold("edge-del", true)
 	del, err := f.svc.Deprovision(f.ctx, op.RuntimeID)
 	if err != nil {
 		t.Fatal(err)
@@ -340,12 +341,12 @@ func TestDeprovisionConfirmsAndDeletesTheShoot(t *testing.T) {
 	if s.GetDeletionTimestamp() == nil || s.GetAnnotations()[gardener.AnnotationConfirmDeletion] != "true" {
 		t.Fatalf("shoot not being deleted with confirmation: %v %v", s.GetDeletionTimestamp(), s.GetAnnotations())
 	}
-	f.gardener.setHold("edge-del", false)
+	f.gardener.SetHold("edge-del", false)
 	f.waitState(t, del.ID, provisioning.StateSucceeded)
 	if _, err := f.shoots.Get(context.Background(), "edge-del", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("shoot still there: %v", err)
 	}
-	if !f.gardener.wasConfirmed("edge-del") {
+	if !f.gardener.WasConfirmed("edge-del") {
 		t.Fatal("gardener saw no deletion confirmation")
 	}
 	// Unregistered in the Director first, by the mutation itself (as for a local runtime).
@@ -360,7 +361,7 @@ func TestDeprovisionConfirmsAndDeletesTheShoot(t *testing.T) {
 // repeated stages neither make a second Shoot nor change the one there.
 func TestAnotherReplicaResumesAfterACrashMidStage(t *testing.T) {
 	f := newFixture(t)
-	f.gardener.setHold("edge-crash", true)
+	f.gardener.SetHold("edge-crash", true)
 	crash := f.run(t, f.engine("r1"))
 	op := f.provision(t, "edge-crash")
 	f.waitStage(t, op.ID, "wait-shoot-domain")
@@ -383,7 +384,7 @@ func TestAnotherReplicaResumesAfterACrashMidStage(t *testing.T) {
 		t.Fatalf("repeating create-shoot changed the Shoot: rv %s -> %s", before.GetResourceVersion(), again.GetResourceVersion())
 	}
 
-	f.gardener.setHold("edge-crash", false)
+	f.gardener.SetHold("edge-crash", false)
 	f.run(t, f.engine("r2"))
 	f.waitStage(t, op.ID, "wait-connected")
 	f.connect(t, op.RuntimeID)
@@ -448,7 +449,7 @@ func TestUpgradeShootAndHibernate(t *testing.T) {
 // A Shoot of that name that belongs to someone else is neither taken over nor deleted.
 func TestAShootOfAnotherRuntimeIsNotTaken(t *testing.T) {
 	f := newFixture(t)
-	f.gardener.setHold("edge-taken", true)
+	f.gardener.SetHold("edge-taken", true)
 	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "core.gardener.cloud/v1beta1", "kind": "Shoot",
 		"metadata": map[string]any{"name": "edge-taken", "annotations": map[string]any{gardener.AnnotationRuntimeID: "someone-else"}},
 		"spec":     map[string]any{"region": "mars"}}}

@@ -304,11 +304,13 @@ func providerInfra(c gardenerConfig) ([]string, map[string]any) {
 	if pc == nil {
 		return nil, nil
 	}
+	// The settings of the provider asked for: upstream's documents carry other providers' too.
+	provider := strings.ToLower(c.Provider)
 	switch {
-	case pc.GCP != nil:
+	case pc.GCP != nil && provider == "gcp":
 		return pc.GCP.Zones, map[string]any{"apiVersion": "gcp.provider.extensions.gardener.cloud/v1alpha1",
 			"kind": "InfrastructureConfig", "networks": map[string]any{"workers": c.WorkerCidr}}
-	case pc.Azure != nil:
+	case pc.Azure != nil && provider == "azure":
 		a := pc.Azure
 		zones := a.Zones
 		var azureZones []any
@@ -324,7 +326,7 @@ func providerInfra(c gardenerConfig) ([]string, map[string]any) {
 		}
 		return zones, map[string]any{"apiVersion": "azure.provider.extensions.gardener.cloud/v1alpha1",
 			"kind": "InfrastructureConfig", "zoned": len(zones) > 0, "networks": networks}
-	case pc.AWS != nil:
+	case pc.AWS != nil && provider == "aws":
 		var zones []string
 		var awsZones []any
 		for _, z := range pc.AWS.AWSZones {
@@ -335,7 +337,7 @@ func providerInfra(c gardenerConfig) ([]string, map[string]any) {
 		}
 		return zones, map[string]any{"apiVersion": "aws.provider.extensions.gardener.cloud/v1alpha1",
 			"kind": "InfrastructureConfig", "networks": map[string]any{"vpc": map[string]any{"cidr": pc.AWS.VpcCidr}, "zones": awsZones}}
-	case pc.OpenStack != nil:
+	case pc.OpenStack != nil && provider == "openstack":
 		o := pc.OpenStack
 		return o.Zones, map[string]any{"apiVersion": "openstack.provider.extensions.gardener.cloud/v1alpha1",
 			"kind": "InfrastructureConfig", "floatingPoolName": o.FloatingPoolName, "networks": map[string]any{"workers": c.WorkerCidr}}

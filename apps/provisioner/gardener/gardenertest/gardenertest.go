@@ -1,9 +1,14 @@
-package gardener_test
+// Package gardenertest plays Gardener for tests of the gardener backend on a real kube-apiserver
+// (apps/internal/kubetest): no Gardener can run here, so a Shoot CRD of ours serves the Shoots, a
+// ValidatingAdmissionPolicy refuses unconfirmed deletions as Gardener's admission plugin does, and Fake
+// does what Gardener's controllers would.
+package gardenertest
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -22,12 +27,12 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/gardener"
 )
 
-// fakeGardener plays Gardener for the Shoots of one project namespace, as Gardener's controllers would on
+// Fake plays Gardener for the Shoots of one project namespace, as Gardener's controllers would on
 // a garden cluster (none can run here): it keeps a finalizer on every Shoot, gives it a DNS domain, marks
 // each new generation observed and its operation Processing, then Succeeded (or Failed when told), and
 // writes the `<shoot>.kubeconfig` secret once a Shoot is created. The "shoot cluster" that kubeconfig
 // reaches is the test API server itself.
-type fakeGardener struct {
+type Fake struct {
 	ns        string
 	dyn       dynamic.ResourceInterface
 	core      kubernetes.Interface
@@ -40,7 +45,8 @@ type fakeGardener struct {
 
 const gardenerFinalizer = "gardener"
 
-func startFakeGardener(t *testing.T, srv *kubetest.Server, ns string) *fakeGardener {
+// Start runs a Fake for the project namespace ns until the test ends.
+func Start(t testing.TB, srv *kubetest.Server, ns string) *Fake {
 	t.Helper()
 	dyn, err := dynamic.NewForConfig(srv.Admin())
 	if err != nil {
@@ -50,7 +56,7 @@ func startFakeGardener(t *testing.T, srv *kubetest.Server, ns string) *fakeGarde
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &fakeGardener{ns: ns, dyn: dyn.Resource(gardener.ShootGVR).Namespace(ns), core: core, srv: srv,
+	g := &Fake{ns: ns, dyn: dyn.Resource(gardener.ShootGVR).Namespace(ns), core: core, srv: srv,
 		fail: map[string]string{}, hold: map[string]bool{}, confirmed: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -68,15 +74,20 @@ func startFakeGardener(t *testing.T, srv *kubetest.Server, ns string) *fakeGarde
 	return g
 }
 
-func (g *fakeGardener) setFail(name, why string)     { g.mu.Lock(); g.fail[name] = why; g.mu.Unlock() }
-func (g *fakeGardener) setHold(name string, on bool) { g.mu.Lock(); g.hold[name] = on; g.mu.Unlock() }
-func (g *fakeGardener) wasConfirmed(name string) bool {
+// SetFail makes the Shoot name's operations fail with description why.
+func (g *Fake) SetFail(name, why string) { g.mu.Lock(); g.fail[name] = why; g.mu.Unlock() }
+
+// SetHold makes the Fake leave the Shoot name alone (on) or take it up again.
+func (g *Fake) SetHold(name string, on bool) { g.mu.Lock(); g.hold[name] = on; g.mu.Unlock() }
+
+// WasConfirmed tells whether the Shoot name carried the deletion confirmation when it was deleted.
+func (g *Fake) WasConfirmed(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.confirmed[name]
 }
 
-func (g *fakeGardener) round(ctx context.Context, t *testing.T) {
+func (g *Fake) round(ctx context.Context, t testing.TB) {
 	list, err := g.dyn.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return
@@ -96,7 +107,7 @@ func (g *fakeGardener) round(ctx context.Context, t *testing.T) {
 }
 
 // reconcile takes one step for a Shoot, as Gardener's controllers would, one write at a time.
-func (g *fakeGardener) reconcile(ctx context.Context, s *unstructured.Unstructured, fail string) error {
+func (g *Fake) reconcile(ctx context.Context, s *unstructured.Unstructured, fail string) error {
 	name := s.GetName()
 	if s.GetDeletionTimestamp() != nil {
 		g.mu.Lock()
@@ -153,7 +164,7 @@ func (g *fakeGardener) reconcile(ctx context.Context, s *unstructured.Unstructur
 }
 
 // writeKubeconfig writes the shoot's kubeconfig secret: the shoot's API server is the test API server.
-func (g *fakeGardener) writeKubeconfig(ctx context.Context, name string) error {
+func (g *Fake) writeKubeconfig(ctx context.Context, name string) error {
 	admin := g.srv.Admin()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["shoot"] = &clientcmdapi.Cluster{Server: admin.Host, CertificateAuthorityData: admin.CAData}
@@ -173,11 +184,11 @@ func (g *fakeGardener) writeKubeconfig(ctx context.Context, name string) error {
 	return err
 }
 
-// installGardenerAPI installs the Shoot CRD and the deletion-confirmation policy (testdata/crds) once per
-// test binary, and waits until both are in force.
+// Install installs the Shoot CRD and the deletion-confirmation policy (crds/) once per test binary, and
+// waits until both are in force.
 var installOnce sync.Once
 
-func installGardenerAPI(t *testing.T, srv *kubetest.Server) {
+func Install(t testing.TB, srv *kubetest.Server) {
 	t.Helper()
 	var err error
 	installOnce.Do(func() { err = install(srv) })
@@ -190,7 +201,7 @@ func install(srv *kubetest.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, f := range []string{"shoots.yaml", "shoot-deletion-policy.yaml"} {
-		objs, err := kubetest.ReadObjects(filepath.Join("testdata", "crds", f))
+		objs, err := kubetest.ReadObjects(filepath.Join(crdDir(), f))
 		if err != nil {
 			return err
 		}
@@ -231,4 +242,10 @@ func install(srv *kubetest.Server) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// crdDir is this package's crds folder, wherever the test using it runs.
+func crdDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "crds")
 }
