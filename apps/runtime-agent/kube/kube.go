@@ -52,8 +52,13 @@ var ComponentGVR = schema.GroupVersionResource{Group: "dapr.io", Version: "v1alp
 var ErrConflict = errors.New("conflict with an object not managed by the agent")
 
 // ErrUnavailable means the API server could not be reached (or kept answering "try later") for as long as
-// Apply retries.
-var ErrUnavailable = errors.New("kubernetes API unavailable")
+// Apply retries. It is temporary: the reconcile loop tries the same revision again later.
+var ErrUnavailable error = unavailable{}
+
+type unavailable struct{}
+
+func (unavailable) Error() string   { return "kubernetes API unavailable" }
+func (unavailable) Temporary() bool { return true }
 
 // Retry defaults: long enough to ride out an API-server restart, short enough that the Governor hears
 // about a lasting outage while it is still the news.

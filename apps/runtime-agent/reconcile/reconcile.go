@@ -5,6 +5,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -64,6 +65,8 @@ type Loop struct {
 	pending *revision.Revision // newest revision not yet taken by the applier
 	state   State
 	wake    chan struct{}
+	// retries paces the attempts at a revision that failed for a passing reason; only applyLoop uses it.
+	retries *retry.Backoff
 }
 
 // New returns a loop. ver may be nil: revisions then count as applied once written.
@@ -85,7 +88,8 @@ func New(src Source, app Applier, ver Verifier, cfg Config, log *slog.Logger) *L
 	}
 	// offered starts below every revision, so that the first configuration fetched is applied even when
 	// it is revision 0: that clears components a previous run left behind.
-	return &Loop{src: src, app: app, ver: ver, cfg: cfg, log: log, offered: -1, state: State{Revision: -1}, wake: make(chan struct{}, 1)}
+	return &Loop{src: src, app: app, ver: ver, cfg: cfg, log: log, offered: -1, state: State{Revision: -1}, wake: make(chan struct{}, 1),
+		retries: retry.New(cfg.RetryMin, cfg.RetryMax)}
 }
 
 // State returns the outcome of the last revision handled.
@@ -182,12 +186,17 @@ func (l *Loop) applyLoop(ctx context.Context) {
 		if rev == nil {
 			continue
 		}
-		status, reason, written := l.handle(ctx, *rev, applied)
+		status, reason, written, again := l.handle(ctx, *rev, applied)
 		if ctx.Err() != nil {
 			return
 		}
 		if written {
 			applied = rev.Bindings
+		}
+		if again {
+			l.tryAgainLater(ctx, *rev)
+		} else {
+			l.retries.Reset()
 		}
 		l.mu.Lock()
 		l.state = State{Revision: rev.Number, Status: status, Reason: reason, At: time.Now()}
@@ -197,22 +206,50 @@ func (l *Loop) applyLoop(ctx context.Context) {
 }
 
 // handle applies and verifies one revision. written reports whether its components were written (even if
-// the sidecar then failed to load some).
-func (l *Loop) handle(ctx context.Context, rev revision.Revision, prev []revision.Binding) (status revision.Status, reason string, written bool) {
+// the sidecar then failed to load some); again, whether the failure was a passing one (the applier could
+// not reach where components go) so that the same revision should be tried again.
+func (l *Loop) handle(ctx context.Context, rev revision.Revision, prev []revision.Binding) (status revision.Status, reason string, written, again bool) {
 	log := l.log.With("revision", rev.Number, "bindings", len(rev.Bindings))
 	start := time.Now()
 	if err := l.app.Apply(ctx, rev); err != nil {
-		log.ErrorContext(ctx, "applying revision failed", "err", err)
-		return revision.Failed, "apply: " + err.Error(), false
+		var t temporary
+		again = errors.As(err, &t) && t.Temporary()
+		log.ErrorContext(ctx, "applying revision failed", "err", err, "willRetry", again)
+		return revision.Failed, "apply: " + err.Error(), false, again
 	}
 	if l.ver != nil {
 		if err := l.ver.Verify(ctx, rev.Bindings, gone(prev, rev.Bindings)); err != nil {
 			log.ErrorContext(ctx, "revision written but not loaded by the sidecar", "err", err)
-			return revision.Failed, "verify: " + err.Error(), true
+			return revision.Failed, "verify: " + err.Error(), true, false
 		}
 	}
 	log.InfoContext(ctx, "revision applied", "took", time.Since(start).Round(time.Millisecond))
-	return revision.Applied, "", true
+	return revision.Applied, "", true, false
+}
+
+// temporary is an applier error that says whether trying again may succeed (kube.ErrUnavailable: the API
+// server was away for longer than the applier's own retries).
+type temporary interface{ Temporary() bool }
+
+// tryAgainLater offers rev again after a backoff, unless a newer revision came meanwhile: without it, a
+// revision that failed because the API server was away would stay FAILED until the next configuration
+// change, since the loop offers only revisions newer than the last one offered.
+func (l *Loop) tryAgainLater(ctx context.Context, rev revision.Revision) {
+	d := l.retries.Next()
+	l.log.InfoContext(ctx, "trying the revision again later", "revision", rev.Number, "in", d.Round(time.Millisecond))
+	go func() {
+		sleep(ctx, d)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if ctx.Err() != nil || l.offered != rev.Number || l.pending != nil {
+			return
+		}
+		l.pending = &rev
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 // gone returns the names in prev that next no longer has.

@@ -281,3 +281,66 @@ func TestRevisionZeroClearsLeftoversAndIsNotReported(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// flaky fails its first applies with an error that says it is temporary, as the Kubernetes writer does
+// when the API server stays away longer than its own retries.
+type flaky struct {
+	mu       sync.Mutex
+	failures int
+	applied  []int
+}
+
+type awayErr struct{}
+
+func (awayErr) Error() string   { return "kubernetes API unavailable" }
+func (awayErr) Temporary() bool { return true }
+
+func (f *flaky) Apply(_ context.Context, rev revision.Revision) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return awayErr{}
+	}
+	f.applied = append(f.applied, rev.Number)
+	return nil
+}
+
+// A revision that failed because the API server was away is tried again on its own: the Governor first
+// hears FAILED with the reason, then APPLIED, without a new configuration.
+func TestRevisionFailedForAPassingReasonIsTriedAgain(t *testing.T) {
+	gov := newGovernor(revision.Revision{RuntimeID: "rt-1", Number: 3, SecretsIncluded: true, Bindings: []revision.Binding{logging("http://a.example.com")}})
+	gw := httptest.NewServer(gov)
+	defer gw.Close()
+	app := &flaky{failures: 2}
+	loop := reconcile.New(planeapi.New(gw.URL, gw.Client()), app, nil, reconcile.Config{
+		RuntimeID: "rt-1", PollWait: 25 * time.Second, FullFetchEvery: time.Hour, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+	}, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { loop.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	next := func() report {
+		select {
+		case r := <-gov.reports:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no report")
+			return report{}
+		}
+	}
+	for range 2 {
+		if r := next(); r.Revision != 3 || r.Status != "FAILED" || !strings.Contains(r.Reason, "unavailable") {
+			t.Fatalf("report %+v, want revision 3 FAILED with the reason", r)
+		}
+	}
+	if r := next(); r.Revision != 3 || r.Status != "APPLIED" {
+		t.Fatalf("report %+v, want revision 3 APPLIED after the retries", r)
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if len(app.applied) != 1 || app.applied[0] != 3 {
+		t.Fatalf("applied %v", app.applied)
+	}
+}
