@@ -17,6 +17,7 @@ export DAPR_BIN_DIR=$DAPR_RUNTIME_PATH/.dapr/bin
 export DAPRD=$DAPR_BIN_DIR/daprd
 export DAPR_CLI=$DAPR_BIN_DIR/dapr
 export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
+export DAPR_OPERATOR=$DAPR_BIN_DIR/operator
 
 # The Kubernetes API server the tests run against (apps/internal/kubetest; scripts/install-k8s.sh builds it)
 # and the etcd it stores into (Debian's etcd-server).

@@ -29,6 +29,11 @@ build_dapr() {
 	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -ldflags '-s -w' \
 		-o "$DAPR_SENTRY.tmp" github.com/dapr/dapr/cmd/sentry)
 	mv "$DAPR_SENTRY.tmp" "$DAPR_SENTRY"
+	# operator: streams Component resources to sidecars in Kubernetes mode (the managed-runtime e2e test).
+	log "building the operator $DAPR_VERSION"
+	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -ldflags '-s -w' \
+		-o "$DAPR_OPERATOR.tmp" github.com/dapr/dapr/cmd/operator)
+	mv "$DAPR_OPERATOR.tmp" "$DAPR_OPERATOR"
 	log "building the dapr CLI $DAPR_VERSION"
 	(cd "$tools_dir" && GOTOOLCHAIN=$DAPR_BUILD_TOOLCHAIN go build -ldflags '-s -w' \
 		-o "$DAPR_CLI.tmp" github.com/dapr/cli)
@@ -37,8 +42,8 @@ build_dapr() {
 	log "dapr toolchain built in $((SECONDS - started))s into $DAPR_BIN_DIR"
 }
 
-if [[ -x $DAPRD && -x $DAPR_SENTRY && -x $DAPR_CLI && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
-	log "daprd, sentry and dapr CLI $DAPR_VERSION already built in $DAPR_BIN_DIR"
+if [[ -x $DAPRD && -x $DAPR_SENTRY && -x $DAPR_OPERATOR && -x $DAPR_CLI && -f $stamp_file && "$(cat "$stamp_file")" == "$want_stamp" ]]; then
+	log "daprd, sentry, operator and dapr CLI $DAPR_VERSION already built in $DAPR_BIN_DIR"
 else
 	build_dapr
 fi
