@@ -17,6 +17,10 @@ install: ## Build daprd and the dapr CLI into .cache/ and install redis-server i
 build: ## Build every app into bin/
 	go build -o bin/ $(addprefix ./apps/,$(APPS))
 
+.PHONY: images
+images: ## Build an OCI image per deployed app into bin/images/, no Docker needed (REGISTRY=host/path names them)
+	go run ./scripts/imagetool -out bin/images $(if $(REGISTRY),-registry $(REGISTRY))
+
 .PHONY: generate
 generate: ## Regenerate gqlgen code after a schema change
 	go generate ./apps/...
