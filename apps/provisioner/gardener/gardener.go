@@ -342,6 +342,10 @@ func (b *Backend) deleteShoot(ctx context.Context, job *provisioning.Job) error 
 	}
 	uid := s.GetUID()
 	err = b.shoots.Delete(ctx, c.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		// Gardener's admission refuses it (a deletion protection, say): asking again will not help.
+		return failed(fmt.Errorf("gardener refused to delete shoot %s: %w", c.Name, err))
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete shoot %s: %w", c.Name, err)
 	}

@@ -357,6 +357,32 @@ func TestDeprovisionConfirmsAndDeletesTheShoot(t *testing.T) {
 	}
 }
 
+// A deletion Gardener refuses ends the deprovisioning Failed at once, with Gardener's reason.
+func TestARefusedDeletionFailsTheDeprovisioning(t *testing.T) {
+	f := newFixture(t)
+	f.run(t, f.engine("r1"))
+	op := f.provision(t, "edge-kept")
+	f.waitStage(t, op.ID, "wait-connected")
+	f.connect(t, op.RuntimeID)
+	f.waitState(t, op.ID, provisioning.StateSucceeded)
+	s := f.shoot(t, "edge-kept")
+	s.SetLabels(map[string]string{"test.mgmtplane.io/deletion-protected": "true"})
+	if _, err := f.shoots.Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := f.svc.Deprovision(f.ctx, op.RuntimeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := f.wait(t, del.ID, func(op provisioning.Operation) bool { return op.State == provisioning.StateFailed }, "Failed")
+	if done.Stage != "delete-shoot" || done.LastError.Reason != provisioning.ReasonBackend || !strings.Contains(done.LastError.Message, "protected from deletion") {
+		t.Fatalf("refused deletion: %s %+v", done.Stage, done.LastError)
+	}
+	if f.shoot(t, "edge-kept").GetDeletionTimestamp() != nil {
+		t.Fatal("the protected Shoot is being deleted")
+	}
+}
+
 // A replica that dies mid-stage leaves the operation where it was; another replica resumes it, and the
 // repeated stages neither make a second Shoot nor change the one there.
 func TestAnotherReplicaResumesAfterACrashMidStage(t *testing.T) {
