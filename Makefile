@@ -65,8 +65,9 @@ clean: ## Remove built binaries (keeps the Dapr build cache and local data)
 	rm -rf bin/
 
 .PHONY: reset
-reset: ## Delete local data: registry, redis, logs
+reset: ## Delete local data: registry, redis, postgres, logs
 	@scripts/redis.sh stop
+	@scripts/postgres.sh stop
 	rm -rf .data/ apps/*/.dapr/logs
 
 .PHONY: log-sink
