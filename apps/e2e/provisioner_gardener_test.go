@@ -99,7 +99,13 @@ func TestProvisionAndDeprovisionAGardenerRuntime(t *testing.T) {
 	env["GARDENER_AGENT_MANIFEST"] = filepath.Join(root, "deploy", "runtime-agent.yaml")
 	env["GARDENER_SHOOT_TIMEOUT"] = "60s"
 	restartProvisioner(t, env)
-	t.Cleanup(func() { restartProvisioner(t, provisionerEnv()) })
+	t.Cleanup(func() {
+		// A respawn keeps the process's environment and overrides some of it: the gardener backend is turned
+		// off explicitly, or later restarts would look for this test's kubeconfig after it is gone.
+		restore := provisionerEnv()
+		restore["GARDENER_KUBECONFIG"] = ""
+		restartProvisioner(t, restore)
+	})
 
 	const tenant = "tenant-provisioner-gardener"
 	var prov struct{ ProvisionRuntime operationStatus }
