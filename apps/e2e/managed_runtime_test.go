@@ -54,6 +54,7 @@ type managedRuntime struct {
 	*localRuntime
 	kube      *kubetest.Server
 	dyn       dynamic.Interface
+	dir       string // the processes' logs (<name>.log), kubeconfigs and tokens
 	daprd     *hostProc
 	daprdHTTP string
 	apiToken  string
@@ -472,7 +473,7 @@ func startManagedRuntime(t testing.TB, name string, sink *logSink, token string)
 	}, filepath.Join(stack.Dir, "bin", "runtime-agent"))
 	t.Logf("managed runtime %s up in %s (kube-apiserver, sentry, operator, daprd in Kubernetes mode, workload, agent)",
 		lr.id, time.Since(started).Round(time.Millisecond))
-	return &managedRuntime{localRuntime: lr, kube: k, dyn: dyn, daprd: d, daprdHTTP: daprdHTTP, apiToken: apiToken}
+	return &managedRuntime{localRuntime: lr, kube: k, dyn: dyn, dir: dir, daprd: d, daprdHTTP: daprdHTTP, apiToken: apiToken}
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as namespace/name.
