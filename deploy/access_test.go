@@ -15,10 +15,7 @@ import (
 )
 
 // localOnly are the apps that run locally but not yet on a cluster, and why.
-var localOnly = map[string]string{
-	"provisioner": "its only backend so far (local) starts runtimes as processes on its own machine; it joins " +
-		"deploy/ with a backend for clusters",
-}
+var localOnly = map[string]string{}
 
 // The local runs (make run, the end-to-end stack) give each app's sidecar its access policy from
 // dapr/access/<app id>.yaml. They must be the policies of deploy/, so that what the end-to-end suite proves

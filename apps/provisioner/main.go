@@ -58,6 +58,7 @@ type config struct {
 	MaxBackoff   time.Duration `conf:"default:30s,env:STAGE_MAX_BACKOFF"`
 
 	// The local backend.
+	LocalBackend     bool   `conf:"default:true,env:LOCAL_BACKEND,help:start local runtimes as processes on this machine"`
 	DataDir          string `conf:"default:../../.data,env:MP_DATA_DIR"`
 	RuntimesDir      string `conf:"env:RUNTIMES_DIR,help:default MP_DATA_DIR/runtimes"`
 	BinDir           string `conf:"default:../../bin,env:BIN_DIR,help:folder holding runtime-agent and demo-logger"`
@@ -127,14 +128,19 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// Stage changes go out from the outbox, written with the change itself.
 	go reg.Relay(ctx, log, publisher, cfg.RelayInterval)
 
-	backends := []provisioning.Backend{local.New(local.Config{
-		Root:         abs(cfg.RuntimesDir),
-		Daprd:        cfg.Daprd,
-		Agent:        abs(filepath.Join(cfg.BinDir, "runtime-agent")),
-		Workloads:    map[string]string{"demo-logger": abs(filepath.Join(cfg.BinDir, "demo-logger"))},
-		ConnectorURL: cfg.ConnectorURL, GatewaySecureURL: cfg.GatewaySecureURL, GatewayCAFile: abs(cfg.GatewayCAFile),
-		AgentEnv: map[string]string{"HEARTBEAT_INTERVAL": cfg.AgentHeartbeat},
-	})}
+	var backends []provisioning.Backend
+	// The local backend starts runtimes as processes beside the Provisioner: right on a laptop, wrong in a
+	// pod, where LOCAL_BACKEND=false turns it off (deploy/provisioner.yaml).
+	if cfg.LocalBackend {
+		backends = append(backends, local.New(local.Config{
+			Root:         abs(cfg.RuntimesDir),
+			Daprd:        cfg.Daprd,
+			Agent:        abs(filepath.Join(cfg.BinDir, "runtime-agent")),
+			Workloads:    map[string]string{"demo-logger": abs(filepath.Join(cfg.BinDir, "demo-logger"))},
+			ConnectorURL: cfg.ConnectorURL, GatewaySecureURL: cfg.GatewaySecureURL, GatewayCAFile: abs(cfg.GatewayCAFile),
+			AgentEnv: map[string]string{"HEARTBEAT_INTERVAL": cfg.AgentHeartbeat},
+		}))
+	}
 	if cfg.GardenerKubeconfig != "" {
 		g, err := gardenerBackend(cfg)
 		if err != nil {
@@ -142,6 +148,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 		backends = append(backends, g)
 		log.Info("gardener backend on", "namespace", g.Namespace())
+	}
+	if len(backends) == 0 {
+		return errors.New("no backend: set GARDENER_KUBECONFIG, or LOCAL_BACKEND=true")
 	}
 	engine := provisioning.NewEngine(reg, log, provisioning.EngineConfig{
 		Replica: replicaName(), Lease: cfg.Lease, Poll: cfg.Poll, StageTimeout: cfg.StageTimeout, MaxBackoff: cfg.MaxBackoff,

@@ -41,7 +41,8 @@ type app struct {
 	ports []int
 	// caCerts: the app makes TLS connections to servers with public certificates, so it needs root CAs —
 	// the gateway fetches the identity provider's JWKS, the Director fetches API specs and calls
-	// applications' webhooks and health endpoints, the Runtime Agent reaches the plane's public address.
+	// applications' webhooks and health endpoints, the Runtime Agent reaches the plane's public address, the
+	// Provisioner reaches Gardener and the shoots' API servers.
 	caCerts bool
 }
 
@@ -51,6 +52,7 @@ var apps = []app{
 	{name: "director", ports: []int{3001}, caCerts: true},
 	{name: "gateway", ports: []int{3000, 3443}, caCerts: true},
 	{name: "governor", ports: []int{3003}},
+	{name: "provisioner", ports: []int{3004}, caCerts: true},
 	{name: "runtime-agent", caCerts: true},
 }
 
