@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -112,8 +113,16 @@ func TestServiceAccountsAreSubjectToRBAC(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sa.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{}); err != nil {
-		t.Errorf("list configmaps with the role: %v", err)
+	// The RBAC authorizer reads roles from the API server's informer cache: a new binding takes effect a
+	// moment later (longer on a busy machine), not with the create's answer.
+	var listErr error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, listErr = sa.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(listErr) {
+			break
+		}
+	}
+	if listErr != nil {
+		t.Errorf("list configmaps with the role: %v", listErr)
 	}
 	if _, err := sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("list secrets, which the role does not grant: err %v, want Forbidden", err)

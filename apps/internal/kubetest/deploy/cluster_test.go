@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -227,6 +228,13 @@ func forbiddenEverywhere(ns string) []kubetest.Access {
 func check(t *testing.T, s *kubetest.Server, ns, sa string, a kubetest.Access, want bool) {
 	t.Helper()
 	got, err := s.ServiceAccountAllowed(context.Background(), ns, sa, a)
+	// The authorizer reads roles from the API server's informer cache, so bindings applied a moment ago may
+	// not count yet on a busy machine: an expected grant gets a little time to show. (A denial is final at
+	// once: waiting could only turn it into a grant.)
+	for deadline := time.Now().Add(15 * time.Second); err == nil && want && !got && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		got, err = s.ServiceAccountAllowed(context.Background(), ns, sa, a)
+	}
 	if err != nil {
 		t.Error(err)
 		return
