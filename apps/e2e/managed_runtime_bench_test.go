@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +15,6 @@ var managedBench sync.Once
 // operator streams the component to a daprd in Kubernetes mode, and that sidecar hot-reloads it. Same
 // workload (a line every 20 ms), same alternation between two services, MP_BENCH_SWITCHES times (50).
 func BenchmarkManagedConfigurationToLiveBinding(b *testing.B) {
-	switches := 50
-	if v, err := strconv.Atoi(os.Getenv("MP_BENCH_SWITCHES")); err == nil && v > 0 {
-		switches = v
-	}
 	var durations []time.Duration
 	var failed error
 	managedBench.Do(func() {
@@ -30,25 +24,11 @@ func BenchmarkManagedConfigurationToLiveBinding(b *testing.B) {
 			failed = fmt.Errorf("the managed runtime never delivered its first line")
 			return
 		}
-		for i := 1; i <= switches; i++ {
-			sink, token := sinks[i%2], fmt.Sprintf("mbench-%d", i)
-			start := time.Now()
-			r := rt.configureB(b, loggingBinding(sink.srv.URL, token))
-			if len(r.Errors) > 0 {
-				failed = fmt.Errorf("switch %d: %s", i, r.Raw)
-				return
-			}
-			at, ok := sink.waitToken(start, token, 60*time.Second)
-			if !ok {
-				failed = fmt.Errorf("switch %d never became live", i)
-				return
-			}
-			durations = append(durations, at.Sub(start))
-			if d := at.Sub(start); d > 5*time.Second {
+		durations, failed = measureSwitches(b, rt.localRuntime, sinks, "mbench", benchSwitches(), 60*time.Second,
+			func(i int, start time.Time, took time.Duration) {
 				// Rare outliers (one of 50 switches, once) are to be explained: say when, to find it in the logs.
-				b.Logf("switch %d at %s took %s (logs in %s)", i, start.UTC().Format(time.RFC3339Nano), d, rt.dir)
-			}
-		}
+				b.Logf("switch %d at %s took %s (logs in %s)", i, start.UTC().Format(time.RFC3339Nano), took, rt.dir)
+			})
 	})
 	if failed != nil {
 		b.Fatal(failed)
