@@ -10,7 +10,7 @@ help: ## Show this help
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## Build daprd and the dapr CLI into .cache/ and install redis-server if missing
+install: ## Build daprd, sentry, operator, the dapr CLI, kube-apiserver into .cache/; install redis, postgresql, etcd if missing
 	@scripts/install.sh
 
 .PHONY: build
