@@ -274,14 +274,7 @@ func (b *Broker) credentials(ctx context.Context, bindingID string) (*Credential
 
 // forget removes a binding record, for binds that made nothing in the Director.
 func (b *Broker) forget(ctx context.Context, c caller, instanceID, bindingID string) {
-	err := b.change(ctx, c, instanceID, func(cur *instance) (*instance, []registry.Event, error) {
-		if cur == nil || cur.Bindings[bindingID] == nil {
-			return cur, nil, nil
-		}
-		delete(cur.Bindings, bindingID)
-		return cur, []registry.Event{c.event(TopicBindingDeleted, cur, bindingID)}, nil
-	})
-	if err != nil {
+	if err := b.dropBinding(ctx, c, instanceID, bindingID); err != nil {
 		// The record stays; an unbind (the platform's orphan mitigation) removes it.
 		b.log.ErrorContext(ctx, "forget a failed binding", "instance", instanceID, "binding", bindingID, "err", err)
 	}
@@ -398,7 +391,7 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID, serviceID, p
 	return true, nil
 }
 
-// dropBinding removes a binding whose instance auth is gone.
+// dropBinding removes a binding record: its instance auth is gone, or was never made.
 func (b *Broker) dropBinding(ctx context.Context, c caller, instanceID, bindingID string) error {
 	return b.change(ctx, c, instanceID, func(cur *instance) (*instance, []registry.Event, error) {
 		if cur == nil || cur.Bindings[bindingID] == nil {

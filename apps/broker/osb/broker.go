@@ -14,7 +14,6 @@ package osb
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -156,10 +155,4 @@ func checkObject(field string, raw json.RawMessage) error {
 		return refuse(http.StatusBadRequest, "", "%s: must be a JSON object", field)
 	}
 	return nil
-}
-
-// isRefusal reports whether err is an answer for the platform rather than a failure.
-func isRefusal(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }

@@ -216,7 +216,7 @@ func TestADirectorFailureIsNotTheCallersFault(t *testing.T) {
 	}
 	d.failNext = errors.New("dial tcp 10.0.0.7:50001: connection refused")
 	_, err := b.Bind(ctx, "i", "b1", BindRequest{ServiceID: "app-1", PlanID: "b-async"}, true)
-	if err == nil || isRefusal(err) {
+	if refusal := new(Error); err == nil || errors.As(err, &refusal) {
 		t.Fatalf("want an internal error (the edge answers 500), got %v", err)
 	}
 	// The binding stays recorded, so that the platform's orphan mitigation (an unbind) finds and ends it.
