@@ -91,9 +91,15 @@ type Application struct {
 	Bundles      bundlePage     `json:"bundles"`
 }
 
+// The fields of one page of API and event definitions, in the first page of a bundle and in the pages after.
+const (
+	apiPageFields   = `{ data { id name description targetURL group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }`
+	eventPageFields = `{ data { id name description group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }`
+)
+
 const definitionFields = `
-	apiDefinitions(first: 200) { data { id name description targetURL group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }
-	eventDefinitions(first: 200) { data { id name description group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }`
+	apiDefinitions(first: 200) ` + apiPageFields + `
+	eventDefinitions(first: 200) ` + eventPageFields
 
 const bundleFields = `id name description instanceAuthRequestInputSchema defaultInstanceAuth { __typename }` + definitionFields
 
@@ -167,8 +173,8 @@ func (c *Client) completeApplication(ctx context.Context, app *Application) erro
 
 const definitionsQuery = `query BrokerDefinitions($app: ID!, $bundle: ID!, $apis: PageCursor, $events: PageCursor, $wantAPIs: Boolean!, $wantEvents: Boolean!) {
 	application(id: $app) { bundle(id: $bundle) {
-		apiDefinitions(first: 200, after: $apis) @include(if: $wantAPIs) { data { id name description targetURL group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }
-		eventDefinitions(first: 200, after: $events) @include(if: $wantEvents) { data { id name description group version { value deprecated deprecatedSince forRemoval } spec { type format } } pageInfo { endCursor hasNextPage } }
+		apiDefinitions(first: 200, after: $apis) @include(if: $wantAPIs) ` + apiPageFields + `
+		eventDefinitions(first: 200, after: $events) @include(if: $wantEvents) ` + eventPageFields + `
 	} }
 }`
 
