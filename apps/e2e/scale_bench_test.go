@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,38 +37,16 @@ func loadApplications(b *testing.B, tenant string, n, c int) float64 {
 	b.Helper()
 	url := stack.AppURL("gateway") + "/director/graphql"
 	h := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
-	var next, failed atomic.Int64
-	var firstErr atomic.Value
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				in := map[string]any{"name": fmt.Sprintf("app-%07d", i), "labels": map[string]any{"group": fmt.Sprintf("g%d", i%10)}}
-				r, err := stacktest.GraphQL(context.Background(), url, h, `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in})
-				if err == nil && r.Status != http.StatusOK {
-					// The gateway's own answers (503, 504 on an overloaded machine) carry no GraphQL errors.
-					err = fmt.Errorf("status %d: %s", r.Status, r.Raw)
-				}
-				if err != nil || len(r.Errors) > 0 {
-					failed.Add(1)
-					if err == nil {
-						err = fmt.Errorf("%s", r.Raw)
-					}
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() > 0 {
-		b.Fatalf("%d registrations failed, first: %v", failed.Load(), firstErr.Load())
+	err := concurrently(n, c, func(i int) error {
+		in := map[string]any{"name": fmt.Sprintf("app-%07d", i), "labels": map[string]any{"group": fmt.Sprintf("g%d", i%10)}}
+		if err := answerErr(stacktest.GraphQL(context.Background(), url, h, `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in})); err != nil {
+			return fmt.Errorf("registration %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return float64(n) / time.Since(start).Seconds()
 }

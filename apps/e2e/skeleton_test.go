@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
@@ -201,4 +203,44 @@ func containsApp(apps []appData, id string) bool {
 		}
 	}
 	return false
+}
+
+// concurrently calls fn for 0..n-1 from c goroutines and returns the first error; after one, no more
+// calls start.
+func concurrently(n, c int, fn func(i int) error) error {
+	var next atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first.Load() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				if err := fn(int(i)); err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := first.Load().(error)
+	return err
+}
+
+// answerErr is the error of a GraphQL answer: a transport error, the gateway's own refusal (503 or 504 on
+// an overloaded machine: no GraphQL errors, yet nothing was done), or the first GraphQL error.
+func answerErr(r *stacktest.Response, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case r.Status != http.StatusOK:
+		return fmt.Errorf("status %d: %s", r.Status, r.Raw)
+	case len(r.Errors) > 0:
+		return fmt.Errorf("%s", r.Raw)
+	}
+	return nil
 }
