@@ -36,7 +36,7 @@ func BenchmarkBrokerCatalog(b *testing.B) {
 		if failed = startBroker(); failed != nil {
 			return
 		}
-		ok(b, gql(b, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"fleet\"]}}"}) { key } }`, nil), nil)
+		allowScenarios(b, tenant, "fleet")
 		if failed = registerWithBundles(b, tenant, apps, bundles, 8); failed != nil {
 			return
 		}

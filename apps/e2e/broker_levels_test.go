@@ -67,7 +67,7 @@ func authOf(creds map[string]any) map[string]any {
 func levelTenant(t *testing.T, tenant string) osb.Client {
 	t.Helper()
 	needBroker(t)
-	ok(t, gql(t, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"blue\"]}}"}) { key } }`, nil), nil)
+	allowScenarios(t, tenant, "blue")
 	_, id, secret := brokerRuntime(t, tenant, "cf", "blue")
 	return osbClient(t, id, secret)
 }

@@ -65,7 +65,7 @@ func newBrokerWorld(t *testing.T, tenant string) *brokerWorld {
 	}))
 	t.Cleanup(hook.Close)
 
-	ok(t, gql(t, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"blue\",\"green\"]}}"}) { key } }`, nil), nil)
+	allowScenarios(t, tenant, "blue", "green")
 	const register = `mutation($in: ApplicationRegisterInput!) { registerApplication(in: $in) { id bundles { data { id name apiDefinitions { data { id } } } } } }`
 	var app struct {
 		RegisterApplication struct {
@@ -505,7 +505,7 @@ func TestSystemBroker(t *testing.T) {
 			t.Fatalf("a runtime without scenarios sees %s", cat.raw)
 		}
 		wantOSB(t, "another runtime's instance", brokerDo(t, "GET", "/v2/service_instances/"+inst, basic(outID, outSecret, "2.17"), nil), http.StatusNotFound, "")
-		ok(t, gql(t, "tenant-broker-2", `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"blue\"]}}"}) { key } }`, nil), nil)
+		allowScenarios(t, "tenant-broker-2", "blue")
 		_, otherID, otherSecret := brokerRuntime(t, "tenant-broker-2", "cf-other-tenant", "blue")
 		cat = brokerDo(t, "GET", "/v2/catalog", basic(otherID, otherSecret, "2.17"), nil)
 		if cat.status != http.StatusOK || len(cat.body["services"].([]any)) != 0 {
@@ -557,7 +557,7 @@ func isStatus(err error, status int) bool {
 func TestBrokerCatalogHasEveryApplication(t *testing.T) {
 	needBroker(t)
 	const tenant, n = "tenant-broker-many", 450
-	ok(t, gql(t, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"fleet\"]}}"}) { key } }`, nil), nil)
+	allowScenarios(t, tenant, "fleet")
 	if err := registerWithBundles(t, tenant, n, 1, 8); err != nil {
 		t.Fatal(err)
 	}

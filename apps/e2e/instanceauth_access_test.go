@@ -56,7 +56,7 @@ func refused(t *testing.T, what string, r *stacktest.Response, field string) {
 // gets an error, not null.
 func TestInstanceAuthsOnlyForTheirConsumers(t *testing.T) {
 	const tenant = instanceAuthTenant
-	ok(t, gql(t, tenant, `mutation { updateLabelDefinition(in: {key: "scenarios", schema: "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"DEFAULT\",\"blue\"]}}"}) { key } }`, nil), nil)
+	allowScenarios(t, tenant, "blue")
 	var app struct{ RegisterApplication appData }
 	ok(t, gql(t, tenant, registerApp, map[string]any{"in": map[string]any{"name": "ia-blue-app", "labels": map[string]any{"scenarios": []string{"blue"}},
 		"webhooks": []any{map[string]any{"type": "CONFIGURATION_CHANGED", "url": "http://127.0.0.1:1/hook",

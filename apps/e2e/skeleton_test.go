@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -243,4 +244,13 @@ func answerErr(r *stacktest.Response, err error) error {
 		return fmt.Errorf("%s", r.Raw)
 	}
 	return nil
+}
+
+// allowScenarios makes the tenant's "scenarios" label definition allow DEFAULT and the given scenarios.
+func allowScenarios(t testing.TB, tenant string, scenarios ...string) {
+	t.Helper()
+	enum, _ := json.Marshal(append([]string{"DEFAULT"}, scenarios...))
+	schema := `{"type":"array","items":{"type":"string","enum":` + string(enum) + `}}`
+	ok(t, gql(t, tenant, `mutation($schema: JSONSchema) { updateLabelDefinition(in: {key: "scenarios", schema: $schema}) { key } }`,
+		map[string]any{"schema": schema}), nil)
 }
