@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,4 +63,23 @@ func (s *Server) ServiceAccountAllowed(ctx context.Context, namespace, name stri
 		return res.Status.Allowed, fmt.Errorf("access review %s for %s/%s: %s", a, namespace, name, res.Status.EvaluationError)
 	}
 	return res.Status.Allowed, nil
+}
+
+// ServiceAccountGranted is ServiceAccountAllowed for an access that is expected to be granted: the
+// authorizer reads roles from the API server's informer cache, so a binding applied a moment ago may count
+// only a moment later (longer on a busy machine). It asks again until the access is allowed or within has
+// passed. A denial needs no such wait: waiting could only turn it into a grant.
+func (s *Server) ServiceAccountGranted(ctx context.Context, namespace, name string, a Access, within time.Duration) (bool, error) {
+	deadline := time.Now().Add(within)
+	for {
+		allowed, err := s.ServiceAccountAllowed(ctx, namespace, name, a)
+		if err != nil || allowed || !time.Now().Before(deadline) {
+			return allowed, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -284,13 +284,8 @@ func TestProvisionCreatesTheShootAndInstallsTheAgent(t *testing.T) {
 		t.Error(err)
 	}
 	// The manifest's RBAC is in force for the agent's ServiceAccount in its namespace, and nowhere else.
-	// (The authorizer reads roles from an informer cache: a binding applied a moment ago may take a moment.)
-	own := kubetest.Access{Verb: "create", Group: "dapr.io", Resource: "components", Namespace: f.agentNS}
-	allowed, err := f.srv.ServiceAccountAllowed(ctx, f.agentNS, "runtime-agent", own)
-	for deadline := time.Now().Add(15 * time.Second); err == nil && !allowed && time.Now().Before(deadline); {
-		time.Sleep(200 * time.Millisecond)
-		allowed, err = f.srv.ServiceAccountAllowed(ctx, f.agentNS, "runtime-agent", own)
-	}
+	allowed, err := f.srv.ServiceAccountGranted(ctx, f.agentNS, "runtime-agent",
+		kubetest.Access{Verb: "create", Group: "dapr.io", Resource: "components", Namespace: f.agentNS}, 15*time.Second)
 	if err != nil || !allowed {
 		t.Errorf("agent may create components in its namespace: %v %v", allowed, err)
 	}
