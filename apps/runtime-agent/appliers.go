@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/agentpairing"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/kube"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/reconcile"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/standalone"
@@ -39,7 +40,8 @@ func newApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcile.Ap
 // serviceAccountNamespace is where Kubernetes tells a pod its namespace.
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
-func newKubeApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcile.Applier, error) {
+// kubeAccess is the cluster's address (KUBECONFIG or in-cluster) and the agent's namespace.
+func kubeAccess(cfg config) (*rest.Config, string, error) {
 	var (
 		rc  *rest.Config
 		err error
@@ -50,15 +52,40 @@ func newKubeApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcil
 		rc, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes config: %w", err)
+		return nil, "", fmt.Errorf("kubernetes config: %w", err)
 	}
 	ns := cfg.Namespace
 	if ns == "" {
 		b, err := os.ReadFile(serviceAccountNamespace)
 		if err != nil {
-			return nil, fmt.Errorf("config: NAMESPACE is not set and the pod's namespace is unknown: %w", err)
+			return nil, "", fmt.Errorf("config: NAMESPACE is not set and the pod's namespace is unknown: %w", err)
 		}
 		ns = strings.TrimSpace(string(b))
+	}
+	return rc, ns, nil
+}
+
+// newPairingReporter reports the pairing status on the agent's pairing Secret (PAIRING_SECRET) in
+// kubernetes mode; elsewhere there is nothing to report it on and /healthz shows it.
+func newPairingReporter(cfg config) (func(context.Context, agentpairing.Status) error, error) {
+	if cfg.ApplyMode != "kubernetes" || cfg.PairingSecret == "" {
+		return nil, nil
+	}
+	rc, ns, err := kubeAccess(cfg)
+	if err != nil {
+		return nil, err
+	}
+	core, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return kube.PairingReporter{Core: core, Namespace: ns, Secret: cfg.PairingSecret}.Report, nil
+}
+
+func newKubeApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcile.Applier, error) {
+	rc, ns, err := kubeAccess(cfg)
+	if err != nil {
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {

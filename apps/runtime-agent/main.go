@@ -45,6 +45,9 @@ type config struct {
 	GatewayCAFile      string `conf:"env:GATEWAY_CA_FILE,help:CA of the gateway's TLS certificate when it is not the Connector's CA"`
 	OneTimeToken       string `conf:"env:ONE_TIME_TOKEN,mask"`
 	OneTimeTokenFile   string `conf:"env:ONE_TIME_TOKEN_FILE,help:default MP_DATA_DIR/runtime-agent/token"`
+	// A token that differs from the one the stored certificate was paired with means "pair again".
+	TokenPoll     time.Duration `conf:"default:10s,env:TOKEN_POLL_INTERVAL,help:how often the token file is read to notice a new one-time token"`
+	PairingSecret string        `conf:"env:PAIRING_SECRET,help:kubernetes: the Secret holding the token; the agent reports its pairing status on it"`
 	// DataDir is the repository's git-ignored data folder, seen from apps/runtime-agent as the other apps do.
 	DataDir        string `conf:"default:../../.data,env:MP_DATA_DIR"`
 	CredentialsDir string `conf:"env:CREDENTIALS_DIR,help:default MP_DATA_DIR/runtime-agent/credentials"`
@@ -110,19 +113,25 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	report, err := newPairingReporter(cfg)
+	if err != nil {
+		return err
+	}
 	creds := credentials.New(newConnector(cfg, roots), credentials.Config{
-		Dir:      cfg.CredentialsDir,
-		Token:    tokenSource(cfg.OneTimeToken, cfg.OneTimeTokenFile),
-		RetryMin: time.Second,
-		RetryMax: cfg.RetryMax,
-		RootCAs:  roots,
+		Dir:       cfg.CredentialsDir,
+		Token:     tokenSource(cfg.OneTimeToken, cfg.OneTimeTokenFile),
+		TokenPoll: cfg.TokenPoll,
+		Report:    report,
+		RetryMin:  time.Second,
+		RetryMax:  cfg.RetryMax,
+		RootCAs:   roots,
 	}, log)
 
 	var loop atomic.Pointer[reconcile.Loop] // set once the agent has credentials; read by /healthz
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		body := map[string]any{"status": "ok", "certificateNotAfter": creds.Validity().NotAfter}
+		body := map[string]any{"status": "ok", "certificateNotAfter": creds.Validity().NotAfter, "pairing": creds.Status()}
 		if l := loop.Load(); l != nil {
 			body["lastRevision"] = l.State()
 		}

@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -104,11 +106,18 @@ func (i *issued) TLSConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{i.cert}}, nil
 }
 
-func (i *issued) Save(string) error {
+// Save records the call and, given a folder, writes the credentials' name as their certificate file.
+func (i *issued) Save(dir string) error {
 	if i.saved != nil {
 		*i.saved = append(*i.saved, i.name)
 	}
-	return nil
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "cert.pem"), []byte(i.name), 0o600)
 }
 
 // connector hands out prepared credentials and records the calls.

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/agentpairing"
 	"github.com/mgmtplane/mgmtplane/apps/internal/kubetest"
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/component"
@@ -658,4 +659,31 @@ func TestRealServerDeletingTheOwnerRemovesWhatTheAgentWrote(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("the garbage collector removed the agent's objects %s after its Deployment was deleted", time.Since(start).Round(time.Millisecond))
+}
+
+// The agent reports its pairing status on its pairing Secret with its own ServiceAccount's rights, and a
+// token written meanwhile (server-side apply, as the Provisioner writes it) survives the report.
+func TestPairingReportOnTheRealAPIServer(t *testing.T) {
+	r := newRuntimeNS(t)
+	ctx := context.Background()
+	core, err := kubernetes.NewForConfig(r.agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := kube.PairingReporter{Core: core, Namespace: r.ns, Secret: "runtime-agent-pairing"}
+	want := agentpairing.Status{PairedTokenSHA256: agentpairing.TokenSHA256("tok"), At: time.Now().UTC().Truncate(time.Second)}
+	if err := rep.Report(ctx, want); err != nil {
+		t.Fatalf("report with the agent's rights: %v", err)
+	}
+	sec, err := r.admin.CoreV1().Secrets(r.ns).Get(ctx, "runtime-agent-pairing", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got agentpairing.Status
+	if err := json.Unmarshal([]byte(sec.Annotations[agentpairing.Annotation]), &got); err != nil || got != want {
+		t.Fatalf("annotation %q (%v), want %+v", sec.Annotations[agentpairing.Annotation], err, want)
+	}
+	if string(sec.Data["token"]) != "<one-time token>" {
+		t.Errorf("token changed by the report: %q", sec.Data["token"])
+	}
 }
