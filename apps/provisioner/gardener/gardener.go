@@ -5,7 +5,11 @@
 // deploy/runtime-agent.yaml, the one-time token in their Secret). The engine's last stage then waits for
 // the agent's heartbeats. Deprovisioning deletes the Shoot with Gardener's deletion confirmation and waits
 // until it is gone; upgradeShoot and hibernateRuntime change the Shoot and wait until Gardener has
-// reconciled it.
+// reconciled it. reconnectRuntimeAgent writes the new one-time token into the agent's pairing Secret in the
+// shoot — the agent keeps its certificate on a volume, so it cannot be told to forget it; instead it pairs
+// again whenever its token changes — and waits until the agent reports, on that Secret, that it paired with
+// exactly this token (the mgmtplane.io/pairing annotation; see apps/runtime-agent/README.md). An agent that
+// cannot pair keeps its old certificate, and the operation fails at the time limit with the agent's reason.
 //
 // Every stage is idempotent: it server-side applies what it wants (the same apply twice is no change) or
 // reads what Gardener has done, so an operation resumed after a crash goes on where it stopped. The backend
@@ -34,6 +38,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/agentpairing"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/provisioner/provisioning"
 )
@@ -133,11 +138,15 @@ func (b *Backend) Stages(t provisioning.OperationType) ([]provisioning.Stage, er
 			{Name: "hibernate-shoot", Message: "asking Gardener to hibernate the cluster", Run: b.hibernate},
 			{Name: "wait-shoot-hibernated", Message: "waiting for Gardener to hibernate the cluster", Timeout: long, Run: b.waitHibernated},
 		}, nil
+	case provisioning.OperationReconnectRuntime:
+		return []provisioning.Stage{
+			{Name: "write-agent-token", Message: "giving the runtime agent its new one-time token", Run: b.writeAgentToken},
+			{Name: "wait-agent-paired", Message: "waiting for the runtime agent to pair with the new token",
+				Component: provisioning.ComponentAgent, Run: b.waitAgentPaired},
+		}, nil
 	}
-	// The agent in a shoot keeps its certificate on a volume: pairing it again needs a stage that clears
-	// that volume and restarts it, which is not built.
 	return nil, provisioning.Fail(apperr.CodeInvalidInput, provisioning.ReasonInvalidInput, provisioning.BackendGardener,
-		"%s is not available for Gardener runtimes yet", strings.ToLower(string(t)))
+		"%s is not available for Gardener runtimes", strings.ToLower(string(t)))
 }
 
 func failed(err error) error {
@@ -296,6 +305,22 @@ func (b *Backend) fetchKubeconfig(ctx context.Context, job *provisioning.Job) er
 
 // installAgent applies the Runtime Agent's objects into the shoot, the one-time token in their Secret.
 func (b *Backend) installAgent(ctx context.Context, job *provisioning.Job) error {
+	return b.applyAgent(ctx, job, func(*unstructured.Unstructured) bool { return true })
+}
+
+// writeAgentToken applies, of the agent's objects, only the pairing Secret with the operation's new
+// one-time token: the rest is as provisioning left it, and the agent follows its token file.
+func (b *Backend) writeAgentToken(ctx context.Context, job *provisioning.Job) error {
+	return b.applyAgent(ctx, job, isPairingSecret)
+}
+
+func isPairingSecret(o *unstructured.Unstructured) bool {
+	return o.GetKind() == "Secret" && o.GetName() == agentPairingSecret
+}
+
+// applyAgent renders the agent's objects for the runtime, with the operation's one-time token, and
+// applies those keep selects into the shoot.
+func (b *Backend) applyAgent(ctx context.Context, job *provisioning.Job, keep func(*unstructured.Unstructured) bool) error {
 	token := job.Get(provisioning.ProgressToken)
 	if token == "" {
 		return failed(errors.New("no one-time token for the runtime agent"))
@@ -310,7 +335,48 @@ func (b *Backend) installAgent(ctx context.Context, job *provisioning.Job) error
 	if err != nil {
 		return failed(err)
 	}
-	return apply(ctx, rc, b.cfg.FieldManager, objs)
+	var sel []*unstructured.Unstructured
+	for _, o := range objs {
+		if keep(o) {
+			sel = append(sel, o)
+		}
+	}
+	return apply(ctx, rc, b.cfg.FieldManager, sel)
+}
+
+// waitAgentPaired waits until the agent reports on its pairing Secret that it paired with the operation's
+// token. The runtime was CONNECTED before and stays so on the old certificate, so the Director's status
+// alone cannot tell that the agent paired again; the token's hash can. While the agent reports that this
+// token failed, the stage carries its reason, which ends the operation if the time limit passes.
+func (b *Backend) waitAgentPaired(ctx context.Context, job *provisioning.Job) error {
+	want := agentpairing.TokenSHA256(job.Get(provisioning.ProgressToken))
+	rc, err := b.kubeconfig(ctx, job)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return failed(err)
+	}
+	sec, err := cs.CoreV1().Secrets(b.cfg.AgentNamespace).Get(ctx, agentPairingSecret, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("the runtime agent's pairing secret: %w", err)
+	}
+	raw := sec.Annotations[agentpairing.Annotation]
+	if raw == "" {
+		return provisioning.ErrWait
+	}
+	var st agentpairing.Status
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return fmt.Errorf("the runtime agent's pairing status %q: %w", raw, err)
+	}
+	switch want {
+	case st.PairedTokenSHA256:
+		return nil
+	case st.ErrorTokenSHA256:
+		return fmt.Errorf("the runtime agent could not pair with the new token (it keeps its old certificate): %s", st.Error)
+	}
+	return provisioning.ErrWait
 }
 
 // deleteShoot confirms the deletion on the Shoot (Gardener refuses it otherwise) and deletes it. A Shoot

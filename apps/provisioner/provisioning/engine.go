@@ -20,7 +20,10 @@ type Stage struct {
 	// Timeout is how long the stage may take in all, across retries and restarts; zero means the
 	// engine's default.
 	Timeout time.Duration
-	Run     func(ctx context.Context, job *Job) error
+	// Component is who is at fault when the stage runs out of time: a stage waiting for the runtime agent
+	// names the agent. Empty means the provisioner.
+	Component string
+	Run       func(ctx context.Context, job *Job) error
 }
 
 // ErrWait means a stage's condition is not met yet (a cluster still being created, an agent not connected
@@ -297,7 +300,7 @@ func (e *Engine) plan(b Backend, t OperationType) ([]Stage, error) {
 		return nil, err
 	}
 	if t == OperationProvision || t == OperationReconnectRuntime {
-		stages = append(stages, Stage{Name: "wait-connected", Message: "waiting for the runtime agent to connect",
+		stages = append(stages, Stage{Name: "wait-connected", Message: "waiting for the runtime agent to connect", Component: ComponentAgent,
 			Run: func(_ context.Context, job *Job) error {
 				// FAILED is no verdict either: a runtime can fail a health round and recover; only the time
 				// limit decides.
@@ -336,6 +339,7 @@ func (e *Engine) runStage(ctx context.Context, log *slog.Logger, id string, s St
 	}
 	deadline := rec.StageStartedAt.Add(limit)
 	backoff := e.cfg.Poll
+	var last error
 	for attempt := 0; ; attempt++ {
 		job := &Job{RuntimeID: rec.ID, Tenant: rec.Tenant, Name: rec.Name, ClusterConfig: rec.ClusterConfig,
 			Operation: *rec.Active, Connection: rec.Connection, progress: rec.Progress,
@@ -351,6 +355,7 @@ func (e *Engine) runStage(ctx context.Context, log *slog.Logger, id string, s St
 			}}
 		sctx, cancel := context.WithDeadline(ctx, deadline)
 		err := s.Run(sctx, job)
+		cutShort := sctx.Err() != nil
 		cancel()
 		var perm *PermanentError
 		switch {
@@ -359,14 +364,20 @@ func (e *Engine) runStage(ctx context.Context, log *slog.Logger, id string, s St
 		case errors.As(err, &perm), errors.Is(err, errLeaseHeld), ctx.Err() != nil:
 			return err
 		}
+		// An attempt cut short by the time limit fails with "deadline exceeded", which says less about why
+		// the stage did not finish than the attempt before it.
+		if cutShort && last != nil {
+			err = last
+		}
+		last = err
 		if !e.now().Before(deadline) {
 			msg := fmt.Sprintf("stage %s did not finish within %s", s.Name, limit)
 			if !errors.Is(err, ErrWait) {
 				msg += ": " + err.Error()
 			}
-			component := ComponentProvisioner
-			if s.Name == "wait-connected" {
-				component = ComponentAgent
+			component := s.Component
+			if component == "" {
+				component = ComponentProvisioner
 			}
 			return Permanent(ReasonTimeout, component, errors.New(msg))
 		}
