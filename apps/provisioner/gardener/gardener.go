@@ -204,8 +204,13 @@ func (b *Backend) waitDomain(ctx context.Context, job *provisioning.Job) error {
 	if err != nil {
 		return fmt.Errorf("shoot %s: %w", c.Name, err)
 	}
-	if domain, _, _ := unstructured.NestedString(s.Object, "spec", "dns", "domain"); domain == "" {
+	domain, _, _ := unstructured.NestedString(s.Object, "spec", "dns", "domain")
+	if domain == "" {
 		return provisioning.ErrWait
+	}
+	// The domain names the cluster (shoot and project are in it): the runtime's cluster label.
+	if job.Get(provisioning.ProgressCluster) != domain {
+		return job.Set(ctx, provisioning.ProgressCluster, domain)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +130,58 @@ func TestReconnectFailsWithTheAgentsReason(t *testing.T) {
 	if done.Stage != "wait-agent-paired" || done.LastError == nil || done.LastError.Reason != provisioning.ReasonTimeout ||
 		done.LastError.Component != provisioning.ComponentAgent || !strings.Contains(done.LastError.Message, "token expired") {
 		t.Fatalf("failed reconnect: stage %s, %+v", done.Stage, done.LastError)
+	}
+}
+
+// published collects what the Provisioner's outbox publishes.
+type published struct {
+	mu     sync.Mutex
+	events map[string][][]byte // by topic
+}
+
+func (p *published) Publish(_ context.Context, topic, _ string, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.events == nil {
+		p.events = map[string][][]byte{}
+	}
+	p.events[topic] = append(p.events[topic], data)
+	return nil
+}
+
+// Once Gardener has given the Shoot its domain, the operation's events name the cluster for the
+// Director's runtime label (the Director sets it; apps/director/provisioned).
+func TestOperationEventsNameTheCluster(t *testing.T) {
+	f := newFixture(t)
+	var pub published
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.store.Relay(ctx, quiet, &pub, 20*time.Millisecond)
+	f.run(t, f.engine("r1"))
+	op := f.provision(t, "edge-named")
+	f.waitStage(t, op.ID, "wait-connected")
+	want := "edge-named." + f.project + ".shoot.example.com"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pub.mu.Lock()
+		var labels []map[string]string
+		for _, raw := range pub.events[provisioning.TopicOperation] {
+			var ev struct {
+				RuntimeLabels map[string]string `json:"runtimeLabels"`
+			}
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			labels = append(labels, ev.RuntimeLabels)
+		}
+		pub.mu.Unlock()
+		if n := len(labels); n > 0 && labels[n-1][provisioning.LabelCluster] == want {
+			if labels[0] != nil {
+				t.Errorf("the first event names a cluster before there is one: %v", labels[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runtime labels in the operation's events: %v, want %s=%s last", labels, provisioning.LabelCluster, want)
+		}
 	}
 }

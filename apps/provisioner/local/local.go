@@ -163,6 +163,16 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(conf), 0o600); err != nil {
 		return err
 	}
+	if job.Get(provisioning.ProgressCluster) == "" {
+		// A local runtime's cluster is this machine: the runtime's cluster label.
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("name the runtime's machine: %w", err)
+		}
+		if err := job.Set(ctx, provisioning.ProgressCluster, "local/"+host); err != nil {
+			return err
+		}
+	}
 	if job.Get("httpPort") != "" {
 		return nil
 	}

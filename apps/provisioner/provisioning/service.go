@@ -33,11 +33,18 @@ type Validator interface {
 // that hands it to the agent.
 const ProgressToken = "oneTimeToken"
 
-// Labels the provisioner puts on the runtimes it registers in the Director.
+// Labels the provisioner puts on the runtimes it registers in the Director. LabelCluster comes later,
+// from a stage that learns the cluster's name (ProgressCluster), through the operation's events.
 const (
 	LabelBackend     = "provisioner_backend"
 	LabelProvisioned = "provisioner_runtime"
+	LabelCluster     = "provisioner_cluster"
 )
+
+// ProgressCluster is the progress key under which a backend's stage names the runtime's cluster (a
+// Shoot's domain, the machine of a local runtime); the next operation event carries it to the Director
+// as the LabelCluster label.
+const ProgressCluster = "cluster"
 
 // Service implements API.
 type Service struct {

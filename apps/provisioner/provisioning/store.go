@@ -67,10 +67,17 @@ func (r *runtimeRecord) indexes() []string {
 }
 
 func operationEvent(rec *runtimeRecord, op *Operation) registry.Event {
+	// The labels the Director sets on the runtime for the Provisioner (apps/director/provisioned): stages
+	// run without a caller, so this topic is how what they learn reaches the runtime's labels.
+	var labels map[string]string
+	if c := rec.Progress[ProgressCluster]; c != "" {
+		labels = map[string]string{LabelCluster: c}
+	}
 	return registry.Event{Topic: TopicOperation, Data: struct {
 		*Operation
-		Backend string `json:"backend"`
-	}{op, rec.Backend}}
+		Backend       string            `json:"backend"`
+		RuntimeLabels map[string]string `json:"runtimeLabels,omitempty"`
+	}{op, rec.Backend, labels}}
 }
 
 // errOperationRunning refuses a second mutating operation on a runtime (a 400 for the upstream client).
