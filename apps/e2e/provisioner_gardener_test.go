@@ -170,7 +170,8 @@ func TestProvisionAndDeprovisionAGardenerRuntime(t *testing.T) {
 	}
 	agentKubeconfig := filepath.Join(dir, "agent.kubeconfig")
 	writeKubeconfig(t, agentKubeconfig, saConfig)
-	agentEnv := map[string]string{"KUBECONFIG": agentKubeconfig, "APP_PORT": "0", "HEARTBEAT_INTERVAL": "1s", "MP_DATA_DIR": dir}
+	agentEnv := map[string]string{"KUBECONFIG": agentKubeconfig, "APP_PORT": "0", "HEARTBEAT_INTERVAL": "1s", "MP_DATA_DIR": dir,
+		"TOKEN_POLL_INTERVAL": "250ms"}
 	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
 		v := e.Value
 		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
@@ -199,6 +200,14 @@ func TestProvisionAndDeprovisionAGardenerRuntime(t *testing.T) {
 	if rt.Runtime.Status.Condition != "CONNECTED" || rt.Runtime.Labels["provisioner_backend"] != "gardener" {
 		t.Fatalf("runtime in the Director: %+v", rt.Runtime)
 	}
+	// The cluster's name reaches the runtime's labels through the operation's events (the Director sets it).
+	wantCluster := "edge-garden." + project + ".shoot.example.com"
+	for deadline := time.Now().Add(15 * time.Second); rt.Runtime.Labels["provisioner_cluster"] != wantCluster; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("runtime labels %v, want provisioner_cluster=%s", rt.Runtime.Labels, wantCluster)
+		}
+		ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { labels status { condition } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+	}
 
 	// The Governor's configuration for it becomes a Dapr Component in the shoot, written by the agent
 	// with its ServiceAccount's rights.
@@ -218,6 +227,50 @@ func TestProvisionAndDeprovisionAGardenerRuntime(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no Component in the shoot's %s (%v); agent log:\n%s", agentNS, err, stack.Log("gardener-agent"))
 		}
+	}
+
+	// reconnectRuntimeAgent: the Provisioner writes a new token into the pairing Secret; the test plays the
+	// kubelet refreshing the Secret's volume; the agent pairs again with it, reports so on the Secret, and
+	// goes on with the new certificate.
+	certFile := filepath.Join(dir, "credentials", "cert.pem")
+	certBefore, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ ReconnectRuntimeAgent string }
+	ok(t, provisioner(t, tenant, `mutation($id: String!) { reconnectRuntimeAgent(id: $id) }`, map[string]any{"id": op.RuntimeID}), &rec)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		cur, err := cs.CoreV1().Secrets(agentNS).Get(ctx, "runtime-agent-pairing", metav1.GetOptions{})
+		if err == nil && string(cur.Data["token"]) != string(sec.Data["token"]) {
+			// As the kubelet swaps a Secret volume's files: all at once, never a half-written token.
+			tmp := filepath.Join(dir, "token.new")
+			if err := os.WriteFile(tmp, cur.Data["token"], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(pairing, "token")); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new token in the pairing Secret (%v)", err)
+		}
+	}
+	reconnected := waitOperation(t, tenant, rec.ReconnectRuntimeAgent, "Succeeded", 60*time.Second)
+	if reconnected.Operation != "ReconnectRuntime" {
+		t.Fatalf("reconnect operation %+v", reconnected)
+	}
+	if certAfter, err := os.ReadFile(certFile); err != nil || string(certAfter) == string(certBefore) {
+		t.Fatalf("the agent did not pair again (new certificate: %v, %v); agent log:\n%s", string(certAfter) != string(certBefore), err, stack.Log("gardener-agent"))
+	}
+	if !strings.Contains(stack.Log("gardener-agent"), "paired again with the new one-time token") {
+		t.Fatalf("the agent's log does not tell it paired again:\n%s", stack.Log("gardener-agent"))
+	}
+	// It heartbeats with the new identity: the runtime stays CONNECTED in the Director.
+	time.Sleep(2 * time.Second)
+	ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { labels status { condition } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+	if rt.Runtime.Status.Condition != "CONNECTED" {
+		t.Fatalf("runtime after reconnecting: %+v; agent log:\n%s", rt.Runtime, stack.Log("gardener-agent"))
 	}
 
 	var dep2 struct{ DeprovisionRuntime string }
