@@ -166,6 +166,14 @@ func TestProvisionAndDeprovisionALocalRuntime(t *testing.T) {
 	if rt.Runtime.Status.Condition != "CONNECTED" || rt.Runtime.Labels["provisioner_backend"] != "local" || rt.Runtime.Labels["team"] != "blue" {
 		t.Fatalf("runtime in the Director: %+v", rt.Runtime)
 	}
+	// And with its cluster: this machine (set by the Director from the operation's events, so a moment later).
+	host, _ := os.Hostname()
+	for deadline := time.Now().Add(15 * time.Second); rt.Runtime.Labels["provisioner_cluster"] != "local/"+host; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("runtime labels %v, want provisioner_cluster=local/%s", rt.Runtime.Labels, host)
+		}
+		ok(t, gql(t, tenant, `query($id: ID!) { runtime(id: $id) { name labels status { condition } } }`, map[string]any{"id": op.RuntimeID}), &rt)
+	}
 	var st struct {
 		RuntimeStatus struct {
 			LastOperationStatus     operationStatus
