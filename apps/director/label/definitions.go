@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -15,6 +13,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/schemacheck"
 )
 
 // DefinitionKind is the registry kind of label definitions; the id is the label key.
@@ -70,19 +69,9 @@ func (d *Definitions) compile(schema string) (*jsonschema.Schema, error) {
 	if ok {
 		return s, nil
 	}
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	s, err := schemacheck.Compile(schema)
 	if err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	// A schema stands alone: a $ref may not reach out to files or the network of the server.
-	c.UseLoader(noLoader{})
-	if err := c.AddResource(schemaURL, doc); err != nil {
-		return nil, fmt.Errorf("schema is not a valid JSON Schema: %s", describe(err))
-	}
-	s, err = c.Compile(schemaURL)
-	if err != nil {
-		return nil, fmt.Errorf("schema is not a valid JSON Schema: %s", describe(err))
+		return nil, err
 	}
 	d.mu.Lock()
 	d.compiled[sum] = s
@@ -98,46 +87,10 @@ func (d *Definitions) validate(def *model.LabelDefinition, value any) error {
 	if err != nil {
 		return fmt.Errorf("label definition %q: %w", def.Key, err)
 	}
-	if err := s.Validate(value); err != nil {
-		return apperr.Invalid("label %q does not satisfy its definition's schema: %s", def.Key, describe(err))
+	if err := schemacheck.Check(s, value); err != nil {
+		return apperr.Invalid("label %q does not satisfy its definition's schema: %s", def.Key, err)
 	}
 	return nil
-}
-
-// schemaURL names a definition's schema inside the compiler. It is no location: the compiler would make a
-// relative name a file path of the server, which messages would then show.
-const schemaURL = "mem:///schema"
-
-// noLoader refuses every $ref outside the schema itself.
-type noLoader struct{}
-
-func (noLoader) Load(string) (any, error) {
-	return nil, errors.New("references outside the schema are not supported")
-}
-
-var (
-	// failedWith is the header jsonschema puts before a validation error's causes; it names the schema's URL.
-	failedWith = regexp.MustCompile(`jsonschema validation failed with '[^']*'`)
-	// otherURL catches any location left: a $ref the client wrote, resolved against the schema's name.
-	otherURL = regexp.MustCompile(`["']?(file|mem):[^\s'"]*["']?`)
-)
-
-// describe turns a jsonschema error into one line that names no location: neither the server's (a file
-// path) nor the schema's internal name. The causes, "at '/path': reason", are what a client can act on.
-func describe(err error) string {
-	msg := failedWith.ReplaceAllString(err.Error(), "")
-	msg = strings.ReplaceAll(msg, schemaURL+"#", "the schema")
-	msg = strings.ReplaceAll(msg, schemaURL, "the schema")
-	msg = otherURL.ReplaceAllString(msg, "a reference")
-	var parts []string
-	for _, line := range strings.Split(msg, "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- "))
-		line = strings.TrimSuffix(strings.TrimSpace(line), ":")
-		if line != "" {
-			parts = append(parts, strings.Join(strings.Fields(line), " "))
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 // Validate checks normalised labels against their definitions, creating a definition without a schema for
