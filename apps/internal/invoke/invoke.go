@@ -29,6 +29,9 @@ func New(baseURL, apiToken string, timeout time.Duration) *Client {
 		apiToken: apiToken,
 		http: &http.Client{
 			Timeout: timeout,
+			// An app's redirect is for its caller to follow: its Location is a path at the app, which at the
+			// sidecar would be a Dapr API path, not an invocation.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{
 				MaxIdleConns:        256,
 				MaxIdleConnsPerHost: 256,
