@@ -35,7 +35,8 @@ type Token struct {
 
 // Raw is the pairing data in one JSON document, handed out as `raw` / `rawEncoded`.
 func (t Token) Raw() (raw, encoded string) {
-	b, _ := json.Marshal(map[string]string{"token": t.Token, "connectorURL": t.ConnectorURL})
+	// expiresAt is ours, beside Compass's two fields: whoever shows the token can say until when it works.
+	b, _ := json.Marshal(map[string]string{"token": t.Token, "connectorURL": t.ConnectorURL, "expiresAt": t.ExpiresAt})
 	return string(b), base64.StdEncoding.EncodeToString(b)
 }
 
