@@ -47,6 +47,7 @@ type config struct {
 	GovernorAppID    string        `conf:"default:governor,env:GOVERNOR_APP_ID"`
 	ProvisionerAppID string        `conf:"default:provisioner,env:PROVISIONER_APP_ID"`
 	BrokerAppID      string        `conf:"default:broker,env:BROKER_APP_ID"`
+	CockpitAppID     string        `conf:"default:cockpit,env:COCKPIT_APP_ID"`
 	// ConnectorIssuer is the iss of the access tokens the Connector issues for client credentials (its
 	// OAUTH_ISSUER); tokens claiming it are verified against the Connector's keys, not the IdP's.
 	ConnectorIssuer string `conf:"default:mgmtplane-connector,env:CONNECTOR_ISSUER"`
@@ -144,6 +145,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Broker: service{AppID: cfg.BrokerAppID, Delegates: []string{cfg.DirectorAppID},
 			Auth: authn.Authenticate(certs, authn.ClientSecret{Clients: connector}, clients, users)},
 		TokenAppID:   cfg.ConnectorAppID,
+		CockpitAppID: cfg.CockpitAppID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
 	if cfg.TLSPort == 0 {

@@ -49,7 +49,11 @@ type routeConfig struct {
 	// to at /broker/specifications/..., when its AppID is set.
 	Broker service
 	// TokenAppID serves the OAuth token endpoint, POST /oauth/token (the Connector), when set.
-	TokenAppID   string
+	TokenAppID string
+	// CockpitAppID serves the web UI at /cockpit/, when set. The Cockpit keeps its own sign-in session and
+	// calls the public APIs back through the gateway with the user's token, so the gateway vouches for
+	// nobody on these requests.
+	CockpitAppID string
 	MaxBodyBytes int64
 }
 
@@ -58,6 +62,10 @@ var forwardedHeaders = []string{"Content-Type", "Accept", "Accept-Encoding", "X-
 
 // returnedHeaders are the response headers passed back to the client.
 var returnedHeaders = []string{"Content-Type", "Cache-Control", "Www-Authenticate", "Retry-After", "X-Broker-Api-Request-Identity"}
+
+// cockpitHeaders are the further response headers a web page needs from the Cockpit.
+var cockpitHeaders = []string{"Set-Cookie", "Location", "Content-Security-Policy", "X-Frame-Options",
+	"X-Content-Type-Options", "Referrer-Policy"}
 
 func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
@@ -98,6 +106,35 @@ func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin
 		// header, and the gateway vouches for nobody.
 		up := upstream{AppID: cfg.TokenAppID, Method: "oauth/token", Audience: []string{cfg.TokenAppID}, Pass: []string{"Authorization"}}
 		r.POST("/oauth/token", limitBody(8<<10), anonymous(), forward(log, inv, sign, up))
+	}
+	if cfg.CockpitAppID != "" {
+		// The session cookie is the Cockpit's credential, so it goes there and nowhere else; Origin lets the
+		// Cockpit refuse cross-site form posts. What the Cockpit sets (cookies, redirects, its content
+		// security policy) comes back as it was.
+		up := upstream{AppID: cfg.CockpitAppID, Audience: []string{cfg.CockpitAppID},
+			Pass:   []string{"Cookie", "Origin", "Sec-Fetch-Site", "Last-Event-Id"},
+			Return: cockpitHeaders,
+			// daprd 1.16 answers an invocation that asks for text/event-stream with nothing once it crosses
+			// sidecars (it streams only to callers of its own HTTP API). The Cockpit's event streams end after
+			// each event, so they travel as ordinary answers: ask for them as such.
+			Header: func(h http.Header) {
+				if strings.HasPrefix(h.Get("Accept"), "text/event-stream") {
+					h.Set("Accept", "*/*")
+				}
+			},
+			Target: func(c *gin.Context) (string, string) {
+				// Without a trailing slash: daprd 1.16 finds no app ID in an invocation whose method path
+				// ends in one (ERR_DIRECT_INVOKE), so /cockpit/ reaches the Cockpit as /cockpit.
+				path := strings.TrimSuffix("cockpit"+c.Param("path"), "/")
+				if q := c.Request.URL.RawQuery; q != "" {
+					path += "?" + q
+				}
+				return c.Request.Method, path
+			}}
+		r.GET("/cockpit", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/cockpit/") })
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			r.Handle(m, "/cockpit/*path", limitBody(cfg.MaxBodyBytes), anonymous(), forward(log, inv, sign, up))
+		}
 	}
 	return r
 }
@@ -147,6 +184,10 @@ type upstream struct {
 	Audience []string
 	// Pass names request headers passed on besides forwardedHeaders.
 	Pass []string
+	// Return names response headers passed back besides returnedHeaders, every value of each.
+	Return []string
+	// Header, when set, adjusts the headers passed on.
+	Header func(http.Header)
 	// Target, when set, decides the HTTP method and the path (with its query) at the app; otherwise it is
 	// POST to Method.
 	Target func(c *gin.Context) (httpMethod, path string)
@@ -174,6 +215,9 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 			log.ErrorContext(c.Request.Context(), "sign caller assertion", "err", err)
 			abortUpstream(c, http.StatusInternalServerError, "INTERNAL", "the gateway cannot vouch for the caller now")
 			return
+		}
+		if up.Header != nil {
+			up.Header(h)
 		}
 		h.Set(assertion.Header, raw)
 		httpMethod, path := http.MethodPost, up.Method
@@ -204,9 +248,39 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 				c.Header(k, v)
 			}
 		}
+		for _, k := range up.Return {
+			for _, v := range resp.Header.Values(k) {
+				c.Writer.Header().Add(k, v)
+			}
+		}
 		c.Status(resp.StatusCode)
-		if _, err := io.Copy(c.Writer, resp.Body); err != nil {
+		if err := copyBody(c.Writer, resp); err != nil {
 			log.WarnContext(c.Request.Context(), "copy response", "app", up.AppID, "err", err)
+		}
+	}
+}
+
+// copyBody passes the app's answer on. An event stream is flushed as each piece arrives, so that the
+// client sees every event when it happens rather than when a buffer fills.
+func copyBody(w gin.ResponseWriter, resp *http.Response) error {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	}
+	buf := make([]byte, 4<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			w.Flush()
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
