@@ -10,6 +10,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/schematest"
 )
 
 // requestsEnv overrides where the upstream provisioner's end-to-end documents are looked for.
@@ -24,23 +26,7 @@ const kebDir = "testdata/keb"
 // loadSchema parses every *.graphqls file of the schema directory into one schema.
 func loadSchema(t *testing.T) *ast.Schema {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("schema", "*.graphqls"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no schema files in ./schema: %v", err)
-	}
-	var sources []*ast.Source
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sources = append(sources, &ast.Source{Name: f, Input: string(b)})
-	}
-	schema, gqlErr := gqlparser.LoadSchema(sources...)
-	if gqlErr != nil {
-		t.Fatalf("loading schema: %v", gqlErr)
-	}
-	return schema
+	return schematest.Load(t, filepath.Join("schema", "*.graphqls"))
 }
 
 // requestsDir returns the directory of the upstream documents, <repo root>/../shared/provisioner/requests

@@ -6,39 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vektah/gqlparser/v2"
-	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/schematest"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
 )
-
-// loadSchema reads the checked-in schema files of an app, skipping the test when they are not there.
-func loadSchema(t *testing.T, glob string) *ast.Schema {
-	t.Helper()
-	files, _ := filepath.Glob(glob)
-	if len(files) == 0 {
-		t.Skipf("no schema at %s", glob)
-	}
-	var sources []*ast.Source
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sources = append(sources, &ast.Source{Name: f, Input: string(b)})
-	}
-	s, err := gqlparser.LoadSchema(sources...)
-	if err != nil {
-		t.Fatalf("schema %s: %v", glob, err)
-	}
-	return s
-}
 
 // TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's and the
 // Director's checked-in schemas: the contract between them, without importing their code.
@@ -50,7 +26,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 		{"../../governor/graph/schema/*.graphqls", []string{runtimeConfigurationQuery, reportStatusMutation}},
 		{"../../director/graph/schema/*.graphqls", []string{heartbeatMutation}},
 	} {
-		s := loadSchema(t, tc.schema)
+		s := schematest.Load(t, tc.schema)
 		for _, doc := range tc.docs {
 			if _, errs := gqlparser.LoadQuery(s, doc); len(errs) > 0 {
 				t.Errorf("%s against %s: %v", strings.SplitN(doc, "(", 2)[0], tc.schema, errs)
