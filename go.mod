@@ -7,6 +7,7 @@ tool github.com/99designs/gqlgen
 require (
 	github.com/99designs/gqlgen v0.17.90
 	github.com/ardanlabs/conf/v3 v3.1.8
+	github.com/chromedp/chromedp v0.23.0
 	github.com/dapr/go-sdk v1.13.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-jose/go-jose/v4 v4.1.3
@@ -18,6 +19,11 @@ require (
 	k8s.io/api v0.32.3
 	k8s.io/apimachinery v0.33.0
 	k8s.io/client-go v0.32.3
+)
+
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 )
 
 require (

@@ -56,8 +56,9 @@ fi
 # from it, which must exist before its sidecar starts: generated once, kept across runs.
 secrets=$MP_DATA_DIR/secrets.json
 [[ -f $secrets ]] || { echo '{}' >"$secrets"; chmod 600 "$secrets"; }
-# The Provisioner's store likewise (it holds one-time tokens and the local runtimes' API tokens).
-for name in governor-encryption-key provisioner-encryption-key; do
+# The Provisioner's store likewise (it holds one-time tokens and the local runtimes' API tokens), and the
+# Cockpit's (its sessions hold users' tokens).
+for name in governor-encryption-key provisioner-encryption-key cockpit-encryption-key; do
 	if ! grep -q "\"$name\"" "$secrets"; then
 		key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 		sed -i "0,/{/s//{\"$name\": \"$key\",/" "$secrets"
@@ -342,6 +343,7 @@ while :; do
 		cat >&2 <<MSG
 
   Management plane is up.
+    Cockpit (web UI):    $gateway/cockpit/   (development sign-in: any tenant)
     Gateway (GraphQL):   $gateway/director/graphql   (token: make -s token TENANT=<id>)
     GraphQL playground:  $gateway/director/playground
     Governor (GraphQL):  $gateway/governor/graphql

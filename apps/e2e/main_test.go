@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 			{ID: "gateway"},
 		},
 		Registry: os.Getenv("MP_E2E_REGISTRY"),
-		Build:    []string{"runtime-agent", "demo-logger", "provisioner", "broker"},
+		Build:    []string{"runtime-agent", "demo-logger", "provisioner", "broker", "cockpit"},
 	})
 	if errors.Is(err, stacktest.ErrNoDaprd) && !stacktest.Required() {
 		fmt.Println("e2e: skipped:", err)

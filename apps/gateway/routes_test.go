@@ -205,3 +205,65 @@ func TestHealthIsOpen(t *testing.T) {
 		t.Fatalf("healthz: %d", rec.Code)
 	}
 }
+
+// cockpitInvoker answers as the Cockpit would: a redirect that sets two cookies.
+type cockpitInvoker struct {
+	fakeInvoker
+	httpMethod string
+}
+
+func (c *cockpitInvoker) Do(ctx context.Context, appID, httpMethod, method string, h http.Header, body io.Reader) (*http.Response, error) {
+	c.httpMethod = httpMethod
+	if _, err := c.fakeInvoker.Do(ctx, appID, httpMethod, method, h, body); err != nil {
+		return nil, err
+	}
+	return &http.Response{StatusCode: http.StatusSeeOther, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{
+		"Location":   {"/cockpit/"},
+		"Set-Cookie": {"old=; Max-Age=0", "session=abc; HttpOnly"},
+		"X-Internal": {"not for the browser"},
+	}}, nil
+}
+
+// The Cockpit's requests pass as they came, with the session cookie (its credential) but never a bearer
+// token, and what the Cockpit sets comes back whole: both cookies, the redirect.
+func TestForwardsCockpitPagesWithTheirCookies(t *testing.T) {
+	inv := &cockpitInvoker{}
+	r := newRouter(slog.New(slog.DiscardHandler), inv, kit.Signer, routeConfig{CockpitAppID: "cockpit", MaxBodyBytes: 1 << 10})
+	req := httptest.NewRequest(http.MethodPost, "/cockpit/applications/a-1/labels?x=1", strings.NewReader("key=env"))
+	req.Header.Set("Cookie", "session=abc")
+	req.Header.Set("Authorization", token(t, "t1"))
+	req.Header.Set("Accept", "text/event-stream")
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+
+	if inv.appID != "cockpit" || inv.httpMethod != http.MethodPost || inv.method != "cockpit/applications/a-1/labels?x=1" {
+		t.Errorf("invoked %s %s %s", inv.appID, inv.httpMethod, inv.method)
+	}
+	if inv.header.Get("Cookie") != "session=abc" || inv.header.Get("Authorization") != "" {
+		t.Errorf("passed Cookie %q and Authorization %q", inv.header.Get("Cookie"), inv.header.Get("Authorization"))
+	}
+	if got := inv.header.Get("Accept"); got != "*/*" {
+		t.Errorf("Accept passed as %q; an event stream is asked for as an ordinary answer", got)
+	}
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/cockpit/" {
+		t.Errorf("answered %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if got := rec.Header().Values("Set-Cookie"); len(got) != 2 {
+		t.Errorf("Set-Cookie %q, want both", got)
+	}
+	if rec.Header().Get("X-Internal") != "" {
+		t.Error("a header the Cockpit does not need to send came back")
+	}
+
+	// The root, without its slash: daprd cannot invoke a method path ending in one.
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/cockpit/", nil))
+	if inv.method != "cockpit" {
+		t.Errorf("/cockpit/ invoked %q", inv.method)
+	}
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/cockpit/applications/a-1", nil))
+	if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE reached the Cockpit: %d", rec.Code)
+	}
+}

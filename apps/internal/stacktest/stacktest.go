@@ -468,10 +468,10 @@ func (s *Stack) renderResources(root string, opts Options) error {
 			return err
 		}
 	}
-	// The Governor's and the Provisioner's state stores encrypt with these keys; their sidecars do not start
-	// without them.
-	secrets := fmt.Sprintf(`{"governor-encryption-key": %q, "provisioner-encryption-key": %q}`,
-		randomToken()+randomToken(), randomToken()+randomToken())
+	// The Governor's, the Provisioner's and the Cockpit's state stores encrypt with these keys; their
+	// sidecars do not start without them.
+	secrets := fmt.Sprintf(`{"governor-encryption-key": %q, "provisioner-encryption-key": %q, "cockpit-encryption-key": %q}`,
+		randomToken()+randomToken(), randomToken()+randomToken(), randomToken()+randomToken())
 	if err := os.WriteFile(filepath.Join(s.Dir, "secrets.json"), []byte(secrets), 0o600); err != nil {
 		return err
 	}

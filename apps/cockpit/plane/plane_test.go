@@ -1,0 +1,150 @@
+package plane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/schematest"
+)
+
+// gateway records what the client sends and answers with data, or with answer when set.
+type gateway struct {
+	mu     sync.Mutex
+	sent   map[API][]string
+	auth   []string
+	rid    []string
+	answer string
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Query string `json:"query"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	g.mu.Lock()
+	api := API(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/graphql"))
+	g.sent[api] = append(g.sent[api], body.Query)
+	g.auth = append(g.auth, r.Header.Get("Authorization"))
+	g.rid = append(g.rid, r.Header.Get("X-Request-Id"))
+	answer := g.answer
+	g.mu.Unlock()
+	w.Header().Set("X-Request-Id", "rid-from-gateway")
+	if answer == "" {
+		answer = `{"data":{}}`
+	}
+	_, _ = w.Write([]byte(answer))
+}
+
+func newGateway(t *testing.T) (*gateway, *Client) {
+	g := &gateway{sent: map[API][]string{}}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	return g, New(srv.URL, 5*time.Second)
+}
+
+// Every document the Cockpit sends validates against the schema of the app it goes to, so that the UI
+// cannot drift from the APIs as the upstream console did.
+func TestDocumentsMatchTheSchemas(t *testing.T) {
+	g, c := newGateway(t)
+	ctx := WithRequestID(context.Background(), "rid-1")
+	f := ParseFilter("env=prod scenarios[]=DEFAULT managed")
+	_, _ = c.Applications(ctx, "tok", f, 50, "cursor")
+	_, _ = c.Application(ctx, "tok", "a-1")
+	_, _ = c.RegisterApplication(ctx, "tok", ApplicationInput{Name: "shop"})
+	_ = c.UnregisterApplication(ctx, "tok", "a-1")
+	for _, obj := range []Object{ApplicationObject, RuntimeObject} {
+		_ = c.SetLabel(ctx, "tok", obj, "x-1", "env", "prod")
+		_ = c.DeleteLabel(ctx, "tok", obj, "x-1", "env")
+	}
+	_, _ = c.PairApplication(ctx, "tok", "a-1")
+	_, _ = c.LabelDefinition(ctx, "tok", "env")
+	_, _ = c.Runtimes(ctx, "tok", f, 50, "")
+	_, _ = c.Runtime(ctx, "tok", "r-1")
+	_, _ = c.ProvisionLocal(ctx, "tok", LocalRuntimeInput{Name: "edge"})
+	_, _ = c.Deprovision(ctx, "tok", "r-1")
+	_, _ = c.Operations(ctx, "tok", "r-1")
+
+	schemas := map[API]string{
+		Director:    filepath.Join("..", "..", "director", "graph", "schema", "*.graphqls"),
+		Provisioner: filepath.Join("..", "..", "provisioner", "graph", "schema", "*.graphqls"),
+	}
+	for api, docs := range g.sent {
+		glob, ok := schemas[api]
+		if !ok {
+			t.Fatalf("documents sent to %q, which has no schema here", api)
+		}
+		schema := schematest.Load(t, glob)
+		for i, d := range docs {
+			schematest.Validate(t, schema, string(api)+" document "+string(rune('0'+i)), d)
+		}
+	}
+	if len(g.sent[Director]) != 12 || len(g.sent[Provisioner]) != 3 {
+		t.Errorf("sent %d Director and %d Provisioner documents", len(g.sent[Director]), len(g.sent[Provisioner]))
+	}
+	for i := range g.auth {
+		if g.auth[i] != "Bearer tok" || g.rid[i] != "rid-1" {
+			t.Fatalf("request %d carried Authorization %q and X-Request-Id %q", i, g.auth[i], g.rid[i])
+		}
+	}
+}
+
+func TestParseFilter(t *testing.T) {
+	got := ParseFilter(` env=prod  scenarios[]=DEFAULT replicas=3 managed  quoted="a b" =x `)
+	want := []LabelFilter{
+		{Key: "env", Query: `$ ? (@ == "prod")`},
+		{Key: "scenarios", Query: `$[*] ? (@ == "DEFAULT")`},
+		{Key: "replicas", Query: `$ ? (@ == 3)`},
+		{Key: "managed"},
+		{Key: "quoted", Query: `$ ? (@ == "\"a")`},
+		{Key: "b\""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseFilter:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// An API's refusal reaches the page with its code, message and the gateway's request ID.
+func TestErrorsCarryTheCodeAndRequestID(t *testing.T) {
+	g, c := newGateway(t)
+	g.answer = `{"errors":[{"message":"label \"env\" does not satisfy","extensions":{"code":"INVALID_INPUT"}}],"data":null}`
+	err := c.SetLabel(context.Background(), "tok", ApplicationObject, "a-1", "env", "x")
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Code != "INVALID_INPUT" || pe.RequestID != "rid-from-gateway" || !strings.Contains(pe.Message, "does not satisfy") {
+		t.Fatalf("error %#v", err)
+	}
+	g.answer = `{"error":{"code":"UNAUTHENTICATED","message":"token expired"}}`
+	if err := c.UnregisterApplication(context.Background(), "tok", "a-1"); !errors.As(err, &pe) || pe.Code != "UNAUTHENTICATED" {
+		t.Fatalf("gateway refusal became %#v", err)
+	}
+}
+
+// A gateway that cannot be reached is said so, without its address.
+func TestUnreachableGatewayHidesItsAddress(t *testing.T) {
+	c := New("http://127.0.0.1:1", time.Second)
+	_, err := c.Runtime(context.Background(), "tok", "r-1")
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Code != "UNAVAILABLE" || strings.Contains(pe.Message, "127.0.0.1") {
+		t.Fatalf("error %#v", err)
+	}
+}
+
+func TestPairingReadsTheExpiry(t *testing.T) {
+	g, c := newGateway(t)
+	g.answer = `{"data":{"requestOneTimeTokenForApplication":{"token":"t0k3n","connectorURL":"https://c","raw":"{\"token\":\"t0k3n\",\"expiresAt\":\"2026-12-02T10:00:00Z\"}","rawEncoded":"e30="}}}`
+	p, err := c.PairApplication(context.Background(), "tok", "a-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Token != "t0k3n" || !p.ExpiresAt.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("pairing %+v", p)
+	}
+}

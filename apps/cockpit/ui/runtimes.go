@@ -1,0 +1,102 @@
+package ui
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/session"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+func (s *server) runtimes(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.runtimeList(w, r, sess, http.StatusOK, nil, nil)
+}
+
+func (s *server) runtimeList(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, form map[string]string) {
+	q := r.URL.Query()
+	filter, after := q.Get("filter"), q.Get("after")
+	page, err := s.Plane.Runtimes(r.Context(), sess.Token, plane.ParseFilter(filter), PageSize, after)
+	if err != nil {
+		status, formErr = s.apiError(r, err)
+	}
+	ids := make([]string, 0, len(page.Data))
+	for _, rt := range page.Data {
+		ids = append(ids, rt.ID)
+	}
+	s.render(w, r, status, "runtimes", &view{Title: "Runtimes", Nav: "runtimes", Session: sess, Err: formErr,
+		Live: watch(sess, ids...), Data: listView[plane.RuntimePage]{Page: page, Filter: filter, After: after, Form: form}})
+}
+
+// provisionRuntime starts provisioning a runtime on the plane's machine (the Provisioner's local
+// backend) and opens its page, where the operation's progress shows as it happens.
+func (s *server) provisionRuntime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	form := map[string]string{"name": strings.TrimSpace(r.PostFormValue("name")), "description": strings.TrimSpace(r.PostFormValue("description"))}
+	op, err := s.Plane.ProvisionLocal(r.Context(), sess.Token, plane.LocalRuntimeInput{Name: form["name"], Description: form["description"]})
+	if err != nil {
+		status, pe := s.apiError(r, err)
+		s.runtimeList(w, r, sess, status, pe, form)
+		return
+	}
+	http.Redirect(w, r, Base+"/runtimes/"+op.RuntimeID, http.StatusSeeOther)
+}
+
+// runtimeView is the runtime page: the runtime as the Director knows it, and the Provisioner's operations
+// on it (none for a runtime registered some other way).
+type runtimeView struct {
+	Runtime    *plane.Runtime
+	Operations []plane.Operation
+	// OpsErr says why the operations could not be read; the rest of the page still shows.
+	OpsErr *plane.Error
+	Form   map[string]string
+}
+
+func (s *server) runtime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.runtimePage(w, r, sess, http.StatusOK, nil, nil)
+}
+
+func (s *server) runtimePage(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, form map[string]string) {
+	id := r.PathValue("id")
+	rt, err := s.Plane.Runtime(r.Context(), sess.Token, id)
+	if err != nil {
+		s.failAPI(w, r, err)
+		return
+	}
+	v := runtimeView{Runtime: rt, Form: form}
+	if sess.Can(identity.ScopeRuntimeRead) {
+		if v.Operations, err = s.Plane.Operations(r.Context(), sess.Token, id); err != nil {
+			_, v.OpsErr = s.apiError(r, err)
+		}
+	}
+	if rt == nil && len(v.Operations) == 0 {
+		s.fail(w, r, http.StatusNotFound, &plane.Error{Code: "NOT_FOUND", Message: "There is no runtime with this ID in tenant " + sess.Tenant + "."})
+		return
+	}
+	title := id
+	if rt != nil {
+		title = rt.Name
+	}
+	s.render(w, r, status, "runtime", &view{Title: title, Nav: "runtimes", Session: sess, Err: formErr,
+		Live: watch(sess, id), Data: v})
+}
+
+func (s *server) setRuntimeLabel(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.setLabel(w, r, sess, plane.RuntimeObject, s.runtimeAgain)
+}
+
+func (s *server) deleteRuntimeLabel(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.deleteLabel(w, r, sess, plane.RuntimeObject, s.runtimeAgain)
+}
+
+func (s *server) runtimeAgain(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, pe *plane.Error, form map[string]string) {
+	s.runtimePage(w, r, sess, status, pe, form)
+}
+
+func (s *server) deprovisionRuntime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	if _, err := s.Plane.Deprovision(r.Context(), sess.Token, r.PathValue("id")); err != nil {
+		status, pe := s.apiError(r, err)
+		s.runtimePage(w, r, sess, status, pe, nil)
+		return
+	}
+	http.Redirect(w, r, Base+"/runtimes/"+r.PathValue("id"), http.StatusSeeOther)
+}

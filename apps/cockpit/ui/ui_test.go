@@ -1,0 +1,255 @@
+package ui
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/live"
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/session"
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/session/sessiontest"
+	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+)
+
+// fakeGateway answers the Cockpit's GraphQL by the operation's root field, and records the tokens.
+type fakeGateway struct {
+	answers map[string]string // root field -> data JSON
+	tokens  []string
+}
+
+func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct{ Query string }
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	g.tokens = append(g.tokens, r.Header.Get("Authorization"))
+	w.Header().Set("X-Request-Id", "rid-gw")
+	for field, data := range g.answers {
+		if strings.Contains(body.Query, field+"(") {
+			_, _ = io.WriteString(w, data)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, `{"data":{}}`)
+}
+
+type cockpit struct {
+	*httptest.Server
+	gw     *fakeGateway
+	client *http.Client
+}
+
+func newCockpit(t *testing.T, dev bool) *cockpit {
+	t.Helper()
+	gw := &fakeGateway{answers: map[string]string{}}
+	gwSrv := httptest.NewServer(gw)
+	t.Cleanup(gwSrv.Close)
+	d := Deps{
+		Log:      slog.New(slog.DiscardHandler),
+		Sessions: &session.Manager{Store: sessiontest.New(), Cookie: "cockpit_session", Path: Base + "/"},
+		Plane:    plane.New(gwSrv.URL, 5*time.Second), Hub: live.NewHub(),
+		DevTokenTTL: time.Hour, LiveMaxAge: 50 * time.Millisecond,
+	}
+	if dev {
+		dir, err := os.MkdirTemp(t.TempDir(), "key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.DevKey = &devtoken.LocalKey{Dir: dir}
+		if err := d.DevKey.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := Handler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	return &cockpit{Server: srv, gw: gw, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (c *cockpit) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.client.Get(c.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (c *cockpit) post(t *testing.T, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.client.PostForm(c.URL+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// signIn signs in with the development key and returns the session's CSRF token from a page.
+func (c *cockpit) signIn(t *testing.T, tenant, role string) string {
+	t.Helper()
+	resp, _ := c.post(t, Base+"/signin/dev", url.Values{"tenant": {tenant}, "role": {role}, "next": {Base + "/applications"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Base+"/applications" {
+		t.Fatalf("sign-in answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page := c.get(t, Base+"/applications")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	return m[1]
+}
+
+func TestPagesNeedASignIn(t *testing.T) {
+	c := newCockpit(t, true)
+	resp, _ := c.get(t, Base+"/runtimes?filter=x")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Base+"/signin?next="+url.QueryEscape(Base+"/runtimes?filter=x") {
+		t.Errorf("answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = c.post(t, Base+"/applications", url.Values{"name": {"x"}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a form without a session: %d", resp.StatusCode)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("no %s", h)
+		}
+	}
+}
+
+func TestDevelopmentSignIn(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "viewer")
+	_, page := c.get(t, Base+"/applications")
+	if !strings.Contains(page, "Development sign-in") {
+		t.Error("a development session is not marked as such")
+	}
+	if tok := c.gw.tokens[len(c.gw.tokens)-1]; !strings.HasPrefix(tok, "Bearer ey") {
+		t.Errorf("the gateway got %q", tok)
+	}
+	// A viewer's actions are disabled, and say why.
+	if !strings.Contains(page, `disabled aria-describedby="why-application:write"`) || !strings.Contains(page, "Needs the scope <code>application:write</code>") {
+		t.Errorf("the viewer's Register button:\n%s", page)
+	}
+
+	for name, form := range map[string]url.Values{
+		"bad tenant":   {"tenant": {"has spaces"}, "role": {"administrator"}},
+		"unknown role": {"tenant": {"t1"}, "role": {"root"}},
+	} {
+		resp, body := c.post(t, Base+"/signin/dev", form)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Request ID") {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	// After sign-in, only pages of the Cockpit: never another site.
+	for _, next := range []string{"https://evil.example/", "//evil.example/", Base + `/\evil`} {
+		resp, _ := c.post(t, Base+"/signin/dev", url.Values{"tenant": {"t1"}, "role": {"viewer"}, "next": {next}})
+		if loc := resp.Header.Get("Location"); loc != Base+"/" {
+			t.Errorf("next %q led to %q", next, loc)
+		}
+	}
+}
+
+func TestDevelopmentSignInIsOffWithoutTheKey(t *testing.T) {
+	c := newCockpit(t, false)
+	resp, _ := c.post(t, Base+"/signin/dev", url.Values{"tenant": {"t1"}, "role": {"administrator"}})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("development sign-in without a key: %d", resp.StatusCode)
+	}
+	_, page := c.get(t, Base+"/signin")
+	if strings.Contains(page, `action="/cockpit/signin/dev"`) {
+		t.Error("the sign-in page offers development sign-in without a key")
+	}
+}
+
+func TestFormsNeedTheSessionsToken(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["registerApplication"] = `{"data":{"registerApplication":{"id":"a-1"}}}`
+	resp, _ := c.post(t, Base+"/applications", url.Values{"name": {"shop"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form without the CSRF token: %d", resp.StatusCode)
+	}
+	resp, _ = c.post(t, Base+"/applications", url.Values{"name": {"shop"}, "csrf": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Base+"/applications/a-1" {
+		t.Errorf("register: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A refusal from the API is shown on the page it came from, with its message and request ID, and the form
+// keeps what was typed.
+func TestRefusalsShowTheirReason(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["registerApplication"] = `{"errors":[{"message":"name is already taken","extensions":{"code":"NOT_UNIQUE"}}]}`
+	resp, page := c.post(t, Base+"/applications", url.Values{"name": {"shop<b>"}, "csrf": {csrf}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "name is already taken") || !strings.Contains(page, "rid-gw") {
+		t.Errorf("answered %d:\n%s", resp.StatusCode, page)
+	}
+	if !strings.Contains(page, `value="shop&lt;b&gt;"`) {
+		t.Error("the form lost what was typed, or did not escape it")
+	}
+}
+
+func TestLabelCheck(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["labelDefinition"] = `{"data":{"labelDefinition":{"key":"env","schema":"{\"type\":\"string\",\"enum\":[\"dev\",\"prod\"]}"}}}`
+	check := func(value string) map[string]any {
+		resp, body := c.post(t, Base+"/labels/check", url.Values{"key": {"env"}, "value": {value}, "csrf": {csrf}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("check: %d %s", resp.StatusCode, body)
+		}
+		var out map[string]any
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := check("staging"); got["valid"] != false || !strings.Contains(got["message"].(string), "dev") {
+		t.Errorf("staging: %v", got)
+	}
+	if got := check(`"prod"`); got["valid"] != true {
+		t.Errorf("prod: %v", got)
+	}
+	c.gw.answers["labelDefinition"] = `{"data":{"labelDefinition":null}}`
+	if got := check("anything"); got["valid"] != true {
+		t.Errorf("no definition: %v", got)
+	}
+}
+
+func TestLiveStreamsOnlyWhatThePageWasGiven(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "administrator")
+	resp, _ := c.get(t, Base+"/live?w="+url.QueryEscape(live.Sign("not this session's key", []string{"a-1"})))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a watch list signed by someone else: %d", resp.StatusCode)
+	}
+	c.gw.answers["applications"] = `{"data":{"applications":{"data":[{"id":"a-1","name":"shop","status":{"condition":"INITIAL","timestamp":"2026-12-01T00:00:00Z"}}],"pageInfo":{"hasNextPage":false},"totalCount":1}}}`
+	_, page := c.get(t, Base+"/applications")
+	m := regexp.MustCompile(`data-live="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the list does not watch its applications:\n%s", page)
+	}
+	resp, _ = c.get(t, strings.ReplaceAll(m[1], "&amp;", "&"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("the page's own stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

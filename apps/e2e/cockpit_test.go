@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
+)
+
+// startCockpit starts the Cockpit once, with development sign-in on (its key is the stack's, which the
+// gateway trusts) and its API calls going to the stack's gateway.
+var startCockpit = sync.OnceValue(func() error {
+	return stack.StartApp(context.Background(), stacktest.App{ID: "cockpit", Env: map[string]string{
+		"COCKPIT_DEV_SIGNIN":  "true",
+		"COCKPIT_GATEWAY_URL": stack.AppURL("gateway"),
+		// Short streams, so that the tests see pages carry on across reconnects.
+		"COCKPIT_LIVE_MAX_AGE": "10s",
+	}})
+})
+
+// browser starts a headless Debian Chromium of its own (its own cookies) for one user. Without a browser
+// the test skips, unless the suite is required to run everything.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if stacktest.Required() {
+			t.Fatal("no Chromium: scripts/install.sh installs Debian's chromium package")
+		}
+		t.Skip("no Chromium installed (scripts/install.sh installs it): the Cockpit's browser tests cannot run")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first action starts the browser, which lives as long as ctx: no timeout on that one.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// cockpitURL is the Cockpit's page at path, through the gateway as users reach it.
+func cockpitURL(path string) string { return stack.AppURL("gateway") + "/cockpit" + path }
+
+// screenshot writes the page as a PNG under the artifacts folder (MP_ARTIFACTS_DIR, else bin/artifacts/
+// in the repository), which the README's pictures come from.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("MP_ARTIFACTS_DIR")
+	if dir == "" {
+		root, err := stacktest.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "bin", "artifacts")
+	}
+	dir = filepath.Join(dir, "cockpit")
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pageWait bounds each step of a browser test.
+const pageWait = 30 * time.Second
+
+// do runs browser steps, failing the test with the page's text when one fails.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	get(t, ctx, what, chromedp.Steps(steps...))
+}
+
+// get runs one browser action for its value, failing the test with the page's text when it fails.
+func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, pageWait)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\npage:\n%s", what, err, body)
+	}
+	return v
+}
+
+// js runs a script on the page for its effect.
+func js(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](expr)(ctx, tg)
+		return err
+	})
+}
+
+// text is the text of the first element the CSS selector sel matches.
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(get(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// signIn signs in with the development sign-in as role of tenant, starting from a page that needs it.
+func signIn(t *testing.T, ctx context.Context, tenant, role string) {
+	t.Helper()
+	do(t, ctx, "development sign-in",
+		chromedp.Navigate(cockpitURL("/")),
+		chromedp.WaitVisible(chromedp.CSS(`#tenant`)),
+		chromedp.SendKeys(chromedp.CSS(`#tenant`), tenant),
+		chromedp.Click(chromedp.CSS(`input[name=role][value=`+role+`]`)),
+		chromedp.Submit(chromedp.CSS(`#tenant`)),
+		// Only signed-in pages have the sections' navigation.
+		chromedp.WaitVisible(chromedp.CSS(`header nav`)),
+	)
+	if got := text(t, ctx, "main h1"); got != "Overview of "+tenant {
+		t.Fatalf("after sign-in the page says %q", got)
+	}
+}
+
+// The Cockpit in a real browser, through the gateway: a development sign-in; an application registered,
+// a label refused by its definition's schema (as typed, and again by the Director) and then set, and the
+// application paired; a local runtime provisioned, reaching CONNECTED on its page without a reload; and a
+// read-only user who sees the actions disabled with the reason.
+func TestCockpitInABrowser(t *testing.T) {
+	if err := startCockpit(); err != nil {
+		t.Fatalf("start the Cockpit: %v", err)
+	}
+	if err := startProvisioner(); err != nil {
+		t.Fatalf("start the Provisioner: %v", err)
+	}
+	const tenant = "tenant-cockpit"
+	ok(t, gql(t, tenant, `mutation { createLabelDefinition(in: {key: "env",
+		schema: "{\"type\": \"string\", \"enum\": [\"dev\", \"prod\"]}"}) { key } }`, nil), nil)
+	ctx := browser(t)
+	signIn(t, ctx, tenant, "administrator")
+	do(t, ctx, "development banner", chromedp.WaitVisible(chromedp.CSS(`.dev`)))
+	screenshot(t, ctx, "overview")
+
+	// Register an application from the list page.
+	do(t, ctx, "register an application",
+		chromedp.Click(chromedp.CSS(`nav a[href$="/applications"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#app-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#app-name`), "shop"),
+		chromedp.SendKeys(chromedp.CSS(`#app-provider`), "ACME"),
+		chromedp.Submit(chromedp.CSS(`#app-name`)),
+		chromedp.WaitVisible(chromedp.CSS(`#app-facts`)),
+	)
+	if got := text(t, ctx, "main h1"); got != "shop" {
+		t.Fatalf("the registered application's page is titled %q", got)
+	}
+
+	// A value outside the schema: the form says so as it is typed, and the Director refuses it when sent.
+	do(t, ctx, "type a label the schema refuses",
+		chromedp.SendKeys(chromedp.CSS(`#label-key`), "env"),
+		chromedp.SendKeys(chromedp.CSS(`#label-value`), "staging"),
+		chromedp.WaitVisible(chromedp.CSS(`#label-check.bad`)),
+	)
+	if got := text(t, ctx, "#label-check"); !strings.Contains(got, "Does not satisfy the schema of env") {
+		t.Fatalf("as typed, the label check says %q", got)
+	}
+	screenshot(t, ctx, "application-label-refused")
+	do(t, ctx, "send the refused label", chromedp.Submit(chromedp.CSS(`#label-value`)), chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := text(t, ctx, "#error"); !strings.Contains(got, "does not satisfy") || !strings.Contains(got, "Request ID") {
+		t.Fatalf("the refusal shows %q; want the schema's reason and the request ID", got)
+	}
+	labels := get(t, ctx, "labels after the refusal", chromedp.Text(chromedp.CSS(`table`)))
+	if strings.Contains(labels, "staging") {
+		t.Fatalf("the refused value was set: %q", labels)
+	}
+
+	do(t, ctx, "set a label the schema accepts",
+		js(`document.querySelector('#label-value').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#label-value`), "prod"),
+		chromedp.WaitVisible(chromedp.CSS(`#label-check.good`)),
+		chromedp.Submit(chromedp.CSS(`#label-value`)),
+		chromedp.WaitVisible(`//th[@scope="row" and text()="env"]`),
+	)
+	row := get(t, ctx, "the label's row", chromedp.Text(`//th[@scope="row" and text()="env"]/following-sibling::td[1]`))
+	if strings.TrimSpace(row) != `"prod"` {
+		t.Fatalf("label env shows %q, want \"prod\"", row)
+	}
+
+	// Pair: a one-time token with its expiry, shown once.
+	do(t, ctx, "pair the application",
+		chromedp.Click(`//button[contains(., "Pair")]`),
+		chromedp.WaitVisible(chromedp.CSS(`#pairing`)),
+	)
+	token := get(t, ctx, "the one-time token", chromedp.Value(chromedp.CSS(`#pair-token`)))
+	expires := get(t, ctx, "its expiry", chromedp.AttributeValue(chromedp.CSS(`#pairing time`), "datetime")).Value
+	if len(token) < 16 || expires == "" {
+		t.Fatalf("pairing shows token %q expiring %q", token, expires)
+	}
+	screenshot(t, ctx, "application")
+
+	// Provision a local runtime and watch its page follow it to CONNECTED without being reloaded: a mark
+	// left on the page's window would be gone after a reload.
+	do(t, ctx, "provision a local runtime",
+		chromedp.Click(chromedp.CSS(`nav a[href$="/runtimes"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#rt-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#rt-name`), "edge-cockpit"),
+		chromedp.Submit(chromedp.CSS(`#rt-name`)),
+		chromedp.WaitVisible(chromedp.CSS(`#operations`)),
+		js(`window.notReloaded = true`),
+	)
+	// The page is at /cockpit/runtimes/<id>.
+	runtimeID := get(t, ctx, "runtime id", chromedp.Evaluate[string](`location.pathname.split("/").pop()`))
+	if runtimeID == "" || runtimeID == "runtimes" {
+		t.Fatalf("provisioning did not open the runtime's page (%q)", runtimeID)
+	}
+	t.Cleanup(func() { deprovision(t, tenant, runtimeID) })
+	screenshot(t, ctx, "runtime-provisioning")
+	waitCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(waitCtx, chromedp.WaitVisible(`//span[@id="runtime-status" and text()="CONNECTED"]`)); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		t.Fatalf("the runtime's page never showed CONNECTED: %v\n%s", err, body)
+	}
+	notReloaded := get(t, ctx, "the page was not reloaded", chromedp.Evaluate[bool](`window.notReloaded === true`))
+	if !notReloaded {
+		t.Fatal("the page was reloaded to show CONNECTED; it should have refreshed itself")
+	}
+	do(t, ctx, "operation succeeded", chromedp.WaitVisible(`//table[@id="operations"]//span[text()="Succeeded"]`))
+	screenshot(t, ctx, "runtime")
+
+	// The list at phone width: nothing wider than the screen.
+	do(t, ctx, "phone width",
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(cockpitURL("/runtimes")),
+		chromedp.WaitVisible(chromedp.CSS(`#runtime-list`)),
+	)
+	overflow := get(t, ctx, "overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	if overflow {
+		t.Error("the runtimes page is wider than a 390 px screen")
+	}
+	screenshot(t, ctx, "runtimes-phone")
+	do(t, ctx, "back to desktop width", chromedp.ResetViewport())
+
+	t.Run("a viewer sees actions disabled, with why", func(t *testing.T) {
+		vctx := browser(t)
+		signIn(t, vctx, tenant, "viewer")
+		do(t, vctx, "applications as a viewer", chromedp.Navigate(cockpitURL("/applications")),
+			chromedp.WaitVisible(chromedp.CSS(`#app-name`)))
+		disabled := get(t, vctx, "register button", chromedp.Evaluate[bool](`document.querySelector('form.card button[type=submit]').disabled`))
+		if !disabled {
+			t.Error("a viewer's Register button is enabled")
+		}
+		if got := text(t, vctx, ".why"); !strings.Contains(got, "application:write") {
+			t.Errorf("the reason shown is %q", got)
+		}
+		screenshot(t, vctx, "applications-viewer")
+		// The list still works: the application registered above is on it.
+		list := get(t, vctx, "list", chromedp.Text(chromedp.CSS(`#app-list`)))
+		if !strings.Contains(list, "shop") {
+			t.Errorf("the viewer's list lacks the application: %q", list)
+		}
+	})
+
+	t.Run("the keyboard reaches the skip link first", func(t *testing.T) {
+		do(t, ctx, "tab", chromedp.Navigate(cockpitURL("/applications")), chromedp.WaitVisible(chromedp.CSS(`main`)),
+			chromedp.KeyEvent("\t"))
+		focused := get(t, ctx, "focused element", chromedp.Evaluate[string](`document.activeElement.textContent`))
+		if strings.TrimSpace(focused) != "Skip to content" {
+			t.Errorf("the first Tab focuses %q", focused)
+		}
+	})
+	fmt.Println("cockpit: screenshots under bin/artifacts/cockpit (or MP_ARTIFACTS_DIR)")
+}
