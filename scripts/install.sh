@@ -48,17 +48,21 @@ else
 	build_dapr
 fi
 
+# apt_install PACKAGE installs a Debian package, refreshing the package lists once if the first try fails;
+# it answers false where there is no apt-get.
+apt_install() {
+	command -v apt-get >/dev/null || return 1
+	log "installing $1 from Debian packages"
+	local sudo_cmd=""
+	[[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+	$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null ||
+		{ $sudo_cmd apt-get update -q >/dev/null &&
+			$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null; }
+}
+
 if ! command -v redis-server >/dev/null; then
-	if command -v apt-get >/dev/null; then
-		log "installing redis-server from Debian packages"
-		sudo_cmd=""
-		[[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-		$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null ||
-			{ $sudo_cmd apt-get update -q >/dev/null &&
-				$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }
-	else
+	apt_install redis-server ||
 		die "redis-server not found: install Redis 7 (e.g. 'brew install redis' or your distribution's redis package)"
-	fi
 fi
 log "redis-server: $(redis-server --version | cut -d' ' -f3)"
 "$(dirname "$0")/install-k8s.sh" # kube-apiserver and etcd, for the tests on a real Kubernetes API
@@ -66,14 +70,12 @@ log "redis-server: $(redis-server --version | cut -d' ' -f3)"
 # PostgreSQL, for the Registry on state.postgresql (scripts/postgres.sh; make test runs the e2e suite on it).
 # Debian keeps the server's programs out of PATH, in /usr/lib/postgresql/<major>/bin.
 if [[ -z ${MP_POSTGRES_BIN:-} ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
-	if command -v apt-get >/dev/null; then
-		log "installing postgresql from Debian packages"
-		sudo_cmd=""
-		[[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-		$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null ||
-			{ $sudo_cmd apt-get update -q >/dev/null &&
-				$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
-	else
+	apt_install postgresql ||
 		die "PostgreSQL not found: install PostgreSQL 15 or newer (initdb, pg_ctl, postgres) or set MP_POSTGRES_BIN to its programs' folder"
-	fi
+fi
+
+# Debian's Chromium, which the Cockpit's browser tests drive headless (chromedp). Without it those tests
+# say so and skip, unless make test requires them (MP_REQUIRE_E2E=1).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+	apt_install chromium || log "Chromium could not be installed: the Cockpit's browser tests cannot run here"
 fi
