@@ -326,6 +326,8 @@ var calls = []call{
 	{"gateway", "broker", "PATCH", "/v2/service_instances/i-1"},
 	{"gateway", "broker", "GET", "/specifications/a/b/apis/d"},
 	{"broker", "director", "POST", "/graphql"},
+	{"gateway", "cockpit", "GET", "/cockpit/applications"},
+	{"gateway", "cockpit", "POST", "/cockpit/applications/a-1/labels"},
 }
 
 // refused are invocations no app needs; the policies must deny them.
@@ -351,6 +353,9 @@ var refused = []call{
 	{"director", "broker", "GET", "/v2/catalog"},
 	{"gateway", "broker", "POST", "/v2/catalog"},
 	{"gateway", "broker", "GET", "/healthz"},
+	{"gateway", "cockpit", "DELETE", "/cockpit/applications/a-1"},
+	{"gateway", "cockpit", "GET", "/events/runtime.updated"},
+	{"director", "cockpit", "GET", "/cockpit/"},
 }
 
 // allowed decides as Dapr 1.16's access control does for HTTP (pkg/acl, pkg/config/acl_trie.go): the caller's

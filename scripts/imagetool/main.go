@@ -48,6 +48,7 @@ type app struct {
 
 var apps = []app{
 	{name: "broker", ports: []int{3005}},
+	{name: "cockpit", ports: []int{3006}},
 	{name: "connector", ports: []int{3002}},
 	{name: "director", ports: []int{3001}, caCerts: true},
 	{name: "gateway", ports: []int{3000, 3443}, caCerts: true},
