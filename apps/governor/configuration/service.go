@@ -47,6 +47,10 @@ func callerSubject(ctx context.Context) string {
 // TopicChanged is the pub/sub topic announcing every new revision of a configuration.
 const TopicChanged = "configuration.changed"
 
+// TopicStatus announces each report of a runtime's agent about applying its configuration (a Status),
+// for whoever shows or acts on it.
+const TopicStatus = "configuration.status"
+
 // ChangedEvent is the data of a configuration.changed event.
 type ChangedEvent struct {
 	Tenant          string `json:"tenant"`

@@ -40,7 +40,7 @@ func (s *Service) ReportStatus(ctx context.Context, runtimeID string, rev int, s
 	st := &Status{RuntimeID: runtimeID, Revision: rev, Status: status, Reason: reason,
 		ReportedAt: s.now().UTC(), ReportedBy: callerSubject(ctx)}
 	err = s.store.Mutate(ctx, sc, runtimeID, "", func([]byte) (registry.Change, error) {
-		return registry.Change{Data: st}, nil
+		return registry.Change{Data: st, Events: []registry.Event{{Topic: TopicStatus, Data: st}}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store status of runtime %s: %w", runtimeID, err)
