@@ -111,8 +111,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }
 
-// liveSubscriptions are the topics whose events nudge open pages: applications and runtimes changing, and
-// the Provisioner's operations (announced under their runtime's ID, the page that shows them).
+// liveSubscriptions are the topics whose events nudge open pages: applications and runtimes changing, the
+// Provisioner's operations and the agents' configuration reports (announced under their runtime's ID, the
+// page that shows them), and configurations changing.
 func liveSubscriptions(pubsub string, hub *live.Hub) []events.Subscription {
 	nudge := func(field string) func(context.Context, []byte) error {
 		return func(_ context.Context, data []byte) error {
@@ -131,5 +132,8 @@ func liveSubscriptions(pubsub string, hub *live.Hub) []events.Subscription {
 		"runtime.created", "runtime.updated", "runtime.deleted"} {
 		subs = append(subs, events.Subscription{PubSub: pubsub, Topic: topic, Handle: nudge("id")})
 	}
-	return append(subs, events.Subscription{PubSub: pubsub, Topic: "provisioning.operation", Handle: nudge("runtimeID")})
+	return append(subs,
+		events.Subscription{PubSub: pubsub, Topic: "provisioning.operation", Handle: nudge("runtimeID")},
+		events.Subscription{PubSub: pubsub, Topic: "configuration.changed", Handle: nudge("configurationID")},
+		events.Subscription{PubSub: pubsub, Topic: "configuration.status", Handle: nudge("runtimeID")})
 }

@@ -140,8 +140,10 @@ func signIn(t *testing.T, ctx context.Context, tenant, role string) {
 
 // The Cockpit in a real browser, through the gateway: a development sign-in; an application registered,
 // a label refused by its definition's schema (as typed, and again by the Director) and then set, and the
-// application paired; a local runtime provisioned, reaching CONNECTED on its page without a reload; and a
-// read-only user who sees the actions disabled with the reason.
+// application paired; a local runtime provisioned, reaching CONNECTED on its page without a reload; a
+// Governor configuration for it (a secret that is never shown again) reaching APPLIED live, a second
+// revision, its diff and a rollback applied in turn; and a read-only user who sees the actions disabled
+// with the reason.
 func TestCockpitInABrowser(t *testing.T) {
 	if err := startCockpit(); err != nil {
 		t.Fatalf("start the Cockpit: %v", err)
@@ -241,7 +243,71 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Fatal("the page was reloaded to show CONNECTED; it should have refreshed itself")
 	}
 	do(t, ctx, "operation succeeded", chromedp.WaitVisible(`//table[@id="operations"]//span[text()="Succeeded"]`))
+
+	// Configure it: a binding with a secret, which the page never shows again; the runtime's page then
+	// follows its agent to APPLIED on its own.
+	do(t, ctx, "create a configuration for the runtime",
+		chromedp.Click(chromedp.CSS(`a[href*="configurations?runtime="]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#b-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#b-name`), "logging"),
+		js(`document.querySelector('#b-type').value = 'bindings.http'`),
+		chromedp.SendKeys(chromedp.CSS(`#b-meta`), "url=http://127.0.0.1:1/first"),
+		chromedp.SendKeys(chromedp.CSS(`#b-secret`), "securityToken=s3cret-value"),
+		chromedp.Submit(chromedp.CSS(`#b-name`)),
+		chromedp.WaitVisible(chromedp.CSS(`#config-revision`)),
+	)
+	configURL := get(t, ctx, "configuration page", chromedp.Evaluate[string](`location.pathname`))
+	if page := text(t, ctx, "main"); strings.Contains(page, "s3cret-value") || !strings.Contains(page, "securityToken (set)") {
+		t.Fatalf("the configuration page shows the secret, or not that it is set:\n%s", page)
+	}
+	appliedAs := func(what string) string {
+		t.Helper()
+		do(t, ctx, "the runtime's page", chromedp.Navigate(cockpitURL("/runtimes/"+runtimeID)), chromedp.WaitVisible(chromedp.CSS(`#runtime-config`)),
+			js(`window.notReloaded = true`))
+		waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		// The agent reports the revision the runtime should run, APPLIED, and the page shows it unasked.
+		err := chromedp.Do(waitCtx, chromedp.WaitVisible(`//span[@id="config-status" and text()="APPLIED"]`),
+			chromedp.Poll[chromedp.Void](`document.getElementById("config-applied")?.textContent === document.getElementById("config-should")?.textContent`))
+		if err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#runtime-config")))
+			t.Fatalf("%s: the runtime's page never showed its configuration APPLIED: %v\n%s", what, err, body)
+		}
+		if !get(t, ctx, "not reloaded", chromedp.Evaluate[bool](`window.notReloaded === true`)) {
+			t.Fatalf("%s: the page was reloaded", what)
+		}
+		return text(t, ctx, "#config-applied")
+	}
+	first := appliedAs("the new configuration")
 	screenshot(t, ctx, "runtime")
+
+	// A second revision, its diff against the first, and a rollback to the first as a third revision.
+	do(t, ctx, "add a binding",
+		chromedp.Navigate(stack.AppURL("gateway")+configURL),
+		chromedp.WaitVisible(chromedp.CSS(`#b-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#b-name`), "second"),
+		js(`document.querySelector('#b-type').value = 'bindings.http'`),
+		chromedp.SendKeys(chromedp.CSS(`#b-meta`), "url=http://127.0.0.1:1/second"),
+		chromedp.Submit(chromedp.CSS(`#b-name`)),
+		chromedp.WaitVisible(`//dd[@id="config-revision" and starts-with(normalize-space(.), "2")]`),
+		chromedp.Click(`//table[@id="revisions"]//a[text()="Diff"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#diff`)),
+	)
+	if d := text(t, ctx, "#diff pre"); !strings.Contains(d, "+binding second (bindings.http)") || strings.Contains(d, "s3cret") ||
+		!strings.Contains(d, "securityToken = (secret)") {
+		t.Fatalf("the diff of revision 1 against 2:\n%s", d)
+	}
+	screenshot(t, ctx, "configuration")
+	do(t, ctx, "roll back to revision 1",
+		chromedp.Click(`//button[normalize-space(.)="Roll back to 1"]`),
+		chromedp.WaitVisible(`//dd[@id="config-revision" and contains(., "rolled back to revision 1")]`),
+	)
+	if got := text(t, ctx, "#bindings"); strings.Contains(got, "second") || !strings.Contains(got, "logging") {
+		t.Fatalf("after the rollback the bindings are:\n%s", got)
+	}
+	if last := appliedAs("the rollback"); last == first {
+		t.Errorf("the rollback did not make a new effective revision (still %s)", last)
+	}
 
 	// The list at phone width: nothing wider than the screen.
 	do(t, ctx, "phone width",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -72,10 +73,22 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.ProvisionLocal(ctx, "tok", LocalRuntimeInput{Name: "edge"})
 	_, _ = c.Deprovision(ctx, "tok", "r-1")
 	_, _ = c.Operations(ctx, "tok", "r-1")
+	b := Binding{Name: "logging", Type: "bindings.http", Metadata: []MetadataItem{{Name: "url", Value: "http://x"}},
+		SecretMetadata: []MetadataItem{{Name: "securityToken"}}}
+	_, _ = c.Configurations(ctx, "tok", 50, "c")
+	_, _ = c.Configuration(ctx, "tok", "c-1")
+	_, _ = c.Revisions(ctx, "tok", "c-1", 200, "c")
+	_, _ = c.CreateConfiguration(ctx, "tok", ConfigurationInput{LabelSelector: []LabelMatch{{Key: "env", Value: "prod"}}, Bindings: []Binding{b}})
+	_ = c.UpdateConfiguration(ctx, "tok", "c-1", ConfigurationInput{RuntimeID: "r-1", Bindings: []Binding{b}})
+	_ = c.DeleteConfiguration(ctx, "tok", "c-1")
+	_ = c.Rollback(ctx, "tok", "c-1", 1)
+	_, _ = c.RuntimeConfiguration(ctx, "tok", "r-1")
+	_, _ = c.BindingTypes(ctx, "tok")
 
 	schemas := map[API]string{
 		Director:    filepath.Join("..", "..", "director", "graph", "schema", "*.graphqls"),
 		Provisioner: filepath.Join("..", "..", "provisioner", "graph", "schema", "*.graphqls"),
+		Governor:    filepath.Join("..", "..", "governor", "graph", "schema", "*.graphqls"),
 	}
 	for api, docs := range g.sent {
 		glob, ok := schemas[api]
@@ -84,11 +97,11 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 		}
 		schema := schematest.Load(t, glob)
 		for i, d := range docs {
-			schematest.Validate(t, schema, string(api)+" document "+string(rune('0'+i)), d)
+			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 12 || len(g.sent[Provisioner]) != 3 {
-		t.Errorf("sent %d Director and %d Provisioner documents", len(g.sent[Director]), len(g.sent[Provisioner]))
+	if len(g.sent[Director]) != 12 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
+		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {
 		if g.auth[i] != "Bearer tok" || g.rid[i] != "rid-1" {

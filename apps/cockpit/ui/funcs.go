@@ -14,6 +14,9 @@ var funcs = template.FuncMap{
 	"json":  toJSON,
 	"keys":  sortedKeys,
 	"base":  func() string { return Base },
+	"bindingForm": func(v *view, legend string, types any, form map[string]string) map[string]any {
+		return map[string]any{"View": v, "Legend": legend, "Types": types, "Form": form}
+	},
 	"labelsOf": func(v *view, labels map[string]any, path, scope string, form map[string]string) labelsArg {
 		return labelsArg{View: v, Labels: labels, Path: path, Scope: scope, Form: form}
 	},

@@ -48,7 +48,10 @@ type runtimeView struct {
 	Operations []plane.Operation
 	// OpsErr says why the operations could not be read; the rest of the page still shows.
 	OpsErr *plane.Error
-	Form   map[string]string
+	// Config is what the Governor says the runtime should run and what its agent reported.
+	Config    *plane.RuntimeConfig
+	ConfigErr *plane.Error
+	Form      map[string]string
 }
 
 func (s *server) runtime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -68,6 +71,18 @@ func (s *server) runtimePage(w http.ResponseWriter, r *http.Request, sess *sessi
 			_, v.OpsErr = s.apiError(r, err)
 		}
 	}
+	watched := []string{id}
+	if rt != nil && sess.Can(identity.ScopeConfigurationRead) {
+		rc, err := s.Plane.RuntimeConfiguration(r.Context(), sess.Token, id)
+		if err != nil {
+			_, v.ConfigErr = s.apiError(r, err)
+		} else {
+			v.Config = &rc
+			for _, src := range rc.Sources {
+				watched = append(watched, src.ConfigurationID)
+			}
+		}
+	}
 	if rt == nil && len(v.Operations) == 0 {
 		s.fail(w, r, http.StatusNotFound, &plane.Error{Code: "NOT_FOUND", Message: "There is no runtime with this ID in tenant " + sess.Tenant + "."})
 		return
@@ -77,7 +92,7 @@ func (s *server) runtimePage(w http.ResponseWriter, r *http.Request, sess *sessi
 		title = rt.Name
 	}
 	s.render(w, r, status, "runtime", &view{Title: title, Nav: "runtimes", Session: sess, Err: formErr,
-		Live: watch(sess, id), Data: v})
+		Live: watch(sess, watched...), Data: v})
 }
 
 func (s *server) setRuntimeLabel(w http.ResponseWriter, r *http.Request, sess *session.Session) {

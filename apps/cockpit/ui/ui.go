@@ -105,6 +105,14 @@ func Handler(d Deps) (http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/labels", s.form(s.setRuntimeLabel))
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/labels/delete", s.form(s.deleteRuntimeLabel))
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/deprovision", s.form(s.deprovisionRuntime))
+	mux.HandleFunc("GET "+Base+"/configurations", s.signedIn(s.configurations))
+	mux.HandleFunc("POST "+Base+"/configurations", s.form(s.createConfiguration))
+	mux.HandleFunc("GET "+Base+"/configurations/{id}", s.signedIn(s.configuration))
+	mux.HandleFunc("POST "+Base+"/configurations/{id}/bindings", s.form(s.putBinding))
+	mux.HandleFunc("POST "+Base+"/configurations/{id}/bindings/delete", s.form(s.removeBinding))
+	mux.HandleFunc("POST "+Base+"/configurations/{id}/rollback", s.form(s.rollbackConfiguration))
+	mux.HandleFunc("POST "+Base+"/configurations/{id}/delete", s.form(s.deleteConfiguration))
+	mux.HandleFunc("POST "+Base+"/selector/check", s.form(s.checkSelector))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Err: &plane.Error{Code: "NOT_FOUND",
 			Message: "There is no page at this address.", RequestID: requestID(r)}})

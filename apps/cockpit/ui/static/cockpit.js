@@ -54,3 +54,27 @@
     for (const el of [key, value]) el.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
   }
 })();
+
+// A label selector says how many runtimes it matches as it is typed, before the configuration is saved.
+(function () {
+  for (const form of document.querySelectorAll("form[data-selector-check]")) {
+    const sel = form.querySelector("[name=selector]"), out = form.querySelector("#selector-check");
+    const csrf = form.querySelector("[name=csrf]");
+    let timer;
+    async function check() {
+      if (!sel.value.trim()) { out.textContent = ""; out.className = "check"; return; }
+      const body = new URLSearchParams({ selector: sel.value, csrf: csrf.value });
+      try {
+        const resp = await fetch(form.dataset.selectorCheck, { method: "POST", body, credentials: "same-origin",
+          headers: { "Accept": "application/json" } });
+        const res = await resp.json();
+        if (res.error) { out.textContent = res.error.message + " (request " + res.error.requestId + ")"; out.className = "check bad"; return; }
+        out.textContent = res.message;
+        out.className = res.valid ? "check good" : "check bad";
+      } catch (e) {
+        out.textContent = "";
+      }
+    }
+    sel.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+  }
+})();

@@ -1,0 +1,182 @@
+package plane
+
+import (
+	"context"
+	"time"
+)
+
+// Configuration is a revision of a Governor configuration: bindings for one runtime or for the runtimes
+// whose labels match a selector. Secret values never come back (Secret.Value is always empty here).
+type Configuration struct {
+	ID             string       `json:"id"`
+	Revision       int          `json:"revision"`
+	Deleted        bool         `json:"deleted"`
+	RolledBackFrom *int         `json:"rolledBackFrom"`
+	RuntimeID      string       `json:"runtimeID"`
+	LabelSelector  []LabelMatch `json:"labelSelector"`
+	Bindings       []Binding    `json:"bindings"`
+	CreatedAt      time.Time    `json:"createdAt"`
+	RevisedAt      time.Time    `json:"revisedAt"`
+	RevisedBy      string       `json:"revisedBy"`
+}
+
+// LabelMatch is one label a runtime must carry: equal to Value or, for a list, holding it.
+type LabelMatch struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Binding is a Dapr binding component of a configuration.
+type Binding struct {
+	Name           string         `json:"name"`
+	Type           string         `json:"type"`
+	Metadata       []MetadataItem `json:"metadata"`
+	SecretMetadata []MetadataItem `json:"secretMetadata"`
+	Scopes         []string       `json:"scopes"`
+}
+
+// MetadataItem is a binding's metadata; for secret metadata, an empty Value keeps the stored one.
+type MetadataItem struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// ConfigurationPage is one page of configurations or revisions.
+type ConfigurationPage struct {
+	Data       []Configuration `json:"data"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+const configurationFields = `id revision deleted rolledBackFrom runtimeID labelSelector { key value }
+  bindings { name type metadata { name value } secretMetadata { name } scopes }
+  createdAt revisedAt revisedBy`
+
+// Configurations is one page of the tenant's configurations.
+func (c *Client) Configurations(ctx context.Context, token string, first int, after string) (ConfigurationPage, error) {
+	var out struct {
+		P ConfigurationPage `json:"configurations"`
+	}
+	vars := map[string]any{"first": first}
+	if after != "" {
+		vars["after"] = after
+	}
+	err := c.Do(ctx, token, Governor, `query Configurations($first: Int, $after: PageCursor) {
+  configurations(first: $first, after: $after) { data { `+configurationFields+` } pageInfo { endCursor hasNextPage } totalCount }
+}`, vars, &out)
+	return out.P, err
+}
+
+// Configuration is the current revision of a configuration, or nil when there is none with this ID.
+func (c *Client) Configuration(ctx context.Context, token, id string) (*Configuration, error) {
+	var out struct {
+		C *Configuration `json:"configuration"`
+	}
+	err := c.Do(ctx, token, Governor, `query Configuration($id: ID!) { configuration(id: $id) { `+configurationFields+` } }`,
+		map[string]any{"id": id}, &out)
+	return out.C, err
+}
+
+// Revisions is one page of a configuration's revisions, oldest first.
+func (c *Client) Revisions(ctx context.Context, token, id string, first int, after string) (ConfigurationPage, error) {
+	var out struct {
+		P ConfigurationPage `json:"configurationRevisions"`
+	}
+	vars := map[string]any{"id": id, "first": first}
+	if after != "" {
+		vars["after"] = after
+	}
+	err := c.Do(ctx, token, Governor, `query Revisions($id: ID!, $first: Int, $after: PageCursor) {
+  configurationRevisions(id: $id, first: $first, after: $after) { data { `+configurationFields+` } pageInfo { endCursor hasNextPage } totalCount }
+}`, vars, &out)
+	return out.P, err
+}
+
+// ConfigurationInput is a whole configuration to write.
+type ConfigurationInput struct {
+	RuntimeID     string       `json:"runtimeID,omitempty"`
+	LabelSelector []LabelMatch `json:"labelSelector,omitempty"`
+	Bindings      []Binding    `json:"bindings"`
+}
+
+// CreateConfiguration writes a new configuration and returns its ID.
+func (c *Client) CreateConfiguration(ctx context.Context, token string, in ConfigurationInput) (string, error) {
+	var out struct {
+		C struct {
+			ID string `json:"id"`
+		} `json:"createConfiguration"`
+	}
+	err := c.Do(ctx, token, Governor, `mutation Create($in: ConfigurationInput!) { createConfiguration(in: $in) { id } }`,
+		map[string]any{"in": in}, &out)
+	return out.C.ID, err
+}
+
+// UpdateConfiguration replaces a configuration as a new revision; secret metadata without a value keeps
+// the value stored under the same binding name.
+func (c *Client) UpdateConfiguration(ctx context.Context, token, id string, in ConfigurationInput) error {
+	return c.Do(ctx, token, Governor, `mutation Update($id: ID!, $in: ConfigurationInput!) { updateConfiguration(id: $id, in: $in) { id } }`,
+		map[string]any{"id": id, "in": in}, nil)
+}
+
+// DeleteConfiguration deletes a configuration (a revision too, which rollback can undo).
+func (c *Client) DeleteConfiguration(ctx context.Context, token, id string) error {
+	return c.Do(ctx, token, Governor, `mutation Delete($id: ID!) { deleteConfiguration(id: $id) { id } }`,
+		map[string]any{"id": id}, nil)
+}
+
+// Rollback makes a new revision equal to revision rev.
+func (c *Client) Rollback(ctx context.Context, token, id string, rev int) error {
+	return c.Do(ctx, token, Governor, `mutation Rollback($id: ID!, $rev: Int!) { rollbackConfiguration(id: $id, revision: $rev) { id } }`,
+		map[string]any{"id": id, "rev": rev}, nil)
+}
+
+// RuntimeConfig is what a runtime should run (its effective configuration, without secret values) and
+// what its agent last reported.
+type RuntimeConfig struct {
+	Revision int       `json:"revision"`
+	Bindings []Binding `json:"bindings"`
+	Sources  []struct {
+		ConfigurationID string `json:"configurationID"`
+		Revision        int    `json:"revision"`
+	} `json:"sources"`
+	Status *ApplyStatus `json:"status"`
+}
+
+// ApplyStatus is an agent's report about applying a revision of its runtime's configuration.
+type ApplyStatus struct {
+	Revision   int       `json:"revision"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason"`
+	ReportedAt time.Time `json:"reportedAt"`
+}
+
+// RuntimeConfiguration reads a runtime's effective configuration and its agent's last report, at once
+// (no long-poll).
+func (c *Client) RuntimeConfiguration(ctx context.Context, token, runtimeID string) (RuntimeConfig, error) {
+	var raw struct {
+		RC RuntimeConfig `json:"runtimeConfiguration"`
+		Status *ApplyStatus `json:"runtimeConfigurationStatus"`
+	}
+	err := c.Do(ctx, token, Governor, `query RuntimeConfiguration($id: ID!) {
+  runtimeConfiguration(runtimeID: $id) { revision bindings { name type } sources { configurationID revision } }
+  runtimeConfigurationStatus(runtimeID: $id) { revision status reason reportedAt }
+}`, map[string]any{"id": runtimeID}, &raw)
+	rc := raw.RC
+	rc.Status = raw.Status
+	return rc, err
+}
+
+// BindingType is a binding type the Governor accepts.
+type BindingType struct {
+	Type             string   `json:"type"`
+	RequiredMetadata []string `json:"requiredMetadata"`
+}
+
+// BindingTypes lists the binding types the Governor accepts.
+func (c *Client) BindingTypes(ctx context.Context, token string) ([]BindingType, error) {
+	var out struct {
+		T []BindingType `json:"bindingTypes"`
+	}
+	err := c.Do(ctx, token, Governor, `query { bindingTypes { type requiredMetadata } }`, nil, &out)
+	return out.T, err
+}
