@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +48,17 @@ type config struct {
 	DevSignin   bool          `conf:"default:false,env:COCKPIT_DEV_SIGNIN"`
 	DataDir     string        `conf:"default:../../.data,env:MP_DATA_DIR"`
 	DevTokenTTL time.Duration `conf:"default:8h,env:COCKPIT_DEV_TOKEN_TTL"`
+
+	// The identity provider users sign in with (authorization code with PKCE): the one whose tokens the
+	// gateway accepts. RedirectURL is <public gateway URL>/cockpit/signin/callback.
+	OIDCIssuer       string `conf:"env:COCKPIT_OIDC_ISSUER"`
+	OIDCClientID     string `conf:"env:COCKPIT_OIDC_CLIENT_ID"`
+	OIDCClientSecret string `conf:"env:COCKPIT_OIDC_CLIENT_SECRET,mask"`
+	OIDCRedirectURL  string `conf:"env:COCKPIT_OIDC_REDIRECT_URL"`
+	OIDCScopes       string `conf:"default:profile,env:COCKPIT_OIDC_SCOPES"`
+	// OIDCBearer is the token the gateway gets: access_token, or id_token for providers whose access
+	// tokens are opaque or meant for another audience.
+	OIDCBearer string `conf:"default:access_token,env:COCKPIT_OIDC_BEARER"`
 
 	APITimeout      time.Duration `conf:"default:30s,env:COCKPIT_API_TIMEOUT"`
 	LiveMaxAge      time.Duration `conf:"default:25s,env:COCKPIT_LIVE_MAX_AGE"`
@@ -84,6 +96,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 		log.Warn("development sign-in is on: anyone who reaches the Cockpit can sign in to any tenant; never in production")
 	}
+	var idp *ui.OIDC
+	if cfg.OIDCIssuer != "" {
+		if cfg.OIDCClientID == "" || cfg.OIDCRedirectURL == "" {
+			return fmt.Errorf("COCKPIT_OIDC_ISSUER needs COCKPIT_OIDC_CLIENT_ID and COCKPIT_OIDC_REDIRECT_URL")
+		}
+		if cfg.OIDCBearer != "access_token" && cfg.OIDCBearer != "id_token" {
+			return fmt.Errorf("COCKPIT_OIDC_BEARER %q: access_token or id_token", cfg.OIDCBearer)
+		}
+		idp = &ui.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: cfg.OIDCRedirectURL, Scopes: strings.Fields(cfg.OIDCScopes), Bearer: cfg.OIDCBearer}
+	}
 	hub := live.NewHub()
 	pages, err := ui.Handler(ui.Deps{
 		Log:         log,
@@ -91,6 +114,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Plane:       plane.New(cfg.GatewayURL, cfg.APITimeout),
 		Hub:         hub,
 		DevKey:      devKey,
+		OIDC:        idp,
 		DevTokenTTL: cfg.DevTokenTTL,
 		LiveMaxAge:  cfg.LiveMaxAge,
 	})

@@ -20,12 +20,12 @@ var roles = map[string][]string{
 }
 
 type signinView struct {
-	Next string
-	Dev  bool
+	Next      string
+	Dev, OIDC bool
 }
 
 func (s *server) signinPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Data: signinView{Next: safeNext(r.URL.Query().Get("next")), Dev: s.DevKey != nil}})
+	s.render(w, r, http.StatusOK, "signin", &view{Title: "Sign in", Data: signinView{Next: safeNext(r.URL.Query().Get("next")), Dev: s.DevKey != nil, OIDC: s.OIDC != nil}})
 }
 
 // devSignin signs in with a token from the local development key: any tenant, administrator or viewer.
@@ -43,7 +43,7 @@ func (s *server) devSignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, role := strings.TrimSpace(r.PostFormValue("tenant")), r.PostFormValue("role")
-	v := &view{Title: "Sign in", Data: signinView{Next: safeNext(r.PostFormValue("next")), Dev: true}}
+	v := &view{Title: "Sign in", Data: signinView{Next: safeNext(r.PostFormValue("next")), Dev: true, OIDC: s.OIDC != nil}}
 	if err := identity.ValidateTenant(tenant); err != nil {
 		v.Err = &plane.Error{Code: "INVALID_INPUT", Message: "Tenant: " + err.Error(), RequestID: requestID(r)}
 		s.render(w, r, http.StatusBadRequest, "signin", v)

@@ -46,6 +46,8 @@ type Deps struct {
 	Hub      *live.Hub
 	// DevKey signs development sign-ins; nil turns them off (production).
 	DevKey *devtoken.LocalKey
+	// OIDC signs users in with the identity provider; nil when none is configured.
+	OIDC *OIDC
 	// DevTokenTTL is how long a development sign-in lasts.
 	DevTokenTTL time.Duration
 	// LiveMaxAge ends each event stream after this long (see live.Serve).
@@ -59,10 +61,15 @@ type server struct {
 
 // Handler serves the Cockpit under Base.
 func Handler(d Deps) (http.Handler, error) {
+	_, h, err := newHandler(d)
+	return h, err
+}
+
+func newHandler(d Deps) (*server, http.Handler, error) {
 	s := &server{Deps: d, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -71,19 +78,21 @@ func Handler(d Deps) (http.Handler, error) {
 		}
 		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", n, err)
+			return nil, nil, fmt.Errorf("template %s: %w", n, err)
 		}
 		s.pages[base] = t
 	}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Base+"/static/", http.StripPrefix(Base+"/static/", immutable(http.FileServerFS(static))))
 	mux.HandleFunc("GET "+Base+"/signin", s.signinPage)
 	mux.HandleFunc("POST "+Base+"/signin/dev", s.devSignin)
+	mux.HandleFunc("GET "+Base+"/signin/oidc", s.oidcStart)
+	mux.HandleFunc("GET "+Base+"/signin/callback", s.oidcCallback)
 	mux.HandleFunc("POST "+Base+"/signout", s.signout)
 	mux.HandleFunc("POST "+Base+"/tenant", s.form(s.switchTenant))
 	mux.HandleFunc("GET "+Base+"/live", s.signedIn(s.liveStream))
@@ -117,7 +126,7 @@ func Handler(d Deps) (http.Handler, error) {
 		s.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Err: &plane.Error{Code: "NOT_FOUND",
 			Message: "There is no page at this address.", RequestID: requestID(r)}})
 	})
-	return secureHeaders(withRequestID(mux)), nil
+	return s, secureHeaders(withRequestID(mux)), nil
 }
 
 // view is what every page template gets.

@@ -43,6 +43,7 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type cockpit struct {
 	*httptest.Server
+	srv    *server
 	gw     *fakeGateway
 	client *http.Client
 }
@@ -68,14 +69,14 @@ func newCockpit(t *testing.T, dev bool) *cockpit {
 			t.Fatal(err)
 		}
 	}
-	h, err := Handler(d)
+	s, h, err := newHandler(d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
-	return &cockpit{Server: srv, gw: gw, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &cockpit{Server: srv, srv: s, gw: gw, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
