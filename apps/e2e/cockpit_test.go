@@ -157,7 +157,6 @@ func TestCockpitInABrowser(t *testing.T) {
 	ctx := browser(t)
 	signIn(t, ctx, tenant, "administrator")
 	do(t, ctx, "development banner", chromedp.WaitVisible(chromedp.CSS(`.dev`)))
-	screenshot(t, ctx, "overview")
 
 	// Register an application from the list page.
 	do(t, ctx, "register an application",
@@ -320,7 +319,13 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Error("the runtimes page is wider than a 390 px screen")
 	}
 	screenshot(t, ctx, "runtimes-phone")
-	do(t, ctx, "back to desktop width", chromedp.ResetViewport())
+	do(t, ctx, "back to desktop width", chromedp.EmulateViewport(1280, 900))
+
+	do(t, ctx, "overview", chromedp.Navigate(cockpitURL("/")), chromedp.WaitVisible(chromedp.CSS(`#tiles`)))
+	if got := text(t, ctx, "#tiles"); !strings.Contains(got, "CONNECTED 1") {
+		t.Errorf("the overview counts:\n%s", got)
+	}
+	screenshot(t, ctx, "overview")
 
 	t.Run("a viewer sees actions disabled, with why", func(t *testing.T) {
 		vctx := browser(t)
