@@ -73,6 +73,12 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.ProvisionLocal(ctx, "tok", LocalRuntimeInput{Name: "edge"})
 	_, _ = c.Deprovision(ctx, "tok", "r-1")
 	_, _ = c.Operations(ctx, "tok", "r-1")
+	_, _ = c.Bundle(ctx, "tok", "a-1", "b-1")
+	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "api", "d-1")
+	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "event", "d-2")
+	_ = c.ApproveInstanceAuth(ctx, "tok", "ia-1", Credentials{Username: "u", Password: "p"})
+	_ = c.ApproveInstanceAuth(ctx, "tok", "ia-1", Credentials{ClientID: "c", ClientSecret: "s", TokenURL: "https://t"})
+	_ = c.DenyInstanceAuth(ctx, "tok", "ia-1", "no")
 	b := Binding{Name: "logging", Type: "bindings.http", Metadata: []MetadataItem{{Name: "url", Value: "http://x"}},
 		SecretMetadata: []MetadataItem{{Name: "securityToken"}}}
 	_, _ = c.Configurations(ctx, "tok", 50, "c")
@@ -100,7 +106,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 12 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
+	if len(g.sent[Director]) != 18 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -107,6 +107,10 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/applications/{id}/pair", s.form(s.pairApplication))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/unregister", s.form(s.unregisterApplication))
 	mux.HandleFunc("POST "+Base+"/labels/check", s.form(s.checkLabel))
+	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}", s.signedIn(s.bundle))
+	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}/{kind}/{def}", s.signedIn(s.spec))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/auths/{auth}/approve", s.form(s.approveInstanceAuth))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/auths/{auth}/deny", s.form(s.denyInstanceAuth))
 
 	mux.HandleFunc("GET "+Base+"/runtimes", s.signedIn(s.runtimes))
 	mux.HandleFunc("POST "+Base+"/runtimes", s.form(s.provisionRuntime))

@@ -254,3 +254,24 @@ func TestLiveStreamsOnlyWhatThePageWasGiven(t *testing.T) {
 		t.Errorf("the page's own stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+func TestInstanceAuthsCanBeAnsweredFromTheBundle(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["bundle"] = `{"data":{"application":{"bundle":{"id":"b-1","name":"orders","apiDefinitions":{"totalCount":1,"data":[{"id":"d-1","name":"orders-api","targetURL":"https://shop/api","spec":{"format":"JSON","type":"OPEN_API"}}]},"eventDefinitions":{"totalCount":0,"data":[]},"instanceAuths":[{"id":"ia-1","status":{"condition":"PENDING","timestamp":"2026-12-01T00:00:00Z","message":"waiting","reason":"PendingNotification"}}]}}}}`
+	_, page := c.get(t, Base+"/applications/a-1/bundles/b-1")
+	for _, want := range []string{"orders-api", "/applications/a-1/bundles/b-1/api/d-1", "/auths/ia-1/approve", "/auths/ia-1/deny", "PENDING"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the bundle page lacks %q", want)
+		}
+	}
+	resp, body := c.post(t, Base+"/applications/a-1/bundles/b-1/auths/ia-1/approve", url.Values{"csrf": {csrf}, "username": {"u"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "username and password") {
+		t.Errorf("approve without a password: %d", resp.StatusCode)
+	}
+	sent := len(c.gw.tokens)
+	resp, _ = c.post(t, Base+"/applications/a-1/bundles/b-1/auths/ia-1/deny", url.Values{"csrf": {csrf}, "message": {"not this runtime"}})
+	if resp.StatusCode != http.StatusSeeOther || len(c.gw.tokens) != sent+1 {
+		t.Errorf("deny: %d, %d calls", resp.StatusCode, len(c.gw.tokens)-sent)
+	}
+}
