@@ -309,6 +309,45 @@ func TestCockpitInABrowser(t *testing.T) {
 	}
 
 	// The list at phone width: nothing wider than the screen.
+	// A label selector says how many runtimes it matches before a configuration is saved.
+	do(t, ctx, "selector preview",
+		chromedp.Navigate(cockpitURL("/configurations")),
+		chromedp.WaitVisible(chromedp.CSS(`#c-selector`)),
+		chromedp.SendKeys(chromedp.CSS(`#c-selector`), "provisioner_backend=local"),
+		chromedp.WaitVisible(chromedp.CSS(`#selector-check.good`)),
+	)
+	if got := text(t, ctx, "#selector-check"); got != "This selector matches 1 runtime now." {
+		t.Errorf("the selector preview says %q", got)
+	}
+
+	// A label definition's schema is checked as it is typed, then saved.
+	do(t, ctx, "label definition",
+		chromedp.Navigate(cockpitURL("/labels")),
+		chromedp.WaitVisible(chromedp.CSS(`#def-key`)),
+		chromedp.SendKeys(chromedp.CSS(`#def-key`), "tier"),
+		chromedp.SendKeys(chromedp.CSS(`#def-schema`), `{"type": "strin`),
+		chromedp.WaitVisible(chromedp.CSS(`#def-check.bad`)),
+		chromedp.SendKeys(chromedp.CSS(`#def-schema`), `g", "enum": ["gold", "silver"]}`),
+		chromedp.WaitVisible(chromedp.CSS(`#def-check.good`)),
+		chromedp.Submit(chromedp.CSS(`#def-key`)),
+		chromedp.WaitVisible(`//th[@scope="row" and text()="tier"]`),
+	)
+
+	// A scenario, and runtimes labelled provisioner_backend=local put into it automatically.
+	do(t, ctx, "scenario and assignment",
+		chromedp.Navigate(cockpitURL("/scenarios")),
+		chromedp.WaitVisible(chromedp.CSS(`#sc-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#sc-name`), "blue"),
+		chromedp.Submit(chromedp.CSS(`#sc-name`)),
+		chromedp.WaitVisible(`//th[@scope="row" and text()="blue"]`),
+		js(`document.querySelector('#as-scenario').value = 'blue'`),
+		chromedp.SendKeys(chromedp.CSS(`#as-key`), "provisioner_backend"),
+		chromedp.SendKeys(chromedp.CSS(`#as-value`), "local"),
+		chromedp.Submit(chromedp.CSS(`#as-key`)),
+		chromedp.WaitVisible(`//th[text()="blue"]/following-sibling::td//span[@class="chip" and contains(., "provisioner_backend")]`),
+	)
+	screenshot(t, ctx, "scenarios")
+
 	do(t, ctx, "phone width",
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Navigate(cockpitURL("/runtimes")),

@@ -309,3 +309,88 @@ func (c *Client) Runtime(ctx context.Context, token, id string) (*Runtime, error
 		map[string]any{"id": id}, &out)
 	return out.Runtime, err
 }
+
+// LabelDefinitions lists the tenant's label definitions.
+func (c *Client) LabelDefinitions(ctx context.Context, token string) ([]LabelDefinition, error) {
+	var out struct {
+		D []LabelDefinition `json:"labelDefinitions"`
+	}
+	err := c.Do(ctx, token, Director, `query { labelDefinitions { key schema } }`, nil, &out)
+	return out.D, err
+}
+
+// SaveLabelDefinition creates the definition of key, or replaces its schema when update is set; an empty
+// schema lets any value through.
+func (c *Client) SaveLabelDefinition(ctx context.Context, token, key, schema string, update bool) error {
+	in := map[string]any{"key": key}
+	if schema != "" {
+		in["schema"] = schema
+	}
+	op := "createLabelDefinition"
+	if update {
+		op = "updateLabelDefinition"
+	}
+	return c.Do(ctx, token, Director, `mutation Save($in: LabelDefinitionInput!) { `+op+`(in: $in) { key } }`,
+		map[string]any{"in": in}, nil)
+}
+
+// DeleteLabelDefinition removes a definition, and with withLabels the labels of that key everywhere.
+func (c *Client) DeleteLabelDefinition(ctx context.Context, token, key string, withLabels bool) error {
+	return c.Do(ctx, token, Director, `mutation Delete($key: String!, $all: Boolean) { deleteLabelDefinition(key: $key, deleteRelatedLabels: $all) { key } }`,
+		map[string]any{"key": key, "all": withLabels}, nil)
+}
+
+// Assignment puts every runtime carrying the label Key=Value into Scenario.
+type Assignment struct {
+	Scenario string `json:"scenarioName"`
+	Selector struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	} `json:"selector"`
+}
+
+// Assignments lists the tenant's automatic scenario assignments (at most 200).
+func (c *Client) Assignments(ctx context.Context, token string) ([]Assignment, error) {
+	var out struct {
+		P struct {
+			Data []Assignment `json:"data"`
+		} `json:"automaticScenarioAssignments"`
+	}
+	err := c.Do(ctx, token, Director, `query { automaticScenarioAssignments(first: 200) { data { scenarioName selector { key value } } } }`, nil, &out)
+	return out.P.Data, err
+}
+
+// Assign creates the automatic assignment of runtimes labelled key=value to scenario.
+func (c *Client) Assign(ctx context.Context, token, scenario, key, value string) error {
+	return c.Do(ctx, token, Director, `mutation Assign($in: AutomaticScenarioAssignmentSetInput!) { createAutomaticScenarioAssignment(in: $in) { scenarioName } }`,
+		map[string]any{"in": map[string]any{"scenarioName": scenario, "selector": map[string]any{"key": key, "value": value}}}, nil)
+}
+
+// Unassign removes a scenario's automatic assignment.
+func (c *Client) Unassign(ctx context.Context, token, scenario string) error {
+	return c.Do(ctx, token, Director, `mutation Unassign($s: String!) { deleteAutomaticScenarioAssignmentForScenario(scenarioName: $s) { scenarioName } }`,
+		map[string]any{"s": scenario}, nil)
+}
+
+// CountWithScenario counts the applications and runtimes in a scenario.
+func (c *Client) CountWithScenario(ctx context.Context, token, scenario string) (apps, runtimes int, err error) {
+	var out struct {
+		A struct {
+			TotalCount int `json:"totalCount"`
+		} `json:"applications"`
+		R struct {
+			TotalCount int `json:"totalCount"`
+		} `json:"runtimes"`
+	}
+	f := []LabelFilter{{Key: "scenarios", Query: fmt.Sprintf(`$[*] ? (@ == %s)`, literal(strconvQuote(scenario)))}}
+	err = c.Do(ctx, token, Director, `query Count($f: [LabelFilter!]) {
+  applications(filter: $f, first: 1) { totalCount }
+  runtimes(filter: $f, first: 1) { totalCount }
+}`, map[string]any{"f": f}, &out)
+	return out.A.TotalCount, out.R.TotalCount, err
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

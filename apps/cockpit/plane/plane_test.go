@@ -73,6 +73,14 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.ProvisionLocal(ctx, "tok", LocalRuntimeInput{Name: "edge"})
 	_, _ = c.Deprovision(ctx, "tok", "r-1")
 	_, _ = c.Operations(ctx, "tok", "r-1")
+	_, _ = c.LabelDefinitions(ctx, "tok")
+	_ = c.SaveLabelDefinition(ctx, "tok", "tier", `{"type":"string"}`, false)
+	_ = c.SaveLabelDefinition(ctx, "tok", "tier", "", true)
+	_ = c.DeleteLabelDefinition(ctx, "tok", "tier", true)
+	_, _ = c.Assignments(ctx, "tok")
+	_ = c.Assign(ctx, "tok", "blue", "env", "prod")
+	_ = c.Unassign(ctx, "tok", "blue")
+	_, _, _ = c.CountWithScenario(ctx, "tok", "blue")
 	_, _ = c.Bundle(ctx, "tok", "a-1", "b-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "api", "d-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "event", "d-2")
@@ -106,7 +114,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 18 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
+	if len(g.sent[Director]) != 26 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -126,6 +126,15 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/configurations/{id}/rollback", s.form(s.rollbackConfiguration))
 	mux.HandleFunc("POST "+Base+"/configurations/{id}/delete", s.form(s.deleteConfiguration))
 	mux.HandleFunc("POST "+Base+"/selector/check", s.form(s.checkSelector))
+	mux.HandleFunc("GET "+Base+"/labels", s.signedIn(s.labelDefinitions))
+	mux.HandleFunc("POST "+Base+"/labels", s.form(s.saveLabelDefinition))
+	mux.HandleFunc("POST "+Base+"/labels/delete", s.form(s.deleteLabelDefinition))
+	mux.HandleFunc("POST "+Base+"/schema/check", s.form(s.checkSchema))
+	mux.HandleFunc("GET "+Base+"/scenarios", s.signedIn(s.scenarios))
+	mux.HandleFunc("POST "+Base+"/scenarios", s.form(s.addScenario))
+	mux.HandleFunc("POST "+Base+"/scenarios/remove", s.form(s.removeScenario))
+	mux.HandleFunc("POST "+Base+"/scenarios/assign", s.form(s.assignScenario))
+	mux.HandleFunc("POST "+Base+"/scenarios/unassign", s.form(s.unassignScenario))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Err: &plane.Error{Code: "NOT_FOUND",
 			Message: "There is no page at this address.", RequestID: requestID(r)}})

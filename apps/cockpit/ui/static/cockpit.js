@@ -30,15 +30,21 @@
   new EventSource(main.dataset.live).addEventListener("changed", refresh);
 })();
 
-// Label values are checked against their key's label definition as they are typed.
+// Forms that are checked as they are typed (data-check: where to ask; data-check-fields: the fields sent,
+// the last of which is the one judged): a label value against its definition, a label selector's matches,
+// a JSON Schema. The server answers {valid, message} or {error}; the form says it in its .check element.
 (function () {
-  for (const form of document.querySelectorAll("form.label-form[data-check]")) {
-    const key = form.querySelector("[name=key]"), value = form.querySelector("[name=value]");
-    const out = form.querySelector(".check"), csrf = form.querySelector("[name=csrf]");
+  for (const form of document.querySelectorAll("form[data-check]")) {
+    const names = (form.dataset.checkFields || "").split(" ").filter(Boolean);
+    const fields = names.map((n) => form.querySelector("[name=" + n + "]"));
+    const judged = fields[fields.length - 1], out = form.querySelector(".check");
+    const csrf = form.querySelector("[name=csrf]");
+    if (!judged || !out || !csrf) continue;
     let timer;
     async function check() {
-      if (!key.value || !value.value) { out.textContent = ""; out.className = "check"; return; }
-      const body = new URLSearchParams({ key: key.value, value: value.value, csrf: csrf.value });
+      if (!judged.value.trim()) { out.textContent = ""; out.className = "check"; judged.removeAttribute("aria-invalid"); return; }
+      const body = new URLSearchParams({ csrf: csrf.value });
+      names.forEach((n, i) => body.set(n, fields[i].value));
       try {
         const resp = await fetch(form.dataset.check, { method: "POST", body, credentials: "same-origin",
           headers: { "Accept": "application/json" } });
@@ -46,35 +52,11 @@
         if (res.error) { out.textContent = res.error.message + " (request " + res.error.requestId + ")"; out.className = "check bad"; return; }
         out.textContent = res.message || "";
         out.className = res.valid ? "check good" : "check bad";
-        value.setAttribute("aria-invalid", res.valid ? "false" : "true");
+        judged.setAttribute("aria-invalid", res.valid ? "false" : "true");
       } catch (e) {
         out.textContent = "";
       }
     }
-    for (const el of [key, value]) el.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
-  }
-})();
-
-// A label selector says how many runtimes it matches as it is typed, before the configuration is saved.
-(function () {
-  for (const form of document.querySelectorAll("form[data-selector-check]")) {
-    const sel = form.querySelector("[name=selector]"), out = form.querySelector("#selector-check");
-    const csrf = form.querySelector("[name=csrf]");
-    let timer;
-    async function check() {
-      if (!sel.value.trim()) { out.textContent = ""; out.className = "check"; return; }
-      const body = new URLSearchParams({ selector: sel.value, csrf: csrf.value });
-      try {
-        const resp = await fetch(form.dataset.selectorCheck, { method: "POST", body, credentials: "same-origin",
-          headers: { "Accept": "application/json" } });
-        const res = await resp.json();
-        if (res.error) { out.textContent = res.error.message + " (request " + res.error.requestId + ")"; out.className = "check bad"; return; }
-        out.textContent = res.message;
-        out.className = res.valid ? "check good" : "check bad";
-      } catch (e) {
-        out.textContent = "";
-      }
-    }
-    sel.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+    for (const el of fields) el.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
   }
 })();
