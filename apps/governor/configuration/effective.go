@@ -53,6 +53,10 @@ type Source struct {
 type runtimeView struct {
 	Revision int    `json:"revision"`
 	Hash     string `json:"hash"`
+	// Sources are the configuration revisions the bindings were last merged from. They may change
+	// without the revision (a new configuration revision that changes nothing for this runtime); a
+	// rollout reads from them which revision a runtime runs.
+	Sources []Source `json:"sources,omitempty"`
 }
 
 // Effective computes the effective configuration of runtime runtimeID. Secret values are included only
@@ -72,12 +76,16 @@ func (s *Service) Effective(ctx context.Context, runtimeID string) (*Effective, 
 	if err != nil {
 		return nil, err
 	}
+	// A configuration under a rollout gives this runtime the revision released to it.
+	if selected, err = s.released(ctx, runtimeID, selected); err != nil {
+		return nil, err
+	}
 	own, err := s.runtimeConfiguration(ctx, runtimeID)
 	if err != nil {
 		return nil, err
 	}
 	eff := merge(runtimeID, labels, selected, own)
-	if eff.Revision, err = s.number(ctx, runtimeID, eff.Bindings); err != nil {
+	if eff.Revision, err = s.number(ctx, runtimeID, eff.Bindings, eff.Sources); err != nil {
 		return nil, err
 	}
 	if isRuntime(ctx, runtimeID) {
@@ -170,7 +178,7 @@ var errSameView = errors.New("effective configuration unchanged")
 
 // number returns the revision of the runtime's effective configuration made of bindings, starting a new
 // one when they differ from the last ones numbered. Most calls find them unchanged with one read.
-func (s *Service) number(ctx context.Context, runtimeID string, bindings []EffectiveBinding) (int, error) {
+func (s *Service) number(ctx context.Context, runtimeID string, bindings []EffectiveBinding, sources []Source) (int, error) {
 	sc, err := registry.TenantScope(ctx, kindRuntimeView)
 	if err != nil {
 		return 0, err
@@ -181,7 +189,7 @@ func (s *Service) number(ctx context.Context, runtimeID string, bindings []Effec
 	}
 	var view runtimeView
 	switch err := s.store.Get(ctx, sc, runtimeID, &view); {
-	case err == nil && view.Hash == hash:
+	case err == nil && view.Hash == hash && slices.Equal(view.Sources, sources):
 		return view.Revision, nil
 	case errors.Is(err, registry.ErrNotFound) && len(bindings) == 0:
 		return 0, nil
@@ -196,13 +204,16 @@ func (s *Service) number(ctx context.Context, runtimeID string, bindings []Effec
 				return registry.Change{}, fmt.Errorf("decode runtime view %s: %w", runtimeID, err)
 			}
 			if cur.Hash == hash {
-				// Another request numbered the same bindings first.
+				// Another request numbered the same bindings first, or only where they come from changed.
 				rev = cur.Revision
-				return registry.Change{}, errSameView
+				if slices.Equal(cur.Sources, sources) {
+					return registry.Change{}, errSameView
+				}
+				return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources}}, nil
 			}
 		}
 		rev = cur.Revision + 1
-		return registry.Change{Data: runtimeView{Revision: rev, Hash: hash}}, nil
+		return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources}}, nil
 	})
 	if err != nil && !errors.Is(err, errSameView) {
 		return 0, fmt.Errorf("number effective configuration of runtime %s: %w", runtimeID, err)

@@ -32,6 +32,17 @@ func (f *fakeDirector) RuntimeLabels(ctx context.Context, runtimeID string) (map
 	return maps.Clone(labels), nil
 }
 
+func (f *fakeDirector) Runtimes(ctx context.Context) ([]configuration.PlannedRuntime, error) {
+	id, _ := identity.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []configuration.PlannedRuntime
+	for rid, labels := range f.runtimes[id.Tenant] {
+		out = append(out, configuration.PlannedRuntime{ID: rid, Labels: maps.Clone(labels)})
+	}
+	return out, nil
+}
+
 func (f *fakeDirector) set(tenant, runtimeID string, labels map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

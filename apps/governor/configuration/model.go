@@ -98,6 +98,11 @@ type Configuration struct {
 	RevisedAt      time.Time `json:"revisedAt"`
 	// RevisedBy is the subject of the caller who made the revision.
 	RevisedBy string `json:"revisedBy,omitempty"`
+	// Strategy, on a label-selector configuration, rolls its changes out in steps (see Rollout).
+	Strategy *Strategy `json:"strategy,omitempty"`
+	// Rollout is the state of rolling this revision out. It belongs to the stored configuration only,
+	// not to the revision: the history does not keep it.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // redacted returns a deep copy of c with every secret value blanked, for answers to anyone but the
@@ -106,6 +111,7 @@ func (c *Configuration) redacted() *Configuration {
 	out := *c
 	out.Bindings = redactBindings(c.Bindings)
 	out.Target.LabelSelector = slices.Clone(c.Target.LabelSelector)
+	out.Rollout = c.Rollout.clone()
 	return &out
 }
 
@@ -133,6 +139,9 @@ type Input struct {
 	RuntimeID     string
 	LabelSelector []LabelMatch
 	Bindings      []BindingInput
+	// Rollout, for a label-selector configuration, releases this and later changes in steps; nil sends
+	// each change to every runtime at once.
+	Rollout *Strategy
 }
 
 // BindingInput is one binding as written.
@@ -159,6 +168,9 @@ type Status struct {
 	Reason     string    `json:"reason,omitempty"`
 	ReportedAt time.Time `json:"reportedAt"`
 	ReportedBy string    `json:"reportedBy,omitempty"`
+	// Sources are the configuration revisions the reported effective revision was made of, as far as
+	// the Governor knew at the report; a rollout reads from them which revision a runtime applied.
+	Sources []Source `json:"sources,omitempty"`
 }
 
 // Values of Status.Status.

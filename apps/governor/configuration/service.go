@@ -33,6 +33,7 @@ const (
 
 	indexLive     = "live"     // configurations not deleted
 	indexSelector = "selector" // live configurations aimed by label selector
+	indexRolling  = "rolling"  // configurations whose rollout is progressing or paused
 )
 
 func revisionIndex(id string) string       { return "c:" + id }
@@ -88,6 +89,8 @@ type LabelSource interface {
 	// RuntimeLabels returns the labels of runtime id in the caller's tenant, or an apperr NOT_FOUND error
 	// when the tenant has no such runtime.
 	RuntimeLabels(ctx context.Context, runtimeID string) (map[string]any, error)
+	// Runtimes returns every runtime of the caller's tenant with its labels, to plan a rollout over.
+	Runtimes(ctx context.Context) ([]PlannedRuntime, error)
 }
 
 // Service manages the configurations of the calling tenant.
@@ -97,6 +100,9 @@ type Service struct {
 	hub    *notify.Hub
 	log    *slog.Logger
 	now    func() time.Time
+	// reported, when set, is called after each agent report, so that rollouts move on without waiting
+	// for their next tick.
+	reported func()
 }
 
 // NewService returns a service keeping configurations in store, asking labels for runtime labels and
@@ -105,12 +111,19 @@ func NewService(store Store, labels LabelSource, hub *notify.Hub, log *slog.Logg
 	return &Service{store: store, labels: labels, hub: hub, log: log, now: time.Now}
 }
 
+// OnReport makes f be called after each agent report is stored. Set it before serving.
+func (s *Service) OnReport(f func()) { s.reported = f }
+
 // MaxPageSize is the largest page a list returns.
 const MaxPageSize = 200
 
 // Create stores a new configuration as its revision 1.
 func (s *Service) Create(ctx context.Context, in Input) (*Configuration, error) {
-	return s.write(ctx, newConfigurationID(), func(cur *Configuration) (*Configuration, error) {
+	candidates, err := s.candidates(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.write(ctx, newConfigurationID(), candidates, func(cur *Configuration) (*Configuration, error) {
 		if cur != nil {
 			return nil, errors.New("create configuration: generated id already taken")
 		}
@@ -118,13 +131,18 @@ func (s *Service) Create(ctx context.Context, in Input) (*Configuration, error) 
 		if err != nil {
 			return nil, err
 		}
-		return &Configuration{Target: target, Bindings: bindings}, nil
+		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout)}, nil
 	})
 }
 
-// Update replaces the configuration id with in, as a new revision.
+// Update replaces the configuration id with in, as a new revision. With a rollout strategy, the revision
+// goes out in steps (see Rollout).
 func (s *Service) Update(ctx context.Context, id string, in Input) (*Configuration, error) {
-	return s.write(ctx, id, func(cur *Configuration) (*Configuration, error) {
+	candidates, err := s.candidates(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.write(ctx, id, candidates, func(cur *Configuration) (*Configuration, error) {
 		if cur == nil || cur.Deleted {
 			return nil, apperr.NotFound("configuration", id)
 		}
@@ -132,14 +150,14 @@ func (s *Service) Update(ctx context.Context, id string, in Input) (*Configurati
 		if err != nil {
 			return nil, err
 		}
-		return &Configuration{Target: target, Bindings: bindings}, nil
+		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout)}, nil
 	})
 }
 
 // Delete ends the configuration id with a tombstone revision, so that agents of the runtimes it aimed at
 // learn of it like of any other change, and returns the tombstone.
 func (s *Service) Delete(ctx context.Context, id string) (*Configuration, error) {
-	return s.write(ctx, id, func(cur *Configuration) (*Configuration, error) {
+	return s.write(ctx, id, nil, func(cur *Configuration) (*Configuration, error) {
 		if cur == nil || cur.Deleted {
 			return nil, apperr.NotFound("configuration", id)
 		}
@@ -167,7 +185,8 @@ func (s *Service) Rollback(ctx context.Context, id string, rev int) (*Configurat
 			return nil, fmt.Errorf("read revision %d of configuration %s: %w", rev, id, err)
 		}
 	}
-	return s.write(ctx, id, func(cur *Configuration) (*Configuration, error) {
+	// A rollback is the way back from a bad change: it goes out at once, whatever the strategy.
+	return s.write(ctx, id, nil, func(cur *Configuration) (*Configuration, error) {
 		if cur == nil {
 			return nil, apperr.NotFound("configuration", id)
 		}
@@ -185,13 +204,13 @@ func (s *Service) Rollback(ctx context.Context, id string, rev int) (*Configurat
 		if _, _, err := build(toInput(from), from); err != nil {
 			return nil, apperr.Invalid("revision %d no longer passes validation: %v", rev, err)
 		}
-		return &Configuration{Target: from.Target, Bindings: from.Bindings, RolledBackFrom: rev}, nil
+		return &Configuration{Target: from.Target, Bindings: from.Bindings, RolledBackFrom: rev, Strategy: cloneStrategy(from.Strategy)}, nil
 	})
 }
 
 // toInput turns a stored revision back into input, secrets as stored.
 func toInput(c *Configuration) Input {
-	in := Input{RuntimeID: c.Target.RuntimeID, LabelSelector: c.Target.LabelSelector}
+	in := Input{RuntimeID: c.Target.RuntimeID, LabelSelector: c.Target.LabelSelector, Rollout: cloneStrategy(c.Strategy)}
 	for _, b := range c.Bindings {
 		bi := BindingInput{Name: b.Name, Type: b.Type, Metadata: b.Metadata, Scopes: b.Scopes}
 		for _, sm := range b.SecretMetadata {
@@ -204,8 +223,10 @@ func toInput(c *Configuration) Input {
 
 // write makes the next revision of configuration id: next receives the current revision (nil if there
 // is none) and returns the content of the new one, or why there is none. The configuration, its indexes,
-// its unique runtime key and the configuration.changed event are written in one transaction.
-func (s *Service) write(ctx context.Context, id string, next func(cur *Configuration) (*Configuration, error)) (*Configuration, error) {
+// its unique runtime key and the configuration.changed event are written in one transaction, and so is
+// the start of its rollout when the new revision has a strategy: candidates (non-nil) are the runtimes
+// to plan it over.
+func (s *Service) write(ctx context.Context, id string, candidates []PlannedRuntime, next func(cur *Configuration) (*Configuration, error)) (*Configuration, error) {
 	if !validID(id) {
 		return nil, apperr.NotFound("configuration", id)
 	}
@@ -234,12 +255,17 @@ func (s *Service) write(ctx context.Context, id string, next func(cur *Configura
 		if err := checkSize(c); err != nil {
 			return registry.Change{}, err
 		}
+		events := []registry.Event{{Topic: TopicChanged, Data: changedEvent(sc.Tenant, prev, c)}}
+		if c.Strategy != nil && candidates != nil && !c.Deleted && c.RolledBackFrom == 0 {
+			c.Rollout = newRollout(stableRevision(prev), c.Revision, *c.Strategy, PlanSteps(matching(candidates, c.Target), *c.Strategy), now)
+			events = append(events, rolloutEvent(sc.Tenant, c, "started"))
+		}
 		made = c
 		return registry.Change{
 			Data:    c,
 			Indexes: indexesOf(c),
 			Unique:  uniqueOf(c),
-			Events:  []registry.Event{{Topic: TopicChanged, Data: changedEvent(sc.Tenant, prev, c)}},
+			Events:  events,
 		}, nil
 	})
 	if errors.Is(err, registry.ErrAlreadyExists) {
@@ -261,6 +287,8 @@ func indexesOf(c *Configuration) []string {
 	switch {
 	case c.Deleted:
 		return nil
+	case c.Target.RuntimeID == "" && c.Rollout.Active():
+		return []string{indexLive, indexSelector, indexRolling}
 	case c.Target.RuntimeID == "":
 		return []string{indexLive, indexSelector}
 	}
@@ -319,11 +347,13 @@ func (s *Service) recordRevision(ctx context.Context, c *Configuration) {
 	if err != nil {
 		return
 	}
+	rev := *c
+	rev.Rollout = nil // the state of a rollout is not part of the revision
 	err = s.store.Mutate(ctx, sc, revisionID(c.ID, c.Revision), "", func(raw []byte) (registry.Change, error) {
 		if raw != nil {
 			return registry.Change{}, errRecorded
 		}
-		return registry.Change{Data: c, Indexes: []string{revisionIndex(c.ID)}}, nil
+		return registry.Change{Data: &rev, Indexes: []string{revisionIndex(c.ID)}}, nil
 	})
 	if err != nil && !errors.Is(err, errRecorded) {
 		s.log.WarnContext(ctx, "record configuration revision", "configuration", c.ID, "revision", c.Revision, "err", err)

@@ -39,11 +39,24 @@ func (s *Service) ReportStatus(ctx context.Context, runtimeID string, rev int, s
 	}
 	st := &Status{RuntimeID: runtimeID, Revision: rev, Status: status, Reason: reason,
 		ReportedAt: s.now().UTC(), ReportedBy: callerSubject(ctx)}
+	// What the revision was made of, while the Governor still knows: a rollout reads it.
+	if vsc, err := registry.TenantScope(ctx, kindRuntimeView); err == nil {
+		var view runtimeView
+		switch err := s.store.Get(ctx, vsc, runtimeID, &view); {
+		case err == nil && view.Revision == rev:
+			st.Sources = view.Sources
+		case err != nil && !errors.Is(err, registry.ErrNotFound):
+			return nil, fmt.Errorf("read runtime view %s: %w", runtimeID, err)
+		}
+	}
 	err = s.store.Mutate(ctx, sc, runtimeID, "", func([]byte) (registry.Change, error) {
 		return registry.Change{Data: st, Events: []registry.Event{{Topic: TopicStatus, Data: st}}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store status of runtime %s: %w", runtimeID, err)
+	}
+	if s.reported != nil {
+		s.reported()
 	}
 	return st, nil
 }

@@ -58,6 +58,12 @@ func (p problems) err() error {
 func build(in Input, cur *Configuration) (Target, []Binding, error) {
 	var p problems
 	target := buildTarget(in, &p)
+	if in.Rollout != nil {
+		if in.RuntimeID != "" {
+			p.add("rollout: only a labelSelector configuration rolls out in steps")
+		}
+		in.Rollout.check(&p)
+	}
 	bindings := make([]Binding, 0, len(in.Bindings))
 	if len(in.Bindings) > maxBindings {
 		p.add("bindings: at most %d", maxBindings)

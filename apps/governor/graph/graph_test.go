@@ -38,6 +38,16 @@ func (f *fakeDirector) RuntimeLabels(_ context.Context, id string) (map[string]a
 	return maps.Clone(l), nil
 }
 
+func (f *fakeDirector) Runtimes(context.Context) ([]configuration.PlannedRuntime, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []configuration.PlannedRuntime
+	for id, l := range f.labels {
+		out = append(out, configuration.PlannedRuntime{ID: id, Labels: maps.Clone(l)})
+	}
+	return out, nil
+}
+
 func newClient(t *testing.T) *client.Client {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
 	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
 	"github.com/mgmtplane/mgmtplane/apps/internal/directorapi"
@@ -45,6 +46,51 @@ func (c *Client) RuntimeLabels(ctx context.Context, runtimeID string) (map[strin
 		return map[string]any{}, nil
 	}
 	return out.Runtime.Labels, nil
+}
+
+const listQuery = `query Runtimes($after: PageCursor) {
+  runtimes(first: 200, after: $after) { data { id labels } pageInfo { endCursor hasNextPage } }
+}`
+
+// maxRuntimes bounds a rollout's plan: past it, the Director's answer is refused rather than half used.
+const maxRuntimes = 10000
+
+// Runtimes implements configuration.LabelSource: every runtime of the caller's tenant, with its labels,
+// page by page.
+func (c *Client) Runtimes(ctx context.Context) ([]configuration.PlannedRuntime, error) {
+	var out []configuration.PlannedRuntime
+	after := ""
+	for {
+		var page struct {
+			Runtimes struct {
+				Data []struct {
+					ID     string         `json:"id"`
+					Labels map[string]any `json:"labels"`
+				} `json:"data"`
+				PageInfo struct {
+					EndCursor   string `json:"endCursor"`
+					HasNextPage bool   `json:"hasNextPage"`
+				} `json:"pageInfo"`
+			} `json:"runtimes"`
+		}
+		vars := map[string]any{"after": nil}
+		if after != "" {
+			vars["after"] = after
+		}
+		if err := c.director.Do(ctx, listQuery, vars, &page); err != nil {
+			return nil, fmt.Errorf("list runtimes: %w", err)
+		}
+		for _, r := range page.Runtimes.Data {
+			out = append(out, configuration.PlannedRuntime{ID: r.ID, Labels: r.Labels})
+		}
+		if len(out) > maxRuntimes {
+			return nil, fmt.Errorf("list runtimes: more than %d", maxRuntimes)
+		}
+		if !page.Runtimes.PageInfo.HasNextPage || page.Runtimes.PageInfo.EndCursor == after {
+			return out, nil
+		}
+		after = page.Runtimes.PageInfo.EndCursor
+	}
 }
 
 // Topics returns the Director's topics that announce a change of a runtime's labels, each waking the
