@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -137,6 +138,18 @@ func BenchmarkApplicationsAtScale(b *testing.B) {
 		deepFiltered := cursorAt(b, tenant, group, n/10*9/10)
 		b.Run(fmt.Sprintf("apps=%d/label-filtered-deep-page", n), func(b *testing.B) {
 			measurePages(b, tenant, map[string]any{"first": 100, "filter": group, "after": deepFiltered}, n/10)
+		})
+		// The same pages as the Cockpit shows them (50 a page), through the gateway twice: browser to
+		// Cockpit, Cockpit to the Director with the user's token.
+		user := cockpitUser(b, tenant, "viewer")
+		b.Run(fmt.Sprintf("apps=%d/cockpit-first-page", n), func(b *testing.B) {
+			measureCockpitPages(b, user, "", n)
+		})
+		b.Run(fmt.Sprintf("apps=%d/cockpit-deep-page", n), func(b *testing.B) {
+			measureCockpitPages(b, user, "after="+url.QueryEscape(deep), n)
+		})
+		b.Run(fmt.Sprintf("apps=%d/cockpit-label-filtered-page", n), func(b *testing.B) {
+			measureCockpitPages(b, user, "filter=group%3Dg3", n/10)
 		})
 	}
 }
