@@ -51,6 +51,9 @@ type config struct {
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	// RolloutTick is how often rollouts are moved on (soak times and step timeouts are checked); an
+	// agent's report moves them on at once as well.
+	RolloutTick time.Duration `conf:"default:5s,env:ROLLOUT_TICK"`
 }
 
 func main() {
@@ -99,6 +102,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}()
 	director := runtimelabels.New(invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.DirectorTimeout), cfg.DirectorAppID)
 	svc := configuration.NewService(reg, director, hub, log)
+	kick := make(chan struct{}, 1)
+	svc.OnReport(func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	go driveRollouts(ctx, log, svc, cfg.RolloutTick, kick)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -113,11 +124,35 @@ func run(ctx context.Context, log *slog.Logger) error {
 	subs := &notify.Subscriptions{
 		Hub:    hub,
 		PubSub: cfg.WakePubSub,
-		Topics: append([]notify.Topic{{Name: configuration.TopicChanged, Keys: configuration.WakeKeys}}, runtimelabels.Topics()...),
+		Topics: append([]notify.Topic{
+			{Name: configuration.TopicChanged, Keys: configuration.WakeKeys},
+			{Name: configuration.TopicRollout, Keys: configuration.RolloutWakeKeys},
+		}, runtimelabels.Topics()...),
 		Log:    log,
 	}
 	subs.Register(mux)
 
 	// Only the sidecar may call; on /graphql, only with an assertion from the gateway.
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+}
+
+// driveRollouts moves rollouts on every tick, and soon after an agent's report (kick). Every replica runs
+// it: a step is an ETag-checked write of the configuration, so replicas racing each other cost a retry and
+// never a double step, and a restarted Governor picks up where the store says. (A cron input binding, as
+// the Director's health rounds use, would do the same with a component more and a granularity of one
+// second; a lease would only save the duplicate reads.)
+func driveRollouts(ctx context.Context, log *slog.Logger, svc *configuration.Service, every time.Duration, kick <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		if err := svc.Tick(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "rollout tick", "err", err)
+		}
+	}
 }

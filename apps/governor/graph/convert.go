@@ -24,7 +24,62 @@ func fromInput(in model.ConfigurationInput) configuration.Input {
 		}
 		out.Bindings = append(out.Bindings, bi)
 	}
+	if st := in.Rollout; st != nil {
+		out.Rollout = &configuration.Strategy{
+			CanaryCount: intOr(st.CanaryCount, 0), CanaryPercent: intOr(st.CanaryPercent, 0),
+			BatchSize: intOr(st.BatchSize, 0), BatchPercent: intOr(st.BatchPercent, 0),
+			SoakSeconds: intOr(st.SoakSeconds, 60), FailureBudget: intOr(st.FailureBudget, 0),
+			StepTimeoutSeconds: intOr(st.StepTimeoutSeconds, 0),
+		}
+		if l := st.CanaryLabel; l != nil {
+			out.Rollout.CanaryLabel = &configuration.LabelMatch{Key: l.Key, Value: l.Value}
+		}
+	}
 	return out
+}
+
+func toStrategy(st *configuration.Strategy) *model.RolloutStrategy {
+	if st == nil {
+		return nil
+	}
+	out := &model.RolloutStrategy{
+		CanaryCount: positive(st.CanaryCount), CanaryPercent: positive(st.CanaryPercent),
+		BatchSize: positive(st.BatchSize), BatchPercent: positive(st.BatchPercent),
+		SoakSeconds: st.SoakSeconds, FailureBudget: st.FailureBudget, StepTimeoutSeconds: st.StepTimeoutSeconds,
+	}
+	if l := st.CanaryLabel; l != nil {
+		out.CanaryLabel = &model.LabelMatch{Key: l.Key, Value: l.Value}
+	}
+	return out
+}
+
+func toRollout(r *configuration.RolloutStatus) *model.Rollout {
+	if r == nil {
+		return nil
+	}
+	out := &model.Rollout{
+		ConfigurationID: r.ConfigurationID, FromRevision: r.FromRevision, ToRevision: r.ToRevision,
+		Phase: model.RolloutPhase(r.Phase), Reason: optional(r.Reason), Step: r.Step + 1, Steps: len(r.Steps),
+		Strategy: toStrategy(&r.Strategy), StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt,
+		Done: r.Done, Failed: r.FailedCount, Pending: r.Pending, Runtimes: []*model.RolloutRuntime{},
+	}
+	if !r.SoakingSince.IsZero() {
+		out.SoakingSince = &r.SoakingSince
+	}
+	for _, rt := range r.Runtimes {
+		out.Runtimes = append(out.Runtimes, &model.RolloutRuntime{
+			RuntimeID: rt.RuntimeID, Step: rt.Step + 1, DesiredRevision: rt.DesiredRevision,
+			AppliedRevision: positive(rt.AppliedRevision), State: model.RolloutRuntimeState(rt.State), Reason: optional(rt.Reason),
+		})
+	}
+	return out
+}
+
+func positive(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 func toConfiguration(c *configuration.Configuration) *model.Configuration {
@@ -34,6 +89,7 @@ func toConfiguration(c *configuration.Configuration) *model.Configuration {
 	out := &model.Configuration{
 		ID: c.ID, Revision: c.Revision, Deleted: c.Deleted, Bindings: []*model.Binding{},
 		CreatedAt: c.CreatedAt, RevisedAt: c.RevisedAt, RevisedBy: optional(c.RevisedBy),
+		RolloutStrategy: toStrategy(c.Strategy),
 	}
 	if c.RolledBackFrom > 0 {
 		out.RolledBackFrom = &c.RolledBackFrom

@@ -35,6 +35,26 @@ func (r *mutationResolver) ReportConfigurationStatus(ctx context.Context, runtim
 	return toStatus(s), err
 }
 
+func (r *mutationResolver) PauseRollout(ctx context.Context, configurationID string) (*model.Rollout, error) {
+	ro, err := r.ConfigurationSvc.OperateRollout(ctx, configurationID, configuration.OpPause)
+	return toRollout(ro), err
+}
+
+func (r *mutationResolver) ResumeRollout(ctx context.Context, configurationID string) (*model.Rollout, error) {
+	ro, err := r.ConfigurationSvc.OperateRollout(ctx, configurationID, configuration.OpResume)
+	return toRollout(ro), err
+}
+
+func (r *mutationResolver) PromoteRollout(ctx context.Context, configurationID string) (*model.Rollout, error) {
+	ro, err := r.ConfigurationSvc.OperateRollout(ctx, configurationID, configuration.OpPromote)
+	return toRollout(ro), err
+}
+
+func (r *mutationResolver) AbortRollout(ctx context.Context, configurationID string) (*model.Rollout, error) {
+	ro, err := r.ConfigurationSvc.OperateRollout(ctx, configurationID, configuration.OpAbort)
+	return toRollout(ro), err
+}
+
 func (r *queryResolver) Configurations(ctx context.Context, first *int, after *string) (*model.ConfigurationPage, error) {
 	p, err := r.ConfigurationSvc.List(ctx, intOr(first, configuration.MaxPageSize), deref(after))
 	if err != nil {
@@ -75,6 +95,11 @@ func (r *queryResolver) RuntimeConfigurationStatus(ctx context.Context, runtimeI
 
 func (r *queryResolver) BindingTypes(ctx context.Context) ([]*model.BindingType, error) {
 	return toBindingTypes(configuration.BindingTypes()), nil
+}
+
+func (r *queryResolver) Rollout(ctx context.Context, configurationID string) (*model.Rollout, error) {
+	ro, err := r.ConfigurationSvc.RolloutOf(ctx, configurationID)
+	return toRollout(ro), err
 }
 
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }

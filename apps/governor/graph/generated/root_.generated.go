@@ -49,16 +49,17 @@ type ComplexityRoot struct {
 	}
 
 	Configuration struct {
-		Bindings       func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Deleted        func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LabelSelector  func(childComplexity int) int
-		RevisedAt      func(childComplexity int) int
-		RevisedBy      func(childComplexity int) int
-		Revision       func(childComplexity int) int
-		RolledBackFrom func(childComplexity int) int
-		RuntimeID      func(childComplexity int) int
+		Bindings        func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Deleted         func(childComplexity int) int
+		ID              func(childComplexity int) int
+		LabelSelector   func(childComplexity int) int
+		RevisedAt       func(childComplexity int) int
+		RevisedBy       func(childComplexity int) int
+		Revision        func(childComplexity int) int
+		RolledBackFrom  func(childComplexity int) int
+		RolloutStrategy func(childComplexity int) int
+		RuntimeID       func(childComplexity int) int
 	}
 
 	ConfigurationPage struct {
@@ -83,9 +84,13 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AbortRollout              func(childComplexity int, configurationID string) int
 		CreateConfiguration       func(childComplexity int, in model.ConfigurationInput) int
 		DeleteConfiguration       func(childComplexity int, id string) int
+		PauseRollout              func(childComplexity int, configurationID string) int
+		PromoteRollout            func(childComplexity int, configurationID string) int
 		ReportConfigurationStatus func(childComplexity int, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string) int
+		ResumeRollout             func(childComplexity int, configurationID string) int
 		RollbackConfiguration     func(childComplexity int, id string, revision int) int
 		UpdateConfiguration       func(childComplexity int, id string, in model.ConfigurationInput) int
 	}
@@ -101,8 +106,47 @@ type ComplexityRoot struct {
 		Configuration              func(childComplexity int, id string) int
 		ConfigurationRevisions     func(childComplexity int, id string, first *int, after *string) int
 		Configurations             func(childComplexity int, first *int, after *string) int
+		Rollout                    func(childComplexity int, configurationID string) int
 		RuntimeConfiguration       func(childComplexity int, runtimeID string, afterRevision *int, waitSeconds *int) int
 		RuntimeConfigurationStatus func(childComplexity int, runtimeID string) int
+	}
+
+	Rollout struct {
+		ConfigurationID func(childComplexity int) int
+		Done            func(childComplexity int) int
+		Failed          func(childComplexity int) int
+		FromRevision    func(childComplexity int) int
+		Pending         func(childComplexity int) int
+		Phase           func(childComplexity int) int
+		Reason          func(childComplexity int) int
+		Runtimes        func(childComplexity int) int
+		SoakingSince    func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		Step            func(childComplexity int) int
+		Steps           func(childComplexity int) int
+		Strategy        func(childComplexity int) int
+		ToRevision      func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+	}
+
+	RolloutRuntime struct {
+		AppliedRevision func(childComplexity int) int
+		DesiredRevision func(childComplexity int) int
+		Reason          func(childComplexity int) int
+		RuntimeID       func(childComplexity int) int
+		State           func(childComplexity int) int
+		Step            func(childComplexity int) int
+	}
+
+	RolloutStrategy struct {
+		BatchPercent       func(childComplexity int) int
+		BatchSize          func(childComplexity int) int
+		CanaryCount        func(childComplexity int) int
+		CanaryLabel        func(childComplexity int) int
+		CanaryPercent      func(childComplexity int) int
+		FailureBudget      func(childComplexity int) int
+		SoakSeconds        func(childComplexity int) int
+		StepTimeoutSeconds func(childComplexity int) int
 	}
 
 	RuntimeConfiguration struct {
@@ -288,6 +332,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Configuration.RolledBackFrom(childComplexity), true
 
+	case "Configuration.rolloutStrategy":
+		if e.ComplexityRoot.Configuration.RolloutStrategy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Configuration.RolloutStrategy(childComplexity), true
+
 	case "Configuration.runtimeID":
 		if e.ComplexityRoot.Configuration.RuntimeID == nil {
 			break
@@ -358,6 +409,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MetadataItem.Value(childComplexity), true
 
+	case "Mutation.abortRollout":
+		if e.ComplexityRoot.Mutation.AbortRollout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_abortRollout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AbortRollout(childComplexity, args["configurationID"].(string)), true
+
 	case "Mutation.createConfiguration":
 		if e.ComplexityRoot.Mutation.CreateConfiguration == nil {
 			break
@@ -382,6 +445,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.DeleteConfiguration(childComplexity, args["id"].(string)), true
 
+	case "Mutation.pauseRollout":
+		if e.ComplexityRoot.Mutation.PauseRollout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_pauseRollout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PauseRollout(childComplexity, args["configurationID"].(string)), true
+
+	case "Mutation.promoteRollout":
+		if e.ComplexityRoot.Mutation.PromoteRollout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_promoteRollout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PromoteRollout(childComplexity, args["configurationID"].(string)), true
+
 	case "Mutation.reportConfigurationStatus":
 		if e.ComplexityRoot.Mutation.ReportConfigurationStatus == nil {
 			break
@@ -393,6 +480,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReportConfigurationStatus(childComplexity, args["runtimeID"].(string), args["revision"].(int), args["status"].(model.ConfigurationApplyStatus), args["reason"].(*string)), true
+
+	case "Mutation.resumeRollout":
+		if e.ComplexityRoot.Mutation.ResumeRollout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeRollout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeRollout(childComplexity, args["configurationID"].(string)), true
 
 	case "Mutation.rollbackConfiguration":
 		if e.ComplexityRoot.Mutation.RollbackConfiguration == nil {
@@ -482,6 +581,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Configurations(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
+	case "Query.rollout":
+		if e.ComplexityRoot.Query.Rollout == nil {
+			break
+		}
+
+		args, err := ec.field_Query_rollout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Rollout(childComplexity, args["configurationID"].(string)), true
+
 	case "Query.runtimeConfiguration":
 		if e.ComplexityRoot.Query.RuntimeConfiguration == nil {
 			break
@@ -505,6 +616,209 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RuntimeConfigurationStatus(childComplexity, args["runtimeID"].(string)), true
+
+	case "Rollout.configurationID":
+		if e.ComplexityRoot.Rollout.ConfigurationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.ConfigurationID(childComplexity), true
+
+	case "Rollout.done":
+		if e.ComplexityRoot.Rollout.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Done(childComplexity), true
+
+	case "Rollout.failed":
+		if e.ComplexityRoot.Rollout.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Failed(childComplexity), true
+
+	case "Rollout.fromRevision":
+		if e.ComplexityRoot.Rollout.FromRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.FromRevision(childComplexity), true
+
+	case "Rollout.pending":
+		if e.ComplexityRoot.Rollout.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Pending(childComplexity), true
+
+	case "Rollout.phase":
+		if e.ComplexityRoot.Rollout.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Phase(childComplexity), true
+
+	case "Rollout.reason":
+		if e.ComplexityRoot.Rollout.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Reason(childComplexity), true
+
+	case "Rollout.runtimes":
+		if e.ComplexityRoot.Rollout.Runtimes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Runtimes(childComplexity), true
+
+	case "Rollout.soakingSince":
+		if e.ComplexityRoot.Rollout.SoakingSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.SoakingSince(childComplexity), true
+
+	case "Rollout.startedAt":
+		if e.ComplexityRoot.Rollout.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.StartedAt(childComplexity), true
+
+	case "Rollout.step":
+		if e.ComplexityRoot.Rollout.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Step(childComplexity), true
+
+	case "Rollout.steps":
+		if e.ComplexityRoot.Rollout.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Steps(childComplexity), true
+
+	case "Rollout.strategy":
+		if e.ComplexityRoot.Rollout.Strategy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.Strategy(childComplexity), true
+
+	case "Rollout.toRevision":
+		if e.ComplexityRoot.Rollout.ToRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.ToRevision(childComplexity), true
+
+	case "Rollout.updatedAt":
+		if e.ComplexityRoot.Rollout.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rollout.UpdatedAt(childComplexity), true
+
+	case "RolloutRuntime.appliedRevision":
+		if e.ComplexityRoot.RolloutRuntime.AppliedRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.AppliedRevision(childComplexity), true
+
+	case "RolloutRuntime.desiredRevision":
+		if e.ComplexityRoot.RolloutRuntime.DesiredRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.DesiredRevision(childComplexity), true
+
+	case "RolloutRuntime.reason":
+		if e.ComplexityRoot.RolloutRuntime.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.Reason(childComplexity), true
+
+	case "RolloutRuntime.runtimeID":
+		if e.ComplexityRoot.RolloutRuntime.RuntimeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.RuntimeID(childComplexity), true
+
+	case "RolloutRuntime.state":
+		if e.ComplexityRoot.RolloutRuntime.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.State(childComplexity), true
+
+	case "RolloutRuntime.step":
+		if e.ComplexityRoot.RolloutRuntime.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutRuntime.Step(childComplexity), true
+
+	case "RolloutStrategy.batchPercent":
+		if e.ComplexityRoot.RolloutStrategy.BatchPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.BatchPercent(childComplexity), true
+
+	case "RolloutStrategy.batchSize":
+		if e.ComplexityRoot.RolloutStrategy.BatchSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.BatchSize(childComplexity), true
+
+	case "RolloutStrategy.canaryCount":
+		if e.ComplexityRoot.RolloutStrategy.CanaryCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.CanaryCount(childComplexity), true
+
+	case "RolloutStrategy.canaryLabel":
+		if e.ComplexityRoot.RolloutStrategy.CanaryLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.CanaryLabel(childComplexity), true
+
+	case "RolloutStrategy.canaryPercent":
+		if e.ComplexityRoot.RolloutStrategy.CanaryPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.CanaryPercent(childComplexity), true
+
+	case "RolloutStrategy.failureBudget":
+		if e.ComplexityRoot.RolloutStrategy.FailureBudget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.FailureBudget(childComplexity), true
+
+	case "RolloutStrategy.soakSeconds":
+		if e.ComplexityRoot.RolloutStrategy.SoakSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.SoakSeconds(childComplexity), true
+
+	case "RolloutStrategy.stepTimeoutSeconds":
+		if e.ComplexityRoot.RolloutStrategy.StepTimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RolloutStrategy.StepTimeoutSeconds(childComplexity), true
 
 	case "RuntimeConfiguration.bindings":
 		if e.ComplexityRoot.RuntimeConfiguration.Bindings == nil {
@@ -602,6 +916,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputConfigurationInput,
 		ec.unmarshalInputLabelMatchInput,
 		ec.unmarshalInputMetadataItemInput,
+		ec.unmarshalInputRolloutStrategyInput,
 		ec.unmarshalInputSecretMetadataItemInput,
 	)
 	first := true
@@ -725,6 +1040,12 @@ type Query {
 
   "The binding types the Governor accepts and the metadata each requires."
   bindingTypes: [BindingType!]!
+
+  """
+  The rollout of a configuration's latest revision, or null when it went out at once (no strategy, a
+  rollback, a configuration for one runtime) or there is no such configuration.
+  """
+  rollout(configurationID: ID!): Rollout
 }
 
 type Mutation {
@@ -754,6 +1075,25 @@ type Mutation {
   configuration. Only the last report per runtime is kept.
   """
   reportConfigurationStatus(runtimeID: ID!, revision: Int!, status: ConfigurationApplyStatus!, reason: String): RuntimeConfigurationStatus!
+
+  """
+  Holds a progressing rollout where it is: released runtimes keep the new revision, the others the
+  previous one, until resumeRollout, promoteRollout or abortRollout. CONFLICT unless PROGRESSING.
+  """
+  pauseRollout(configurationID: ID!): Rollout!
+  "Goes on with a paused rollout; the current step's wait (timeout, soak) starts again. CONFLICT unless PAUSED."
+  resumeRollout(configurationID: ID!): Rollout!
+  """
+  Releases the new revision to every remaining runtime at once, without waiting for the steps, and ends
+  the rollout (SUCCEEDED). CONFLICT unless PROGRESSING or PAUSED.
+  """
+  promoteRollout(configurationID: ID!): Rollout!
+  """
+  Stops the rollout and returns every runtime it reached to the previous revision (ABORTED). The
+  configuration's latest revision stays what it is; the next update rolls out from the previous one.
+  CONFLICT unless PROGRESSING or PAUSED.
+  """
+  abortRollout(configurationID: ID!): Rollout!
 }
 
 "One revision of a configuration."
@@ -775,6 +1115,94 @@ type Configuration {
   revisedAt: Timestamp!
   "Who made this revision (the caller's subject)."
   revisedBy: String
+  "How changes to this configuration roll out; null: at once."
+  rolloutStrategy: RolloutStrategy
+}
+
+"""
+How the changes of a label-selector configuration roll out: a first step (the canary), then the rest in
+batches. Each step waits until every runtime in it reported APPLIED for the new revision, and then for
+` + "`" + `soakSeconds` + "`" + ` without failures, before the next step is released. More than ` + "`" + `failureBudget` + "`" + ` failed
+runtimes in a step roll every runtime back to the previous revision. A runtime fails when its agent
+reports FAILED for the new revision, or has not reported it APPLIED within ` + "`" + `stepTimeoutSeconds` + "`" + `.
+"""
+type RolloutStrategy {
+  "The canary: this many runtimes (in the order of their IDs)..."
+  canaryCount: Int
+  "...or this percentage of them, rounded up..."
+  canaryPercent: Int
+  "...or those with this label. None: the first step is a batch like the others."
+  canaryLabel: LabelMatch
+  "Runtimes per later step; with neither batchSize nor batchPercent, the rest go in one step."
+  batchSize: Int
+  "Percentage of all runtimes per later step, rounded up."
+  batchPercent: Int
+  soakSeconds: Int!
+  failureBudget: Int!
+  "0 means the default, 600."
+  stepTimeoutSeconds: Int!
+}
+
+enum RolloutPhase {
+  "Releasing steps as they pass."
+  PROGRESSING
+  "Held by pauseRollout."
+  PAUSED
+  "Every runtime has the new revision (or promoteRollout released it to all)."
+  SUCCEEDED
+  "A step failed beyond its budget: every runtime is back on the previous revision. See reason."
+  ROLLED_BACK
+  "Stopped by abortRollout: every runtime is back on the previous revision."
+  ABORTED
+}
+
+"The staged rollout of one revision of a configuration."
+type Rollout {
+  configurationID: ID!
+  "The last good revision: what runtimes not reached run, and what a rollback returns to. 0: none."
+  fromRevision: Int!
+  "The revision being rolled out: the configuration's latest."
+  toRevision: Int!
+  phase: RolloutPhase!
+  "Why it paused, rolled back, was aborted or promoted."
+  reason: String
+  "The step released last, from 1."
+  step: Int!
+  steps: Int!
+  strategy: RolloutStrategy!
+  startedAt: Timestamp!
+  updatedAt: Timestamp!
+  "When every runtime of the current step had settled and the soak began; null before."
+  soakingSince: Timestamp
+  "Runtimes running the revision they should (the new one, or after a rollback the previous one)."
+  done: Int!
+  failed: Int!
+  pending: Int!
+  "Every runtime of the plan, step by step."
+  runtimes: [RolloutRuntime!]!
+}
+
+enum RolloutRuntimeState {
+  "Not released yet: keeps the previous revision."
+  PENDING
+  "Released; its agent has not reported it applied yet."
+  APPLYING
+  "Runs the revision it should."
+  APPLIED
+  "Failed the new revision (see reason)."
+  FAILED
+}
+
+"A runtime under a rollout: the configuration revision it should run and the one its agent last applied."
+type RolloutRuntime {
+  runtimeID: ID!
+  "The step it is in, from 1."
+  step: Int!
+  desiredRevision: Int!
+  "The revision of this configuration in the last effective configuration its agent reported APPLIED; null when unknown."
+  appliedRevision: Int
+  state: RolloutRuntimeState!
+  reason: String
 }
 
 """
@@ -889,6 +1317,24 @@ input ConfigurationInput {
   runtimeID: ID
   labelSelector: [LabelMatchInput!]
   bindings: [BindingInput!]!
+  """
+  With a labelSelector only: roll this revision out in steps (see RolloutStrategy). Without it, the
+  revision goes to every runtime at once. Like the rest of the input it is the whole truth: an update
+  without it drops the strategy.
+  """
+  rollout: RolloutStrategyInput
+}
+
+"Give at most one of the canary fields, and at most one of the batch fields."
+input RolloutStrategyInput {
+  canaryCount: Int
+  canaryPercent: Int
+  canaryLabel: LabelMatchInput
+  batchSize: Int
+  batchPercent: Int
+  soakSeconds: Int = 60
+  failureBudget: Int = 0
+  stepTimeoutSeconds: Int = 600
 }
 
 input LabelMatchInput {
@@ -984,6 +1430,8 @@ func (ec *executionContext) childFields_Configuration(ctx context.Context, field
 		return ec.fieldContext_Configuration_revisedAt(ctx, field)
 	case "revisedBy":
 		return ec.fieldContext_Configuration_revisedBy(ctx, field)
+	case "rolloutStrategy":
+		return ec.fieldContext_Configuration_rolloutStrategy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Configuration", field.Name)
 }
@@ -1040,6 +1488,82 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Rollout(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "configurationID":
+		return ec.fieldContext_Rollout_configurationID(ctx, field)
+	case "fromRevision":
+		return ec.fieldContext_Rollout_fromRevision(ctx, field)
+	case "toRevision":
+		return ec.fieldContext_Rollout_toRevision(ctx, field)
+	case "phase":
+		return ec.fieldContext_Rollout_phase(ctx, field)
+	case "reason":
+		return ec.fieldContext_Rollout_reason(ctx, field)
+	case "step":
+		return ec.fieldContext_Rollout_step(ctx, field)
+	case "steps":
+		return ec.fieldContext_Rollout_steps(ctx, field)
+	case "strategy":
+		return ec.fieldContext_Rollout_strategy(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Rollout_startedAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Rollout_updatedAt(ctx, field)
+	case "soakingSince":
+		return ec.fieldContext_Rollout_soakingSince(ctx, field)
+	case "done":
+		return ec.fieldContext_Rollout_done(ctx, field)
+	case "failed":
+		return ec.fieldContext_Rollout_failed(ctx, field)
+	case "pending":
+		return ec.fieldContext_Rollout_pending(ctx, field)
+	case "runtimes":
+		return ec.fieldContext_Rollout_runtimes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Rollout", field.Name)
+}
+
+func (ec *executionContext) childFields_RolloutRuntime(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "runtimeID":
+		return ec.fieldContext_RolloutRuntime_runtimeID(ctx, field)
+	case "step":
+		return ec.fieldContext_RolloutRuntime_step(ctx, field)
+	case "desiredRevision":
+		return ec.fieldContext_RolloutRuntime_desiredRevision(ctx, field)
+	case "appliedRevision":
+		return ec.fieldContext_RolloutRuntime_appliedRevision(ctx, field)
+	case "state":
+		return ec.fieldContext_RolloutRuntime_state(ctx, field)
+	case "reason":
+		return ec.fieldContext_RolloutRuntime_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RolloutRuntime", field.Name)
+}
+
+func (ec *executionContext) childFields_RolloutStrategy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "canaryCount":
+		return ec.fieldContext_RolloutStrategy_canaryCount(ctx, field)
+	case "canaryPercent":
+		return ec.fieldContext_RolloutStrategy_canaryPercent(ctx, field)
+	case "canaryLabel":
+		return ec.fieldContext_RolloutStrategy_canaryLabel(ctx, field)
+	case "batchSize":
+		return ec.fieldContext_RolloutStrategy_batchSize(ctx, field)
+	case "batchPercent":
+		return ec.fieldContext_RolloutStrategy_batchPercent(ctx, field)
+	case "soakSeconds":
+		return ec.fieldContext_RolloutStrategy_soakSeconds(ctx, field)
+	case "failureBudget":
+		return ec.fieldContext_RolloutStrategy_failureBudget(ctx, field)
+	case "stepTimeoutSeconds":
+		return ec.fieldContext_RolloutStrategy_stepTimeoutSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RolloutStrategy", field.Name)
 }
 
 func (ec *executionContext) childFields_RuntimeConfiguration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

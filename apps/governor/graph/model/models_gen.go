@@ -67,6 +67,8 @@ type Configuration struct {
 	RevisedAt time.Time `json:"revisedAt"`
 	// Who made this revision (the caller's subject).
 	RevisedBy *string `json:"revisedBy,omitempty"`
+	// How changes to this configuration roll out; null: at once.
+	RolloutStrategy *RolloutStrategy `json:"rolloutStrategy,omitempty"`
 }
 
 // A whole configuration. Give either `runtimeID` (a runtime has at most one configuration of its own) or a
@@ -75,6 +77,10 @@ type ConfigurationInput struct {
 	RuntimeID     *string            `json:"runtimeID,omitempty"`
 	LabelSelector []*LabelMatchInput `json:"labelSelector,omitempty"`
 	Bindings      []*BindingInput    `json:"bindings"`
+	// With a labelSelector only: roll this revision out in steps (see RolloutStrategy). Without it, the
+	// revision goes to every runtime at once. Like the rest of the input it is the whole truth: an update
+	// without it drops the strategy.
+	Rollout *RolloutStrategyInput `json:"rollout,omitempty"`
 }
 
 type ConfigurationPage struct {
@@ -124,6 +130,78 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+// The staged rollout of one revision of a configuration.
+type Rollout struct {
+	ConfigurationID string `json:"configurationID"`
+	// The last good revision: what runtimes not reached run, and what a rollback returns to. 0: none.
+	FromRevision int `json:"fromRevision"`
+	// The revision being rolled out: the configuration's latest.
+	ToRevision int          `json:"toRevision"`
+	Phase      RolloutPhase `json:"phase"`
+	// Why it paused, rolled back, was aborted or promoted.
+	Reason *string `json:"reason,omitempty"`
+	// The step released last, from 1.
+	Step      int              `json:"step"`
+	Steps     int              `json:"steps"`
+	Strategy  *RolloutStrategy `json:"strategy"`
+	StartedAt time.Time        `json:"startedAt"`
+	UpdatedAt time.Time        `json:"updatedAt"`
+	// When every runtime of the current step had settled and the soak began; null before.
+	SoakingSince *time.Time `json:"soakingSince,omitempty"`
+	// Runtimes running the revision they should (the new one, or after a rollback the previous one).
+	Done    int `json:"done"`
+	Failed  int `json:"failed"`
+	Pending int `json:"pending"`
+	// Every runtime of the plan, step by step.
+	Runtimes []*RolloutRuntime `json:"runtimes"`
+}
+
+// A runtime under a rollout: the configuration revision it should run and the one its agent last applied.
+type RolloutRuntime struct {
+	RuntimeID string `json:"runtimeID"`
+	// The step it is in, from 1.
+	Step            int `json:"step"`
+	DesiredRevision int `json:"desiredRevision"`
+	// The revision of this configuration in the last effective configuration its agent reported APPLIED; null when unknown.
+	AppliedRevision *int                `json:"appliedRevision,omitempty"`
+	State           RolloutRuntimeState `json:"state"`
+	Reason          *string             `json:"reason,omitempty"`
+}
+
+// How the changes of a label-selector configuration roll out: a first step (the canary), then the rest in
+// batches. Each step waits until every runtime in it reported APPLIED for the new revision, and then for
+// `soakSeconds` without failures, before the next step is released. More than `failureBudget` failed
+// runtimes in a step roll every runtime back to the previous revision. A runtime fails when its agent
+// reports FAILED for the new revision, or has not reported it APPLIED within `stepTimeoutSeconds`.
+type RolloutStrategy struct {
+	// The canary: this many runtimes (in the order of their IDs)...
+	CanaryCount *int `json:"canaryCount,omitempty"`
+	// ...or this percentage of them, rounded up...
+	CanaryPercent *int `json:"canaryPercent,omitempty"`
+	// ...or those with this label. None: the first step is a batch like the others.
+	CanaryLabel *LabelMatch `json:"canaryLabel,omitempty"`
+	// Runtimes per later step; with neither batchSize nor batchPercent, the rest go in one step.
+	BatchSize *int `json:"batchSize,omitempty"`
+	// Percentage of all runtimes per later step, rounded up.
+	BatchPercent  *int `json:"batchPercent,omitempty"`
+	SoakSeconds   int  `json:"soakSeconds"`
+	FailureBudget int  `json:"failureBudget"`
+	// 0 means the default, 600.
+	StepTimeoutSeconds int `json:"stepTimeoutSeconds"`
+}
+
+// Give at most one of the canary fields, and at most one of the batch fields.
+type RolloutStrategyInput struct {
+	CanaryCount        *int             `json:"canaryCount,omitempty"`
+	CanaryPercent      *int             `json:"canaryPercent,omitempty"`
+	CanaryLabel        *LabelMatchInput `json:"canaryLabel,omitempty"`
+	BatchSize          *int             `json:"batchSize,omitempty"`
+	BatchPercent       *int             `json:"batchPercent,omitempty"`
+	SoakSeconds        *int             `json:"soakSeconds,omitempty"`
+	FailureBudget      *int             `json:"failureBudget,omitempty"`
+	StepTimeoutSeconds *int             `json:"stepTimeoutSeconds,omitempty"`
 }
 
 // What a runtime should run: the bindings of every configuration aimed at it, merged. The configurations
@@ -214,6 +292,135 @@ func (e *ConfigurationApplyStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ConfigurationApplyStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RolloutPhase string
+
+const (
+	// Releasing steps as they pass.
+	RolloutPhaseProgressing RolloutPhase = "PROGRESSING"
+	// Held by pauseRollout.
+	RolloutPhasePaused RolloutPhase = "PAUSED"
+	// Every runtime has the new revision (or promoteRollout released it to all).
+	RolloutPhaseSucceeded RolloutPhase = "SUCCEEDED"
+	// A step failed beyond its budget: every runtime is back on the previous revision. See reason.
+	RolloutPhaseRolledBack RolloutPhase = "ROLLED_BACK"
+	// Stopped by abortRollout: every runtime is back on the previous revision.
+	RolloutPhaseAborted RolloutPhase = "ABORTED"
+)
+
+var AllRolloutPhase = []RolloutPhase{
+	RolloutPhaseProgressing,
+	RolloutPhasePaused,
+	RolloutPhaseSucceeded,
+	RolloutPhaseRolledBack,
+	RolloutPhaseAborted,
+}
+
+func (e RolloutPhase) IsValid() bool {
+	switch e {
+	case RolloutPhaseProgressing, RolloutPhasePaused, RolloutPhaseSucceeded, RolloutPhaseRolledBack, RolloutPhaseAborted:
+		return true
+	}
+	return false
+}
+
+func (e RolloutPhase) String() string {
+	return string(e)
+}
+
+func (e *RolloutPhase) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RolloutPhase(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RolloutPhase", str)
+	}
+	return nil
+}
+
+func (e RolloutPhase) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RolloutPhase) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RolloutPhase) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RolloutRuntimeState string
+
+const (
+	// Not released yet: keeps the previous revision.
+	RolloutRuntimeStatePending RolloutRuntimeState = "PENDING"
+	// Released; its agent has not reported it applied yet.
+	RolloutRuntimeStateApplying RolloutRuntimeState = "APPLYING"
+	// Runs the revision it should.
+	RolloutRuntimeStateApplied RolloutRuntimeState = "APPLIED"
+	// Failed the new revision (see reason).
+	RolloutRuntimeStateFailed RolloutRuntimeState = "FAILED"
+)
+
+var AllRolloutRuntimeState = []RolloutRuntimeState{
+	RolloutRuntimeStatePending,
+	RolloutRuntimeStateApplying,
+	RolloutRuntimeStateApplied,
+	RolloutRuntimeStateFailed,
+}
+
+func (e RolloutRuntimeState) IsValid() bool {
+	switch e {
+	case RolloutRuntimeStatePending, RolloutRuntimeStateApplying, RolloutRuntimeStateApplied, RolloutRuntimeStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e RolloutRuntimeState) String() string {
+	return string(e)
+}
+
+func (e *RolloutRuntimeState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RolloutRuntimeState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RolloutRuntimeState", str)
+	}
+	return nil
+}
+
+func (e RolloutRuntimeState) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RolloutRuntimeState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RolloutRuntimeState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
