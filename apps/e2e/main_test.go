@@ -37,7 +37,7 @@ func run(m *testing.M) int {
 			{ID: "director", Env: map[string]string{"OUTBOX_RELAY_INTERVAL": "1h"}},
 			// Short application tokens, so that the suite can see one expire.
 			{ID: "connector", Env: map[string]string{"TOKEN_TTL_APPLICATION": "3s"}},
-			{ID: "governor"},
+			{ID: "governor", Env: map[string]string{"ROLLOUT_TICK": "250ms"}},
 			{ID: "gateway"},
 		},
 		Registry: os.Getenv("MP_E2E_REGISTRY"),

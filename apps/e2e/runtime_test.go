@@ -83,7 +83,6 @@ func startLocalRuntime(t testing.TB, name string, sink *logSink, token string) *
 
 func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) *localRuntime {
 	t.Helper()
-	ctx := context.Background()
 	var rt struct{ RegisterRuntime struct{ ID string } }
 	ok(t, gql(t, runtimeTenant, `mutation($n: String!) { registerRuntime(in: {name: $n}) { id } }`, map[string]any{"n": name}), &rt)
 	r := &localRuntime{id: rt.RegisterRuntime.ID, demo: "demo-" + name}
@@ -94,27 +93,37 @@ func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) 
 	}}), &created)
 	r.configID = created.CreateConfiguration.ID
 
+	startRuntimeProcesses(t, runtimeTenant, name, r.id, r.demo)
+	return r
+}
+
+// startRuntimeProcesses starts what runs in a local runtime: the demo workload with its own sidecar, and
+// the runtime's agent, paired with a one-time token of runtime id in tenant. It returns the folder the
+// agent writes the runtime's components into.
+func startRuntimeProcesses(t testing.TB, tenant, name, id, demo string) string {
+	t.Helper()
+	ctx := context.Background()
 	var tok struct{ RequestOneTimeTokenForRuntime struct{ Token string } }
-	ok(t, gql(t, runtimeTenant, `mutation($id: ID!) { requestOneTimeTokenForRuntime(id: $id) { token } }`,
-		map[string]any{"id": r.id}), &tok)
+	ok(t, gql(t, tenant, `mutation($id: ID!) { requestOneTimeTokenForRuntime(id: $id) { token } }`,
+		map[string]any{"id": id}), &tok)
 
 	dir := filepath.Join(stack.Dir, "runtime-"+name)
 	resources := filepath.Join(dir, "resources")
 	// The runtime's sidecar is not a member of the plane's mesh: it reaches the plane through the gateway.
-	if err := stack.StartApp(ctx, stacktest.App{ID: r.demo, Bin: "demo-logger", ResourcesDir: resources, NoAppPort: true, Outside: true,
+	if err := stack.StartApp(ctx, stacktest.App{ID: demo, Bin: "demo-logger", ResourcesDir: resources, NoAppPort: true, Outside: true,
 		Env: map[string]string{"LOG_INTERVAL": "20ms", "RUNTIME_NAME": name}}); err != nil {
 		t.Fatal(err)
 	}
 	err := stack.StartProcess(ctx, "agent-"+name, "runtime-agent", map[string]string{
-		"RUNTIME_ID":             r.id,
+		"RUNTIME_ID":             id,
 		"ONE_TIME_TOKEN":         tok.RequestOneTimeTokenForRuntime.Token,
 		"CONNECTOR_URL":          stack.AppURL("gateway") + "/connector/graphql",
 		"GATEWAY_SECURE_URL":     stack.AppTLSURL("gateway"),
 		"GATEWAY_CA_FILE":        filepath.Join(stack.Dir, "tls", "gateway.crt"),
 		"MP_DATA_DIR":            dir,
 		"RESOURCES_DIR":          resources,
-		"RUNTIME_SIDECAR_URL":    stack.SidecarURL(r.demo),
-		"RUNTIME_DAPR_API_TOKEN": stack.SidecarToken(r.demo),
+		"RUNTIME_SIDECAR_URL":    stack.SidecarURL(demo),
+		"RUNTIME_DAPR_API_TOKEN": stack.SidecarToken(demo),
 		"HEARTBEAT_INTERVAL":     "1s",
 		"VERIFY_SETTLE":          "300ms",
 		"VERIFY_TIMEOUT":         "5s",
@@ -123,7 +132,7 @@ func startLocalRuntimeB(t testing.TB, name string, sink *logSink, token string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return resources
 }
 
 // configure replaces the runtime's configuration with bindings and returns when the Governor answered.
