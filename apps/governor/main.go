@@ -128,7 +128,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			{Name: configuration.TopicChanged, Keys: configuration.WakeKeys},
 			{Name: configuration.TopicRollout, Keys: configuration.RolloutWakeKeys},
 		}, runtimelabels.Topics()...),
-		Log:    log,
+		Log: log,
 	}
 	subs.Register(mux)
 
