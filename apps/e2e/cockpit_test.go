@@ -214,6 +214,37 @@ func TestCockpitInABrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "application")
 
+	// Client credentials: the secret once, then only the client ID.
+	do(t, ctx, "client credentials for the application",
+		chromedp.Click(`//button[normalize-space(.)="Create client credentials"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#new-credentials`)),
+	)
+	clientID := get(t, ctx, "client id", chromedp.Value(chromedp.CSS(`#cc-id`)))
+	if secret := get(t, ctx, "client secret", chromedp.Value(chromedp.CSS(`#cc-secret`))); clientID == "" || len(secret) < 16 {
+		t.Fatalf("client credentials %q / %q", clientID, secret)
+	}
+	do(t, ctx, "the application again", chromedp.Navigate(cockpitURL("/applications/"+get(t, ctx, "app id",
+		chromedp.Evaluate[string](`document.querySelector('.facts dd code').textContent`)))), chromedp.WaitVisible(chromedp.CSS(`#credentials`)))
+	if got := text(t, ctx, "#credentials"); !strings.Contains(got, clientID) || strings.Contains(get(t, ctx, "page", chromedp.Evaluate[string](`document.body.innerHTML`)), "cc-secret") {
+		t.Fatalf("after a reload the credentials section shows:\n%s", got)
+	}
+
+	// A template, and an application registered from it.
+	do(t, ctx, "template",
+		chromedp.Navigate(cockpitURL("/templates")),
+		chromedp.WaitVisible(chromedp.CSS(`#tpl-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#tpl-name`), "crm"),
+		js(`document.querySelector('#tpl-input').value = '{"name": "{{name}}", "providerName": "ACME CRM"}'`),
+		chromedp.Submit(chromedp.CSS(`#tpl-name`)),
+		chromedp.WaitVisible(`//h2[text()="crm"]`),
+		chromedp.SendKeys(`//h2[text()="crm"]/following-sibling::form//input[@name="v.name"]`, "crm-eu"),
+		chromedp.Submit(`//h2[text()="crm"]/following-sibling::form//input[@name="v.name"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#app-facts`)),
+	)
+	if got := text(t, ctx, "main h1"); got != "crm-eu" || !strings.Contains(text(t, ctx, "#app-facts"), "ACME CRM") {
+		t.Fatalf("the application from the template: %q", got)
+	}
+
 	// Provision a local runtime and watch its page follow it to CONNECTED without being reloaded: a mark
 	// left on the page's window would be gone after a reload.
 	do(t, ctx, "provision a local runtime",

@@ -220,12 +220,17 @@ func (c *Client) PairApplication(ctx context.Context, token, id string) (Pairing
 	if err != nil {
 		return Pairing{}, err
 	}
+	out.P.readExpiry()
+	return out.P, nil
+}
+
+// readExpiry reads ExpiresAt from the pairing data.
+func (p *Pairing) readExpiry() {
 	var raw struct {
 		ExpiresAt time.Time `json:"expiresAt"`
 	}
-	_ = json.Unmarshal([]byte(out.P.Raw), &raw)
-	out.P.ExpiresAt = raw.ExpiresAt
-	return out.P, nil
+	_ = json.Unmarshal([]byte(p.Raw), &raw)
+	p.ExpiresAt = raw.ExpiresAt
 }
 
 // LabelDefinition is a label key and the JSON Schema its values must satisfy ("" when any value goes).

@@ -81,6 +81,18 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_ = c.Assign(ctx, "tok", "blue", "env", "prod")
 	_ = c.Unassign(ctx, "tok", "blue")
 	_, _, _ = c.CountWithScenario(ctx, "tok", "blue")
+	for _, obj := range []Object{ApplicationObject, RuntimeObject, IntegrationSystemObject} {
+		_, _ = c.RequestClientCredentials(ctx, "tok", obj, "x-1")
+		_, _ = c.SystemAuths(ctx, "tok", obj, "x-1")
+		_ = c.DeleteSystemAuth(ctx, "tok", obj, "sa-1")
+	}
+	_, _ = c.PairRuntime(ctx, "tok", "r-1")
+	_, _, _, _ = c.IntegrationSystems(ctx, "tok", 50, "c")
+	_ = c.RegisterIntegrationSystem(ctx, "tok", "erp", "d")
+	_ = c.UnregisterIntegrationSystem(ctx, "tok", "is-1")
+	_, _ = c.Templates(ctx, "tok")
+	_, _ = c.RegisterFromTemplate(ctx, "tok", "crm", map[string]string{"name": "x"})
+	_ = c.CreateTemplate(ctx, "tok", "crm", "d", map[string]any{"name": "{{name}}"}, []string{"name"})
 	_, _ = c.Bundle(ctx, "tok", "a-1", "b-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "api", "d-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "event", "d-2")
@@ -114,7 +126,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 26 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
+	if len(g.sent[Director]) != 42 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -55,9 +55,12 @@ func (s *server) registerApplication(w http.ResponseWriter, r *http.Request, ses
 
 // applicationView is the application page: the application and, right after pairing, its token.
 type applicationView struct {
-	App     *plane.Application
-	Pairing *plane.Pairing
-	Form    map[string]string
+	App         *plane.Application
+	Pairing     *plane.Pairing
+	Credentials *credentialsView
+	Form        map[string]string
+	// NewCredentials are client credentials just created, shown once.
+	NewCredentials *plane.ClientCredentials
 }
 
 func (s *server) application(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -74,6 +77,8 @@ func (s *server) applicationPage(w http.ResponseWriter, r *http.Request, sess *s
 		return
 	}
 	v.App = app
+	v.Credentials = s.credentialsOf(r, sess, plane.ApplicationObject, app.ID, Base+"/applications/"+app.ID, "application:write")
+	v.Credentials.New = v.NewCredentials
 	s.render(w, r, status, "application", &view{Title: app.Name, Nav: "applications", Session: sess, Err: formErr,
 		Live: watch(sess, app.ID), Data: v})
 }
@@ -182,4 +187,16 @@ func (s *server) unregisterApplication(w http.ResponseWriter, r *http.Request, s
 		return
 	}
 	http.Redirect(w, r, Base+"/applications", http.StatusSeeOther)
+}
+
+func (s *server) applicationCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.createCredentials(w, r, sess, plane.ApplicationObject, s.applicationWithCredentials)
+}
+
+func (s *server) deleteApplicationCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.deleteCredentials(w, r, sess, plane.ApplicationObject, Base+"/applications/"+r.PathValue("id"), s.applicationWithCredentials)
+}
+
+func (s *server) applicationWithCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, pe *plane.Error, cc *plane.ClientCredentials) {
+	s.applicationPage(w, r, sess, status, pe, applicationView{NewCredentials: cc})
 }

@@ -49,9 +49,12 @@ type runtimeView struct {
 	// OpsErr says why the operations could not be read; the rest of the page still shows.
 	OpsErr *plane.Error
 	// Config is what the Governor says the runtime should run and what its agent reported.
-	Config    *plane.RuntimeConfig
-	ConfigErr *plane.Error
-	Form      map[string]string
+	Config      *plane.RuntimeConfig
+	ConfigErr   *plane.Error
+	Credentials *credentialsView
+	// Pairing is a one-time token just issued for the runtime's agent, shown once.
+	Pairing *plane.Pairing
+	Form    map[string]string
 }
 
 func (s *server) runtime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -59,13 +62,24 @@ func (s *server) runtime(w http.ResponseWriter, r *http.Request, sess *session.S
 }
 
 func (s *server) runtimePage(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, form map[string]string) {
+	s.runtimePageWith(w, r, sess, status, formErr, runtimeView{Form: form})
+}
+
+func (s *server) runtimePageWith(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, v runtimeView) {
 	id := r.PathValue("id")
 	rt, err := s.Plane.Runtime(r.Context(), sess.Token, id)
 	if err != nil {
 		s.failAPI(w, r, err)
 		return
 	}
-	v := runtimeView{Runtime: rt, Form: form}
+	v.Runtime = rt
+	if rt != nil {
+		created := v.Credentials
+		v.Credentials = s.credentialsOf(r, sess, plane.RuntimeObject, id, Base+"/runtimes/"+id, "runtime:write")
+		if created != nil {
+			v.Credentials.New = created.New
+		}
+	}
 	if sess.Can(identity.ScopeRuntimeRead) {
 		if v.Operations, err = s.Plane.Operations(r.Context(), sess.Token, id); err != nil {
 			_, v.OpsErr = s.apiError(r, err)
@@ -114,4 +128,28 @@ func (s *server) deprovisionRuntime(w http.ResponseWriter, r *http.Request, sess
 		return
 	}
 	http.Redirect(w, r, Base+"/runtimes/"+r.PathValue("id"), http.StatusSeeOther)
+}
+
+func (s *server) runtimeCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.createCredentials(w, r, sess, plane.RuntimeObject, s.runtimeWithCredentials)
+}
+
+func (s *server) deleteRuntimeCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	s.deleteCredentials(w, r, sess, plane.RuntimeObject, Base+"/runtimes/"+r.PathValue("id"), s.runtimeWithCredentials)
+}
+
+func (s *server) runtimeWithCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, pe *plane.Error, cc *plane.ClientCredentials) {
+	s.runtimePageWith(w, r, sess, status, pe, runtimeView{Credentials: &credentialsView{New: cc}})
+}
+
+// pairRuntime issues a one-time token for the runtime's agent (to pair a runtime registered by hand, or
+// one whose agent must pair again) and shows it once.
+func (s *server) pairRuntime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	p, err := s.Plane.PairRuntime(r.Context(), sess.Token, r.PathValue("id"))
+	if err != nil {
+		status, pe := s.apiError(r, err)
+		s.runtimePage(w, r, sess, status, pe, nil)
+		return
+	}
+	s.runtimePageWith(w, r, sess, http.StatusOK, nil, runtimeView{Pairing: &p})
 }
