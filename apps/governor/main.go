@@ -121,14 +121,27 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// Only callers the gateway vouches for: see package assertion.
 	verify := assertion.Middleware(assertion.ForApp(client, cfg.SecretStore, cfg.AppID), log)
 	mux.Handle("POST /graphql", verify(graph.NewServer(svc, log, audit)))
+	topics := append([]notify.Topic{
+		{Name: configuration.TopicChanged, Keys: configuration.WakeKeys},
+		{Name: configuration.TopicRollout, Keys: configuration.RolloutWakeKeys},
+	}, runtimelabels.Topics()...)
+	for i := range topics {
+		if topics[i].Name == "runtime.updated" {
+			// A runtime's condition, for rollouts: one that stops heartbeating fails its step.
+			topics[i].Record = func(ctx context.Context, data []byte) error {
+				h, ok, err := runtimelabels.Condition(data)
+				if err != nil || !ok {
+					return nil // nothing to keep; the wake-up decides whether the event is readable
+				}
+				return svc.RecordRuntimeHealth(ctx, h)
+			}
+		}
+	}
 	subs := &notify.Subscriptions{
 		Hub:    hub,
 		PubSub: cfg.WakePubSub,
-		Topics: append([]notify.Topic{
-			{Name: configuration.TopicChanged, Keys: configuration.WakeKeys},
-			{Name: configuration.TopicRollout, Keys: configuration.RolloutWakeKeys},
-		}, runtimelabels.Topics()...),
-		Log: log,
+		Topics: topics,
+		Log:    log,
 	}
 	subs.Register(mux)
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
@@ -122,12 +121,10 @@ func (s *Service) candidates(ctx context.Context, in Input) ([]PlannedRuntime, e
 	return rts, nil
 }
 
-var rolloutTenants sync.Map
-
 // knowRolloutTenant records that tenant may have rollouts, for Tick. It is written before the rollout
 // itself, so that no rollout is ever out of Tick's sight; a tenant recorded in vain costs one empty list.
 func (s *Service) knowRolloutTenant(ctx context.Context, tenant string) error {
-	if _, ok := rolloutTenants.Load(tenant); ok {
+	if _, ok := s.rolloutTenants.Load(tenant); ok {
 		return nil
 	}
 	err := s.store.Mutate(ctx, registry.GlobalScope(kindRolloutTenant), tenant, "", func(cur []byte) (registry.Change, error) {
@@ -139,7 +136,7 @@ func (s *Service) knowRolloutTenant(ctx context.Context, tenant string) error {
 	if err != nil && !errors.Is(err, errRecorded) {
 		return fmt.Errorf("record rollout tenant: %w", err)
 	}
-	rolloutTenants.Store(tenant, true)
+	s.rolloutTenants.Store(tenant, true)
 	return nil
 }
 
@@ -361,6 +358,16 @@ func (s *Service) observe(ctx context.Context, id string, to int, runtimeIDs []s
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read statuses: %w", err)
+	}
+	// Still heartbeating: a runtime the Director turned FAILED fails the step, applied or not.
+	unhealthy, err := s.failedHealth(ctx, runtimeIDs)
+	if err != nil {
+		return nil, err
+	}
+	for id, why := range unhealthy {
+		o := out[id]
+		o.Failed, o.Reason = true, why
+		out[id] = o
 	}
 	return out, nil
 }

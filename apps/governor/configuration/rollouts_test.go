@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
 )
@@ -150,6 +151,47 @@ func TestRolloutThroughTheService(t *testing.T) {
 
 	if got := agentRun(t, e.svc, "t1", "rt-other", ""); got != "" {
 		t.Fatalf("a runtime the selector does not match got %q", got)
+	}
+}
+
+func TestRolloutCountsARuntimeThatStopsHeartbeating(t *testing.T) {
+	e := newEnv(t)
+	ctx := asUser("t1")
+	for _, id := range []string{"rt-00", "rt-01", "rt-02"} {
+		e.director.set("t1", id, map[string]any{"env": "prod"})
+	}
+	sel := map[string]string{"env": "prod"}
+	c := mustCreate(t, ctx, e.svc, forLabels(sel, httpBinding("log", "http://v1")))
+	urls(t, e.svc, configuration.StatusApplied)
+	in := forLabels(sel, httpBinding("log", "http://v2"))
+	in.Rollout = &configuration.Strategy{CanaryCount: 1, SoakSeconds: 3600, FailureBudget: 0}
+	if _, err := e.svc.Update(ctx, c.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	urls(t, e.svc, configuration.StatusApplied) // the canary applies and soaks
+	tick(t, e.svc)
+	// A runtime outside the step going down is none of this step's business.
+	down := configuration.RuntimeHealth{RuntimeID: "rt-02", Condition: "FAILED", Reason: "no heartbeat", Since: time.Now()}
+	if err := e.svc.RecordRuntimeHealth(context.Background(), down); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, e.svc)
+	if ro, _ := e.svc.RolloutOf(ctx, c.ID); ro.Phase != configuration.PhaseProgressing {
+		t.Fatalf("rollout after a runtime of a later step failed: %+v", ro)
+	}
+	// An older event arriving late does not undo a newer one.
+	down.RuntimeID = "rt-00"
+	if err := e.svc.RecordRuntimeHealth(context.Background(), down); err != nil {
+		t.Fatal(err)
+	}
+	stale := configuration.RuntimeHealth{RuntimeID: "rt-00", Condition: "CONNECTED", Since: down.Since.Add(-time.Minute)}
+	if err := e.svc.RecordRuntimeHealth(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, e.svc)
+	ro, _ := e.svc.RolloutOf(ctx, c.ID)
+	if ro.Phase != configuration.PhaseRolledBack || !strings.Contains(ro.Reason, "FAILED in the Director") || !strings.Contains(ro.Reason, "no heartbeat") {
+		t.Fatalf("rollout after the canary stopped heartbeating while soaking: %+v", ro)
 	}
 }
 

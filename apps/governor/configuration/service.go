@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,6 +104,8 @@ type Service struct {
 	// reported, when set, is called after each agent report, so that rollouts move on without waiting
 	// for their next tick.
 	reported func()
+	// rolloutTenants caches the tenants recorded as having rollouts (knowRolloutTenant).
+	rolloutTenants sync.Map
 }
 
 // NewService returns a service keeping configurations in store, asking labels for runtime labels and

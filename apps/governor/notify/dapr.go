@@ -13,6 +13,9 @@ type Topic struct {
 	Name string
 	// Keys returns the keys an event wakes, from the event's data (the CloudEvent's data field).
 	Keys func(data []byte) ([]string, error)
+	// Record, when set, keeps something of the event before the waiters wake; an error has the event
+	// delivered again.
+	Record func(ctx context.Context, data []byte) error
 }
 
 // Subscriptions subscribes to topics on one pub/sub component (events.Subscribe): each event wakes the
@@ -30,7 +33,12 @@ func (s *Subscriptions) Register(mux *http.ServeMux) {
 	subs := make([]events.Subscription, 0, len(s.Topics))
 	for _, t := range s.Topics {
 		subs = append(subs, events.Subscription{PubSub: s.PubSub, Topic: t.Name,
-			Handle: func(_ context.Context, data []byte) error {
+			Handle: func(ctx context.Context, data []byte) error {
+				if t.Record != nil {
+					if err := t.Record(ctx, data); err != nil {
+						return err
+					}
+				}
 				keys, err := t.Keys(data)
 				if err != nil {
 					// An event this app cannot read will not become readable by retrying.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/configuration"
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
@@ -91,6 +92,29 @@ func (c *Client) Runtimes(ctx context.Context) ([]configuration.PlannedRuntime, 
 		}
 		after = page.Runtimes.PageInfo.EndCursor
 	}
+}
+
+// Condition decodes the runtime's status from a runtime.updated event; ok is false when it carries none.
+func Condition(data []byte) (h configuration.RuntimeHealth, ok bool, err error) {
+	var ev struct {
+		ID     string `json:"id"`
+		Status *struct {
+			Condition string    `json:"condition"`
+			Timestamp time.Time `json:"timestamp"`
+			Reason    *string   `json:"reason"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return h, false, fmt.Errorf("decode runtime event: %w", err)
+	}
+	if ev.ID == "" || ev.Status == nil || ev.Status.Condition == "" {
+		return h, false, nil
+	}
+	h = configuration.RuntimeHealth{RuntimeID: ev.ID, Condition: ev.Status.Condition, Since: ev.Status.Timestamp}
+	if ev.Status.Reason != nil {
+		h.Reason = *ev.Status.Reason
+	}
+	return h, true, nil
 }
 
 // Topics returns the Director's topics that announce a change of a runtime's labels, each waking the

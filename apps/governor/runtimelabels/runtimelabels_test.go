@@ -120,3 +120,40 @@ func TestRuntimeLabelsNeedACaller(t *testing.T) {
 		t.Fatalf("without a caller: %v, called %q", err, inv.appID)
 	}
 }
+
+func TestRuntimes(t *testing.T) {
+	caller := identity.Identity{Tenant: "t1", Subject: "alice", ConsumerType: identity.ConsumerUser, Scopes: []string{"runtime:read"}}
+	inv := fakeInvoker{status: 200, body: `{"data":{"runtimes":{"data":[{"id":"rt-1","labels":{"env":"prod"}},{"id":"rt-2","labels":null}],
+		"pageInfo":{"endCursor":"c1","hasNextPage":false}}}}`}
+	ctx := assertion.NewContext(identity.NewContext(context.Background(), caller), "the-callers-assertion")
+	rts, err := runtimelabels.New(&inv, "director").Runtimes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rts) != 2 || rts[0].ID != "rt-1" || rts[0].Labels["env"] != "prod" || rts[1].ID != "rt-2" {
+		t.Fatalf("runtimes %+v", rts)
+	}
+	if inv.header.Get(assertion.Header) != "the-callers-assertion" {
+		t.Error("listed runtimes not as the caller")
+	}
+}
+
+func TestCondition(t *testing.T) {
+	tests := []struct {
+		data      string
+		ok, err   bool
+		condition string
+		reason    string
+	}{
+		{`{"id":"rt-1","status":{"condition":"FAILED","timestamp":"2026-01-01T00:00:00Z","reason":"no heartbeat since x"}}`, true, false, "FAILED", "no heartbeat since x"},
+		{`{"id":"rt-1","status":{"condition":"CONNECTED","timestamp":"2026-01-01T00:00:00Z"}}`, true, false, "CONNECTED", ""},
+		{`{"id":"rt-1","name":"r"}`, false, false, "", ""},
+		{`[]`, false, true, "", ""},
+	}
+	for _, tt := range tests {
+		h, ok, err := runtimelabels.Condition([]byte(tt.data))
+		if ok != tt.ok || (err != nil) != tt.err || h.Condition != tt.condition || h.Reason != tt.reason {
+			t.Errorf("%s: %+v %v %v", tt.data, h, ok, err)
+		}
+	}
+}
