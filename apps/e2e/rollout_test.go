@@ -216,6 +216,27 @@ func TestGovernorRolloutInSteps(t *testing.T) {
 			t.Fatalf("pausing a paused rollout: %s", r.Raw)
 		}
 
+		// The rollout is in the Governor's store, not its memory: a Governor killed and started again
+		// holds it where it was and resumes it.
+		if err := stack.Kill("governor"); err != nil {
+			t.Fatal(err)
+		}
+		if err := stack.Respawn("governor"); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			var v rolloutView
+			r := governor(t, rolloutTenant, rolloutQuery, map[string]any{"id": configID})
+			if len(r.Errors) == 0 && r.Decode(&v) == nil && v.Rollout != nil {
+				if v.Rollout.Phase != "PAUSED" || v.Rollout.Step != 1 {
+					t.Fatalf("after a restart: %+v", v.Rollout)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the Governor did not come back: %s", r.Raw)
+			}
+		}
 		op("resumeRollout", "PROGRESSING")
 		waitArchives(t, []*rolloutRuntime{second}, v3, 30*time.Second)
 		op("abortRollout", "ABORTED")
@@ -226,6 +247,36 @@ func TestGovernorRolloutInSteps(t *testing.T) {
 		}
 		if third.archive() != v2 {
 			t.Fatal("the last step got the revision of an aborted rollout")
+		}
+	})
+
+	// Last: it leaves the canary without its agent.
+	t.Run("a canary that stops heartbeating while soaking rolls the rollout back", func(t *testing.T) {
+		v4 := t.TempDir()
+		update(t, v4, map[string]any{"canaryCount": 1, "batchSize": 1, "soakSeconds": 600, "stepTimeoutSeconds": 60})
+		plan := rolloutOf(t, configID).Rollout.Runtimes
+		canary := byID[plan[0].RuntimeID]
+		waitArchives(t, []*rolloutRuntime{canary}, v4, 30*time.Second)
+		stopped := time.Now()
+		if err := stack.Kill("agent-" + canary.name); err != nil {
+			t.Fatal(err)
+		}
+		// The Director turns a runtime FAILED 30 s after its last heartbeat, on a health round (5 s).
+		var ro rolloutView
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			ro = rolloutOf(t, configID)
+			if ro.Rollout.Phase != "PROGRESSING" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if ro.Rollout.Phase != "ROLLED_BACK" || ro.Rollout.Reason == nil || !strings.Contains(*ro.Rollout.Reason, "FAILED in the Director") {
+			t.Fatalf("rollout after the canary stopped heartbeating: %+v (%s)", ro.Rollout, deref(ro.Rollout.Reason))
+		}
+		t.Logf("rolled back %s after the agent stopped: %s", time.Since(stopped).Round(time.Second), *ro.Rollout.Reason)
+		for _, r := range rts {
+			if r != canary && r.archive() != v2 {
+				t.Errorf("runtime %s left the last good revision: %q", r.name, r.archive())
+			}
 		}
 	})
 }
