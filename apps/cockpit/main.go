@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,11 +18,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/activity"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/live"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/session"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/ui"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
+	"github.com/mgmtplane/mgmtplane/apps/internal/audit"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
@@ -108,6 +111,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			RedirectURL: cfg.OIDCRedirectURL, Scopes: strings.Fields(cfg.OIDCScopes), Bearer: cfg.OIDCBearer}
 	}
 	hub := live.NewHub()
+	feed := activity.NewFeed(100)
 	pages, err := ui.Handler(ui.Deps{
 		Log:         log,
 		Sessions:    &session.Manager{Store: session.DaprStore{API: client, Name: cfg.SessionStore}, Cookie: "cockpit_session", Path: ui.Base + "/", Secure: cfg.SecureCookie},
@@ -115,6 +119,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Hub:         hub,
 		DevKey:      devKey,
 		OIDC:        idp,
+		Activity:    feed,
 		DevTokenTTL: cfg.DevTokenTTL,
 		LiveMaxAge:  cfg.LiveMaxAge,
 	})
@@ -128,7 +133,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	// What changes is announced on pub/sub; open pages showing it refresh themselves (package live).
-	events.Subscribe(mux, log, liveSubscriptions(cfg.PubSub, hub)...)
+	events.Subscribe(mux, log, append(liveSubscriptions(cfg.PubSub, hub), events.Subscription{PubSub: cfg.PubSub, Topic: audit.Topic,
+		Handle: func(_ context.Context, data []byte) error {
+			if !feed.Add(data) {
+				return events.Drop(errors.New("not an audit record"))
+			}
+			return nil
+		}})...)
 	mux.Handle(ui.Base+"/", pages)
 	mux.Handle(ui.Base, pages)
 

@@ -395,6 +395,23 @@ func TestCockpitInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#tiles"); !strings.Contains(got, "CONNECTED 1") {
 		t.Errorf("the overview counts:\n%s", got)
 	}
+	// Recent activity: the tenant's own changes from the audit trail, the runtimes' heartbeats left out.
+	waitCtx, cancelActivity := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelActivity()
+	for {
+		do(t, ctx, "overview", chromedp.Navigate(cockpitURL("/")), chromedp.WaitVisible(chromedp.CSS(`#tiles`)))
+		page := text(t, ctx, "main")
+		if strings.Contains(page, "registerApplicationFromTemplate") && strings.Contains(page, "rollbackConfiguration") {
+			if strings.Contains(page, "heartbeat") {
+				t.Error("heartbeats are listed as recent activity")
+			}
+			break
+		}
+		if waitCtx.Err() != nil {
+			t.Fatalf("the overview's recent activity lacks the suite's changes:\n%s", page)
+		}
+		time.Sleep(time.Second)
+	}
 	screenshot(t, ctx, "overview")
 
 	t.Run("a viewer sees actions disabled, with why", func(t *testing.T) {

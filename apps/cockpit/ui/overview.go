@@ -6,6 +6,7 @@ import (
 
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/session"
+	"github.com/mgmtplane/mgmtplane/apps/internal/audit"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -24,6 +25,8 @@ type overviewView struct {
 	Scanned int
 	// Attention lists the FAILED runtimes read, the first thing to look at.
 	Attention []plane.Runtime
+	// Recent is what happened lately in the tenant, newest first.
+	Recent []audit.Record
 }
 
 type statusCount struct {
@@ -68,6 +71,9 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, sess *session.
 			v.ByStatus = append(v.ByStatus, statusCount{c, n})
 		}
 		sort.Slice(v.ByStatus, func(i, j int) bool { return v.ByStatus[i].Condition < v.ByStatus[j].Condition })
+	}
+	if s.Activity != nil {
+		v.Recent = s.Activity.Recent(sess.Tenant, 15)
 	}
 	if len(ids) > 50 {
 		ids = ids[:50]

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/activity"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/live"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
 	"github.com/mgmtplane/mgmtplane/apps/cockpit/session"
@@ -46,6 +47,8 @@ type Deps struct {
 	Hub      *live.Hub
 	// DevKey signs development sign-ins; nil turns them off (production).
 	DevKey *devtoken.LocalKey
+	// Activity is the tenants' recent activity, for the overview.
+	Activity *activity.Feed
 	// OIDC signs users in with the identity provider; nil when none is configured.
 	OIDC *OIDC
 	// DevTokenTTL is how long a development sign-in lasts.
