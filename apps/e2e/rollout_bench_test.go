@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -85,12 +87,31 @@ func (a *simulatedAgent) run(ctx context.Context, errs chan<- error) {
 	}
 }
 
+var rolloutBench sync.Once
+
 // BenchmarkConfigurationRollout times a 3-step rollout (a canary of 2, then batches of 50%) of a
 // label-selector configuration over 20 runtimes whose agents are simulated, with no soak: the time from
 // updateConfiguration to the rollout SUCCEEDED, every runtime having reported the new revision APPLIED.
 // What it measures is the Governor's own machinery: releasing steps, long-polls waking, reports moving the
-// rollout on (ROLLOUT_TICK is 250 ms in the suite, and a report moves it at once).
+// rollout on (ROLLOUT_TICK is 250 ms in the suite, and a report moves it at once). It rolls out
+// MP_BENCH_ROLLOUTS times (default 10), once per run whatever -benchtime says, and reports p50/p99.
 func BenchmarkConfigurationRollout(b *testing.B) {
+	var took []time.Duration
+	rolloutBench.Do(func() { took = measureRollouts(b, benchCount("MP_BENCH_ROLLOUTS", 10)) })
+	for b.Loop() {
+		// The rollouts ran once above; the loop only satisfies the framework.
+	}
+	reportLatency(b, took)
+}
+
+func benchCount(env string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func measureRollouts(b *testing.B, n int) []time.Duration {
 	const runtimes = 20
 	tenant := fmt.Sprintf("tenant-rollout-bench-%d", time.Now().UnixNano())
 	group := "bench"
@@ -119,8 +140,7 @@ func BenchmarkConfigurationRollout(b *testing.B) {
 	strategy := map[string]any{"canaryCount": 2, "batchPercent": 50, "soakSeconds": 0, "stepTimeoutSeconds": 120}
 
 	var took []time.Duration
-	b.ResetTimer()
-	for i := 1; i <= b.N; i++ {
+	for i := 1; i <= n; i++ {
 		start := time.Now()
 		ok(b, governor(b, tenant, `mutation($id: ID!, $in: ConfigurationInput!) { updateConfiguration(id: $id, in: $in) { revision } }`,
 			map[string]any{"id": id, "in": map[string]any{"labelSelector": selector, "bindings": binding(i), "rollout": strategy}}), nil)
@@ -150,6 +170,5 @@ func BenchmarkConfigurationRollout(b *testing.B) {
 		}
 		took = append(took, time.Since(start))
 	}
-	b.StopTimer()
-	reportLatency(b, took)
+	return took
 }
