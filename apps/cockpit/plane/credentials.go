@@ -110,10 +110,7 @@ func (c *Client) IntegrationSystems(ctx context.Context, token string, first int
 			TotalCount int                 `json:"totalCount"`
 		} `json:"integrationSystems"`
 	}
-	vars := map[string]any{"first": first}
-	if after != "" {
-		vars["after"] = after
-	}
+	vars := pageVars(first, after, nil)
 	err := c.Do(ctx, token, Director, `query Systems($first: Int, $after: PageCursor) {
   integrationSystems(first: $first, after: $after) { data { id name description } pageInfo { endCursor hasNextPage } totalCount }
 }`, vars, &out)

@@ -107,13 +107,7 @@ func (c *Client) Applications(ctx context.Context, token string, filters []Label
 	var out struct {
 		Applications ApplicationPage `json:"applications"`
 	}
-	vars := map[string]any{"first": first}
-	if after != "" {
-		vars["after"] = after
-	}
-	if len(filters) > 0 {
-		vars["filter"] = filters
-	}
+	vars := pageVars(first, after, filters)
 	err := c.Do(ctx, token, Director, `query Applications($filter: [LabelFilter!], $first: Int, $after: PageCursor) {
   applications(filter: $filter, first: $first, after: $after) {
     data { `+applicationListFields+` }
@@ -288,13 +282,7 @@ func (c *Client) Runtimes(ctx context.Context, token string, filters []LabelFilt
 	var out struct {
 		Runtimes RuntimePage `json:"runtimes"`
 	}
-	vars := map[string]any{"first": first}
-	if after != "" {
-		vars["after"] = after
-	}
-	if len(filters) > 0 {
-		vars["filter"] = filters
-	}
+	vars := pageVars(first, after, filters)
 	err := c.Do(ctx, token, Director, `query Runtimes($filter: [LabelFilter!], $first: Int, $after: PageCursor) {
   runtimes(filter: $filter, first: $first, after: $after) {
     data { `+runtimeFields+` }

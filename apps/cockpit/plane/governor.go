@@ -57,10 +57,7 @@ func (c *Client) Configurations(ctx context.Context, token string, first int, af
 	var out struct {
 		P ConfigurationPage `json:"configurations"`
 	}
-	vars := map[string]any{"first": first}
-	if after != "" {
-		vars["after"] = after
-	}
+	vars := pageVars(first, after, nil)
 	err := c.Do(ctx, token, Governor, `query Configurations($first: Int, $after: PageCursor) {
   configurations(first: $first, after: $after) { data { `+configurationFields+` } pageInfo { endCursor hasNextPage } totalCount }
 }`, vars, &out)
@@ -82,10 +79,8 @@ func (c *Client) Revisions(ctx context.Context, token, id string, first int, aft
 	var out struct {
 		P ConfigurationPage `json:"configurationRevisions"`
 	}
-	vars := map[string]any{"id": id, "first": first}
-	if after != "" {
-		vars["after"] = after
-	}
+	vars := pageVars(first, after, nil)
+	vars["id"] = id
 	err := c.Do(ctx, token, Governor, `query Revisions($id: ID!, $first: Int, $after: PageCursor) {
   configurationRevisions(id: $id, first: $first, after: $after) { data { `+configurationFields+` } pageInfo { endCursor hasNextPage } totalCount }
 }`, vars, &out)
@@ -154,8 +149,8 @@ type ApplyStatus struct {
 // (no long-poll).
 func (c *Client) RuntimeConfiguration(ctx context.Context, token, runtimeID string) (RuntimeConfig, error) {
 	var raw struct {
-		RC RuntimeConfig `json:"runtimeConfiguration"`
-		Status *ApplyStatus `json:"runtimeConfigurationStatus"`
+		RC     RuntimeConfig `json:"runtimeConfiguration"`
+		Status *ApplyStatus  `json:"runtimeConfigurationStatus"`
 	}
 	err := c.Do(ctx, token, Governor, `query RuntimeConfiguration($id: ID!) {
   runtimeConfiguration(runtimeID: $id) { revision bindings { name type } sources { configurationID revision } }

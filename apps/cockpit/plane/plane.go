@@ -98,3 +98,15 @@ type PageInfo struct {
 	EndCursor   string `json:"endCursor"`
 	HasNextPage bool   `json:"hasNextPage"`
 }
+
+// pageVars are the variables of a paged list query: first, and after and filter when given.
+func pageVars(first int, after string, filters []LabelFilter) map[string]any {
+	vars := map[string]any{"first": first}
+	if after != "" {
+		vars["after"] = after
+	}
+	if len(filters) > 0 {
+		vars["filter"] = filters
+	}
+	return vars
+}

@@ -104,22 +104,13 @@ func (s *server) setLabel(w http.ResponseWriter, r *http.Request, sess *session.
 	id := r.PathValue("id")
 	form := map[string]string{"key": strings.TrimSpace(r.PostFormValue("key")), "value": r.PostFormValue("value")}
 	err := s.Plane.SetLabel(r.Context(), sess.Token, obj, id, form["key"], labelValue(form["value"]))
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		back(w, r, sess, status, pe, form)
-		return
-	}
-	http.Redirect(w, r, objectPath(obj, id), http.StatusSeeOther)
+	s.finish(w, r, err, objectPath(obj, id), func(status int, pe *plane.Error) { back(w, r, sess, status, pe, form) })
 }
 
 func (s *server) deleteLabel(w http.ResponseWriter, r *http.Request, sess *session.Session, obj plane.Object, back again) {
 	id := r.PathValue("id")
-	if err := s.Plane.DeleteLabel(r.Context(), sess.Token, obj, id, r.PostFormValue("key")); err != nil {
-		status, pe := s.apiError(r, err)
-		back(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, objectPath(obj, id), http.StatusSeeOther)
+	err := s.Plane.DeleteLabel(r.Context(), sess.Token, obj, id, r.PostFormValue("key"))
+	s.finish(w, r, err, objectPath(obj, id), func(status int, pe *plane.Error) { back(w, r, sess, status, pe, nil) })
 }
 
 func objectPath(obj plane.Object, id string) string {
@@ -181,12 +172,8 @@ func (s *server) pairApplication(w http.ResponseWriter, r *http.Request, sess *s
 }
 
 func (s *server) unregisterApplication(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	if err := s.Plane.UnregisterApplication(r.Context(), sess.Token, r.PathValue("id")); err != nil {
-		status, pe := s.apiError(r, err)
-		s.applicationPage(w, r, sess, status, pe, applicationView{})
-		return
-	}
-	http.Redirect(w, r, Base+"/applications", http.StatusSeeOther)
+	err := s.Plane.UnregisterApplication(r.Context(), sess.Token, r.PathValue("id"))
+	s.finish(w, r, err, Base+"/applications", func(status int, pe *plane.Error) { s.applicationPage(w, r, sess, status, pe, applicationView{}) })
 }
 
 func (s *server) applicationCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {

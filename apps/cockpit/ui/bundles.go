@@ -73,10 +73,6 @@ func (s *server) denyInstanceAuth(w http.ResponseWriter, r *http.Request, sess *
 }
 
 func (s *server) answerInstanceAuth(w http.ResponseWriter, r *http.Request, sess *session.Session, err error) {
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.bundlePage(w, r, sess, status, pe)
-		return
-	}
-	http.Redirect(w, r, Base+"/applications/"+r.PathValue("id")+"/bundles/"+r.PathValue("bundle"), http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/applications/"+r.PathValue("id")+"/bundles/"+r.PathValue("bundle"),
+		func(status int, pe *plane.Error) { s.bundlePage(w, r, sess, status, pe) })
 }

@@ -247,12 +247,7 @@ func (s *server) rewrite(w http.ResponseWriter, r *http.Request, sess *session.S
 		in := plane.ConfigurationInput{RuntimeID: cfg.RuntimeID, LabelSelector: cfg.LabelSelector, Bindings: change(cfg.Bindings)}
 		err = s.Plane.UpdateConfiguration(r.Context(), sess.Token, id, in)
 	}
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.configurationPage(w, r, sess, status, pe, form)
-		return
-	}
-	http.Redirect(w, r, Base+"/configurations/"+id, http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/configurations/"+id, s.configurationAgain(w, r, sess, form))
 }
 
 func (s *server) rollbackConfiguration(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -263,22 +258,17 @@ func (s *server) rollbackConfiguration(w http.ResponseWriter, r *http.Request, s
 	} else {
 		err = &plane.Error{Code: "INVALID_INPUT", Message: "revision: a number"}
 	}
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.configurationPage(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, Base+"/configurations/"+id, http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/configurations/"+id, s.configurationAgain(w, r, sess, nil))
 }
 
 func (s *server) deleteConfiguration(w http.ResponseWriter, r *http.Request, sess *session.Session) {
 	id := r.PathValue("id")
-	if err := s.Plane.DeleteConfiguration(r.Context(), sess.Token, id); err != nil {
-		status, pe := s.apiError(r, err)
-		s.configurationPage(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, Base+"/configurations/"+id, http.StatusSeeOther)
+	s.finish(w, r, s.Plane.DeleteConfiguration(r.Context(), sess.Token, id), Base+"/configurations/"+id, s.configurationAgain(w, r, sess, nil))
+}
+
+// configurationAgain shows the configuration's page again after a form on it failed.
+func (s *server) configurationAgain(w http.ResponseWriter, r *http.Request, sess *session.Session, form map[string]string) func(int, *plane.Error) {
+	return func(status int, pe *plane.Error) { s.configurationPage(w, r, sess, status, pe, form) }
 }
 
 // selectorScan caps how many runtimes a selector preview reads.

@@ -46,10 +46,6 @@ func (s *server) createCredentials(w http.ResponseWriter, r *http.Request, sess 
 
 func (s *server) deleteCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session, obj plane.Object, done string,
 	back func(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, pe *plane.Error, created *plane.ClientCredentials)) {
-	if err := s.Plane.DeleteSystemAuth(r.Context(), sess.Token, obj, r.PostFormValue("authID")); err != nil {
-		status, pe := s.apiError(r, err)
-		back(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, done, http.StatusSeeOther)
+	err := s.Plane.DeleteSystemAuth(r.Context(), sess.Token, obj, r.PostFormValue("authID"))
+	s.finish(w, r, err, done, func(status int, pe *plane.Error) { back(w, r, sess, status, pe, nil) })
 }

@@ -10,10 +10,10 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"since": since,
-	"json":  toJSON,
-	"keys":  sortedKeys,
-	"base":  func() string { return Base },
+	"since":       since,
+	"json":        toJSON,
+	"keys":        sortedKeys,
+	"base":        func() string { return Base },
 	"credentials": func(v *view, c *credentialsView) map[string]any { return map[string]any{"View": v, "C": c} },
 	"bindingForm": func(v *view, legend string, types any, form map[string]string) map[string]any {
 		return map[string]any{"View": v, "Legend": legend, "Types": types, "Form": form}

@@ -59,22 +59,13 @@ func (s *server) saveLabelDefinition(w http.ResponseWriter, r *http.Request, ses
 			return
 		}
 	}
-	if err := s.Plane.SaveLabelDefinition(r.Context(), sess.Token, form["key"], form["schema"], update); err != nil {
-		status, pe := s.apiError(r, err)
-		s.labelsPage(w, r, sess, status, pe, form)
-		return
-	}
-	http.Redirect(w, r, Base+"/labels", http.StatusSeeOther)
+	err := s.Plane.SaveLabelDefinition(r.Context(), sess.Token, form["key"], form["schema"], update)
+	s.finish(w, r, err, Base+"/labels", func(status int, pe *plane.Error) { s.labelsPage(w, r, sess, status, pe, form) })
 }
 
 func (s *server) deleteLabelDefinition(w http.ResponseWriter, r *http.Request, sess *session.Session) {
 	err := s.Plane.DeleteLabelDefinition(r.Context(), sess.Token, r.PostFormValue("key"), r.PostFormValue("withLabels") == "true")
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.labelsPage(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, Base+"/labels", http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/labels", func(status int, pe *plane.Error) { s.labelsPage(w, r, sess, status, pe, nil) })
 }
 
 // checkSchema answers whether a JSON Schema compiles, for the definition form to say so as it is typed.
@@ -205,12 +196,7 @@ func (s *server) changeScenarios(w http.ResponseWriter, r *http.Request, sess *s
 	}
 	items["enum"] = next
 	raw, _ := json.Marshal(schema)
-	if err := s.Plane.SaveLabelDefinition(r.Context(), sess.Token, "scenarios", string(raw), update); err != nil {
-		status, pe := s.apiError(r, err)
-		s.scenariosPage(w, r, sess, status, pe)
-		return
-	}
-	http.Redirect(w, r, Base+"/scenarios", http.StatusSeeOther)
+	s.afterScenarios(w, r, sess, s.Plane.SaveLabelDefinition(r.Context(), sess.Token, "scenarios", string(raw), update))
 }
 
 func (s *server) assignScenario(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -223,10 +209,5 @@ func (s *server) unassignScenario(w http.ResponseWriter, r *http.Request, sess *
 }
 
 func (s *server) afterScenarios(w http.ResponseWriter, r *http.Request, sess *session.Session, err error) {
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.scenariosPage(w, r, sess, status, pe)
-		return
-	}
-	http.Redirect(w, r, Base+"/scenarios", http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/scenarios", func(status int, pe *plane.Error) { s.scenariosPage(w, r, sess, status, pe) })
 }

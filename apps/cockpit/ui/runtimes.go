@@ -122,12 +122,8 @@ func (s *server) runtimeAgain(w http.ResponseWriter, r *http.Request, sess *sess
 }
 
 func (s *server) deprovisionRuntime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
-	if _, err := s.Plane.Deprovision(r.Context(), sess.Token, r.PathValue("id")); err != nil {
-		status, pe := s.apiError(r, err)
-		s.runtimePage(w, r, sess, status, pe, nil)
-		return
-	}
-	http.Redirect(w, r, Base+"/runtimes/"+r.PathValue("id"), http.StatusSeeOther)
+	_, err := s.Plane.Deprovision(r.Context(), sess.Token, r.PathValue("id"))
+	s.finish(w, r, err, Base+"/runtimes/"+r.PathValue("id"), func(status int, pe *plane.Error) { s.runtimePage(w, r, sess, status, pe, nil) })
 }
 
 func (s *server) runtimeCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {

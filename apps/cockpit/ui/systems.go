@@ -45,12 +45,7 @@ func (s *server) unregisterSystem(w http.ResponseWriter, r *http.Request, sess *
 }
 
 func (s *server) afterSystems(w http.ResponseWriter, r *http.Request, sess *session.Session, err error) {
-	if err != nil {
-		status, pe := s.apiError(r, err)
-		s.systemsPage(w, r, sess, status, pe, systemsView{})
-		return
-	}
-	http.Redirect(w, r, Base+"/systems", http.StatusSeeOther)
+	s.finish(w, r, err, Base+"/systems", func(status int, pe *plane.Error) { s.systemsPage(w, r, sess, status, pe, systemsView{}) })
 }
 
 func (s *server) systemCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -118,10 +113,6 @@ func (s *server) createTemplate(w http.ResponseWriter, r *http.Request, sess *se
 			names = append(names, m[1])
 		}
 	}
-	if err := s.Plane.CreateTemplate(r.Context(), sess.Token, form["name"], form["description"], in, names); err != nil {
-		status, pe := s.apiError(r, err)
-		s.templatesPage(w, r, sess, status, pe, form)
-		return
-	}
-	http.Redirect(w, r, Base+"/templates", http.StatusSeeOther)
+	err := s.Plane.CreateTemplate(r.Context(), sess.Token, form["name"], form["description"], in, names)
+	s.finish(w, r, err, Base+"/templates", func(status int, pe *plane.Error) { s.templatesPage(w, r, sess, status, pe, form) })
 }

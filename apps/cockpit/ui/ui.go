@@ -270,6 +270,17 @@ func (s *server) apiError(r *http.Request, err error) (int, *plane.Error) {
 	return http.StatusBadRequest, pe
 }
 
+// finish ends a form: on to the page at `to` when the call succeeded, else the form's page again, which
+// again renders with the status and the reason.
+func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, to string, again func(status int, pe *plane.Error)) {
+	if err != nil {
+		status, pe := s.apiError(r, err)
+		again(status, pe)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
 // failAPI shows a failed plane call on the error page.
 func (s *server) failAPI(w http.ResponseWriter, r *http.Request, err error) {
 	status, pe := s.apiError(r, err)
