@@ -358,9 +358,10 @@ var refused = []call{
 	{"director", "cockpit", "GET", "/cockpit/"},
 }
 
-// allowed decides as Dapr 1.16's access control does for HTTP (pkg/acl, pkg/config/acl_trie.go): the caller's
-// policy when its app id, trust domain and namespace match, else the global default; within a policy, the
-// operation that covers the path (operationFor), if it lists the verb, else the policy's default.
+// allowed decides as Dapr's access control does for HTTP (pkg/acl, pkg/config/acl_trie.go; alike in 1.16 and
+// 1.18): the caller's policy when its app id, trust domain and namespace match, else the global default;
+// within a policy, the operation that covers the path (operationFor), if it lists the verb, else the
+// policy's default.
 func allowed(cfg daprconfig.Configuration, c call) bool {
 	ac := cfg.Spec.AccessControlSpec
 	if ac == nil {

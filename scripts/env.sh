@@ -5,19 +5,22 @@
 MP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export MP_ROOT
 
-# Dapr versions: runtime, CLI and the Go toolchain that can build daprd (see dapr/tools/go.mod).
-export DAPR_VERSION=${DAPR_VERSION:-1.16.5}
-export DAPR_BUILD_TOOLCHAIN=${DAPR_BUILD_TOOLCHAIN:-go1.24.11}
+# Dapr versions: the runtime (daprd, sentry, operator; dapr/tools/go.mod) and the CLI (dapr/tools-cli/go.mod).
+# They differ because the module proxy refuses the source of CLI 1.17 and 1.18; CLI 1.16.5 runs daprd 1.18.
+# Both build with the Go on PATH.
+export DAPR_VERSION=${DAPR_VERSION:-1.18.1}
+export DAPR_CLI_VERSION=${DAPR_CLI_VERSION:-1.16.5}
 
-# Built binaries are cached per version; the folder is git-ignored. dapr run --runtime-path wants the folder
-# that contains .dapr/bin, so that is what DAPR_RUNTIME_PATH names.
+# Built binaries are cached per version; the folder is git-ignored. The CLI finds daprd through
+# DAPR_RUNTIME_PATH, the folder that contains .dapr/bin (its --runtime-path flag is ignored for run files).
 export MP_CACHE_DIR=${MP_CACHE_DIR:-$MP_ROOT/.cache}
 export DAPR_RUNTIME_PATH=${DAPR_RUNTIME_PATH:-$MP_CACHE_DIR/dapr/$DAPR_VERSION}
 export DAPR_BIN_DIR=$DAPR_RUNTIME_PATH/.dapr/bin
 export DAPRD=$DAPR_BIN_DIR/daprd
-export DAPR_CLI=$DAPR_BIN_DIR/dapr
 export DAPR_SENTRY=$DAPR_BIN_DIR/sentry
 export DAPR_OPERATOR=$DAPR_BIN_DIR/operator
+export DAPR_CLI_DIR=$MP_CACHE_DIR/dapr-cli/$DAPR_CLI_VERSION
+export DAPR_CLI=$DAPR_CLI_DIR/dapr
 
 # The Kubernetes API server the tests run against (apps/internal/kubetest; scripts/install-k8s.sh builds it)
 # and the etcd it stores into (Debian's etcd-server).

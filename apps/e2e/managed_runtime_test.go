@@ -292,14 +292,13 @@ spec:
   automountServiceAccountToken: false
   containers: [{name: app, image: host-process}]
 ---
-# The sidecar's Configuration, as the dapr.io/config annotation names it: hot reload on (1.16 needs the
-# feature for component updates from the operator), and the sqlite name resolver, since the workload
-# needs no service invocation and the kubernetes resolver would look for cluster DNS.
+# The sidecar's Configuration, as the dapr.io/config annotation names it: the sqlite name resolver, since
+# the workload needs no service invocation and the kubernetes resolver would look for cluster DNS. No
+# HotReload feature: Dapr 1.18 applies the operator's component updates without it.
 apiVersion: dapr.io/v1alpha1
 kind: Configuration
 metadata: {name: {{.App}}, namespace: {{.NS}}}
 spec:
-  features: [{name: HotReload, enabled: true}]
   nameResolution:
     component: sqlite
     version: v1

@@ -1,10 +1,10 @@
 // Package encstate lets the registry run on a state store that daprd encrypts (the component's
 // primaryEncryptionKey).
 //
-// daprd 1.16.5 encrypts the values of a state *transaction* after formatting them with fmt's %v: a value
-// written as the bytes of `{"a":1}` is stored, encrypted, as the text `[123 34 97 34 58 49 125]`, and
-// GetState and GetBulkState hand that text back after decrypting it (pkg/api/grpc/grpc.go,
-// ExecuteStateTransaction; plain SaveState is not affected). The registry writes only through
+// daprd (1.16.5, and still 1.18.1) encrypts the values of a state *transaction* after formatting them
+// with fmt's %v: a value written as the bytes of `{"a":1}` is stored, encrypted, as the text
+// `[123 34 97 34 58 49 125]`, and GetState and GetBulkState hand that text back after decrypting it
+// (pkg/api/grpc/grpc.go, ExecuteStateTransaction; plain SaveState is not affected). The registry writes only through
 // transactions, so every value it reads back from such a store arrives in that form. Store undoes it on
 // the way in: the data stays encrypted at rest, the registry sees what it wrote.
 //

@@ -37,7 +37,7 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// mangling behaves like daprd 1.16.5 on an encrypted store: transaction values come back in %v form.
+// mangling behaves like daprd (1.16.5, 1.18.1) on an encrypted store: transaction values come back in %v form.
 type mangling struct{ *memstate.Store }
 
 func (m mangling) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {

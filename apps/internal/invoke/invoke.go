@@ -1,6 +1,6 @@
 // Package invoke calls other Dapr apps through the local sidecar's service-invocation API. Plain HTTP to the
-// sidecar is what Dapr 1.16 recommends (the go-sdk's gRPC InvokeMethod is deprecated), and it lets request
-// headers pass through to the target app unchanged.
+// sidecar is what Dapr recommends (the gRPC InvokeService behind the go-sdk's InvokeMethod is deprecated, in
+// 1.16 as in 1.18), and it lets request headers pass through to the target app unchanged.
 package invoke
 
 import (

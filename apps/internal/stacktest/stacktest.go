@@ -159,6 +159,10 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// DaprVersion is the daprd release scripts/install.sh builds when DAPR_VERSION is unset; it repeats
+// scripts/env.sh's default so that a test run from an IDE, without that file sourced, finds the same build.
+const DaprVersion = "1.18.1"
+
 // Daprd returns the path of the project's daprd build, following the same variables as scripts/env.sh.
 func Daprd(root string) (string, error) {
 	if p := os.Getenv("DAPRD"); p != "" {
@@ -172,7 +176,7 @@ func Daprd(root string) (string, error) {
 		}
 		v := os.Getenv("DAPR_VERSION")
 		if v == "" {
-			v = "1.16.5"
+			v = DaprVersion
 		}
 		rt = filepath.Join(cache, "dapr", v)
 	}

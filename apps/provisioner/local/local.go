@@ -145,15 +145,14 @@ func (b *Backend) prepare(ctx context.Context, job *provisioning.Job) error {
 			return err
 		}
 	}
-	// Its own name resolution: the runtime's sidecar cannot discover the plane's apps.
+	// Its own name resolution: the runtime's sidecar cannot discover the plane's apps. Hot reload of the
+	// resources folder, on which the Runtime Agent relies, is on by default since Dapr 1.18. The file stays
+	// outside that folder: a Configuration inside it would restart the runtime whenever it changed.
 	conf := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Configuration
 metadata:
   name: runtime
 spec:
-  features:
-    - name: HotReload
-      enabled: true
   nameResolution:
     component: sqlite
     version: v1

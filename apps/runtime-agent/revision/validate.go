@@ -13,15 +13,16 @@ import (
 // sidecar shuts down when a component fails to initialise, so a bad value caught here is an outage avoided.
 var ErrInvalid = errors.New("invalid revision")
 
-// componentType describes what a binding type needs to initialise in Dapr 1.16 (components-contrib
-// v1.16.5): the metadata without which Init fails at once, and an optional check of their values.
+// componentType describes what a binding type needs to initialise (components-contrib v1.16.5; the changes
+// up to v1.18.0, which daprd 1.18.1 uses, add no such metadata for these types, only per-operation fields and
+// new auth profiles): the metadata without which Init fails at once, and an optional check of their values.
 type componentType struct {
 	required []string
 	check    func(values map[string]string) error
 }
 
 // knownTypes is the set of component types the agent writes, the same as the Governor's bindingTypes
-// (both read from components-contrib v1.16.5). A type earns its place once someone has checked what its
+// (both read from components-contrib v1.16.5, rechecked against v1.18.0). A type earns its place once someone has checked what its
 // Init insists on; anything else is refused rather than risked. "a|b" accepts either name (aliases).
 var knownTypes = map[string]componentType{
 	"bindings.aws.s3":                  {required: []string{"bucket"}},

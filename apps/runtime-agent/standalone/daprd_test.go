@@ -22,10 +22,10 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/standalone"
 )
 
-// TestOnRealDaprd runs the applier against the project's daprd 1.16 with hot reload, checking what the
-// design rests on: components appear without a restart, a secret-only change reaches the running
-// binding, and a component that fails to initialise (with ignoreErrors) leaves the sidecar running and
-// is missing from its metadata.
+// TestOnRealDaprd runs the applier against the project's daprd (1.18, hot reload on by default), checking
+// what the design rests on: components appear without a restart, a secret-only change reaches the running
+// binding, a component that fails to initialise (with ignoreErrors) leaves the sidecar running and is
+// missing from its metadata, and a resources folder emptied of every component is no problem.
 func TestOnRealDaprd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs daprd; skipped in -short mode")
@@ -76,9 +76,6 @@ kind: Configuration
 metadata:
   name: runtime
 spec:
-  features:
-    - name: HotReload
-      enabled: true
   nameResolution:
     component: sqlite
     version: v1
@@ -189,13 +186,38 @@ spec:
 		t.Errorf("the healthy binding stopped working: token %q", got)
 	}
 
-	// 4: removing bindings unloads them.
+	// 4: removing bindings unloads them, and the resources folder, now empty (no secrets, so no store
+	// either), leaves the sidecar running: daprd 1.16 could panic here, 1.18 does not.
 	rev.Number, rev.Bindings = 4, nil
 	if err := app.Apply(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
 	if err := ver.Verify(ctx, nil, []string{"logging", "files"}); err != nil {
 		t.Fatal(err)
+	}
+	// Only the agent's staging subfolder is left, which daprd does not read.
+	left, err := filepath.Glob(filepath.Join(res, "*.yaml"))
+	if err != nil || len(left) != 0 {
+		t.Fatalf("resources folder: %v, %v; want no component file", left, err)
+	}
+	time.Sleep(2 * time.Second) // past the reloader's batching, so a crash on the empty folder would show
+	select {
+	case err := <-exited:
+		t.Fatalf("daprd exited once its resources folder was empty: %v", err)
+	default:
+	}
+
+	// 5: and it loads a binding into that empty folder again.
+	rev.Number, rev.Bindings = 5, []revision.Binding{logging("three")}
+	if err := app.Apply(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := ver.Verify(ctx, rev.Bindings, nil); err != nil {
+		t.Fatal(err)
+	}
+	invoke()
+	if got := lastToken(); got != "three" {
+		t.Errorf("binding sent token %q, want three", got)
 	}
 }
 

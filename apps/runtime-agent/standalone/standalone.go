@@ -2,8 +2,8 @@
 // binding in the sidecars' resources folder, which Dapr's hot reload picks up, and the secret values in a
 // local secret-store file next to it.
 //
-// How a changed secret reaches a running sidecar matters here, because Dapr 1.16 does not notice it on
-// its own: secretstores.local.file reads its file once, at init, and the hot-reload differ compares
+// How a changed secret reaches a running sidecar matters here, because Dapr (1.16 and 1.18 alike) does not
+// notice it on its own: secretstores.local.file reads its file once, at init, and the hot-reload differ compares
 // components without their metadata.annotations, so a new value in an annotation changes nothing. The
 // agent therefore names the secret store after a keyed hash of all secret values
 // (SECRET_STORE_NAME-<hash>). A new secret value means a new store component, which reads the file
@@ -118,8 +118,8 @@ func (a *Applier) storeFile(hash string) string {
 	return a.cfg.FilePrefix + "secretstore-" + hash + ".yaml"
 }
 
-// Apply makes the resources folder match rev: it writes the secrets file, the secret store and one
-// component file per binding, then deletes the agent's files that rev no longer has. Files it does not
+// Apply makes the resources folder match rev: it writes the secrets file, the secret store (when a binding
+// has secrets) and one component file per binding, then deletes the agent's files that rev no longer has. Files it does not
 // own are never changed; a binding whose name is taken by such a file fails the revision before anything
 // is written.
 func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
@@ -138,11 +138,8 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 			secrets[b.Name] = s
 		}
 	}
-	// The secret store is written even when no binding has secrets. daprd 1.16's disk hot-reload loader
-	// panics (nil result in resource.triggerDiff) when a scheduled reload finds both the folder and the
-	// loaded set empty, which happens when the last component is removed; an always-present store keeps
-	// the agent's folder from ever becoming empty once it has applied a revision. The loader was rewritten
-	// upstream after 1.16 (dapr/dapr#9574).
+	// The secret store exists only while a binding has secrets. (With daprd 1.16 it had to stay, because
+	// that loader panicked when the last component left the folder; 1.18 handles an empty folder.)
 	hash := component.KeyedHash(a.hashKey, secrets)
 	storeName := a.cfg.SecretStoreName + "-" + hash
 	opts := component.Options{RuntimeID: a.cfg.RuntimeID, IgnoreErrors: a.cfg.IgnoreErrors, SecretStore: storeName}
@@ -151,7 +148,10 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 		name string
 		comp component.Component
 	}
-	storeFiles := []file{{a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts)}}
+	var storeFiles []file
+	if len(secrets) > 0 {
+		storeFiles = append(storeFiles, file{a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts)})
+	}
 	var bindingFiles []file
 	for _, b := range rev.Bindings {
 		version := ""
