@@ -336,3 +336,78 @@ func TestBindingTypes(t *testing.T) {
 		t.Errorf("missing types %v", want)
 	}
 }
+
+func TestRolloutThroughGraphQL(t *testing.T) {
+	c := newClient(t)
+	var created struct {
+		CreateConfiguration struct {
+			ID              string
+			RolloutStrategy struct {
+				CanaryCount, BatchSize                         *int
+				SoakSeconds, FailureBudget, StepTimeoutSeconds int
+			}
+		}
+	}
+	c.MustPost(`mutation($in: ConfigurationInput!) { createConfiguration(in: $in) { id rolloutStrategy { canaryCount batchSize soakSeconds failureBudget stepTimeoutSeconds } } }`,
+		&created, as(admin), client.Var("in", map[string]any{"labelSelector": []any{map[string]any{"key": "env", "value": "prod"}},
+			"bindings": []any{logBinding("http://a", secret)}, "rollout": map[string]any{"canaryCount": 1, "batchSize": 1}}))
+	id := created.CreateConfiguration.ID
+	if st := created.CreateConfiguration.RolloutStrategy; st.CanaryCount == nil || *st.CanaryCount != 1 || st.BatchSize == nil || *st.BatchSize != 1 || st.SoakSeconds != 60 {
+		t.Fatalf("strategy answered: %+v", st)
+	}
+
+	var got struct {
+		Rollout struct {
+			Phase, Reason *string
+			Step, Steps   int
+			Pending, Done int
+			Strategy      struct{ SoakSeconds, StepTimeoutSeconds int }
+			Runtimes      []struct {
+				RuntimeID, State      string
+				Step, DesiredRevision int
+			}
+		}
+	}
+	c.MustPost(`query($id: ID!) { rollout(configurationID: $id) { phase reason step steps pending done strategy { soakSeconds stepTimeoutSeconds }
+		runtimes { runtimeID state step desiredRevision } } }`, &got, as(reader), client.Var("id", id))
+	ro := got.Rollout
+	if *ro.Phase != "PROGRESSING" || ro.Step != 1 || ro.Steps != 2 || ro.Strategy.SoakSeconds != 60 || ro.Strategy.StepTimeoutSeconds != 600 {
+		t.Fatalf("rollout %+v (the input's defaults: soak 60, step timeout 600)", ro)
+	}
+	if len(ro.Runtimes) != 2 || ro.Runtimes[0].State != "APPLYING" || ro.Runtimes[0].DesiredRevision != 1 ||
+		ro.Runtimes[1].State != "PENDING" || ro.Runtimes[1].DesiredRevision != 0 || ro.Runtimes[1].Step != 2 {
+		t.Fatalf("runtimes %+v: the canary released, the other waiting with nothing (a new configuration)", ro.Runtimes)
+	}
+
+	ops := []struct {
+		op    string
+		who   identity.Identity
+		phase string
+		code  string
+	}{
+		{"pauseRollout", reader, "", "FORBIDDEN"},
+		{"pauseRollout", runtime1, "", "FORBIDDEN"},
+		{"pauseRollout", admin, "PAUSED", ""},
+		{"pauseRollout", admin, "", "CONFLICT"},
+		{"resumeRollout", admin, "PROGRESSING", ""},
+		{"promoteRollout", admin, "SUCCEEDED", ""},
+		{"abortRollout", admin, "", "CONFLICT"},
+	}
+	for _, o := range ops {
+		out, errs := raw(t, c, `mutation { `+o.op+`(configurationID: "`+id+`") { phase reason } }`, as(o.who))
+		switch {
+		case o.code != "" && (len(errs) == 0 || errs[0].Extensions["code"] != o.code):
+			t.Fatalf("%s as %s: %s, want %s", o.op, o.who.Subject, out, o.code)
+		case o.code == "" && (len(errs) > 0 || !strings.Contains(out, `"phase":"`+o.phase+`"`)):
+			t.Fatalf("%s as %s: %s, want %s", o.op, o.who.Subject, out, o.phase)
+		}
+	}
+	out, errs := raw(t, c, `mutation { pauseRollout(configurationID: "nope") { phase } }`, as(admin))
+	if len(errs) == 0 || errs[0].Extensions["code"] != "NOT_FOUND" {
+		t.Fatalf("pausing a configuration that does not exist: %s", out)
+	}
+	out, _ = raw(t, c, `{ rollout(configurationID: "nope") { phase } }`, as(admin))
+	if out != `{"rollout":null}` {
+		t.Fatalf("rollout of nothing: %s", out)
+	}
+}
