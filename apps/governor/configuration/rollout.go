@@ -235,10 +235,12 @@ func (r *Rollout) RevisionFor(runtimeID string) int {
 	return r.FromRevision
 }
 
-// Observation is what is known of a released runtime: whether it applied ToRevision, or failed it and why.
+// Observation is what is known of a released runtime: whether it applied ToRevision, or failed it and why,
+// or left (the configuration no longer aims at it: its labels changed), which settles it either way.
 type Observation struct {
 	Applied bool
 	Failed  bool
+	Left    bool
 	Reason  string
 }
 
@@ -258,10 +260,10 @@ func (r *Rollout) Advance(obs map[string]Observation, now time.Time) bool {
 		switch {
 		case o.Failed:
 			changed = r.fail(id, o.Reason) || changed
-		case !o.Applied && timedOut:
+		case !o.Applied && !o.Left && timedOut:
 			changed = r.fail(id, fmt.Sprintf("did not apply revision %d within %s", r.ToRevision, r.Strategy.stepTimeout())) || changed
 		}
-		if o.Applied || r.Failed[id] != "" {
+		if o.Applied || o.Left || r.Failed[id] != "" {
 			settled++
 		}
 	}

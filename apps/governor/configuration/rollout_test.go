@@ -151,6 +151,9 @@ func TestRolloutRollsBack(t *testing.T) {
 			configuration.PhaseRolledBack, "rt-00: did not apply revision 2 within 30s"},
 		{"silent within the step timeout", configuration.Strategy{StepTimeoutSeconds: 30}, 0, nil, 29 * time.Second,
 			configuration.PhaseProgressing, ""},
+		{"a runtime that left is no failure, even past the timeout", configuration.Strategy{StepTimeoutSeconds: 30}, 1,
+			map[string]configuration.Observation{"rt-01": {Left: true}, "rt-02": {Applied: true}}, time.Hour,
+			configuration.PhaseProgressing, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

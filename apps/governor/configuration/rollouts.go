@@ -233,7 +233,7 @@ func (s *Service) advance(ctx context.Context, c *Configuration) error {
 	if r == nil || r.Phase != PhaseProgressing || r.Step >= len(r.Steps) {
 		return nil
 	}
-	obs, err := s.observe(ctx, c.ID, r.ToRevision, r.Steps[r.Step])
+	obs, err := s.observe(ctx, c.ID, r.FromRevision, r.ToRevision, r.Steps[r.Step])
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func obsOnly(m map[string]observed) map[string]Observation {
 // observe reads, for each runtime, its agent's last report and which revision of configuration id that
 // report was about. A report is about the sources of the effective revision it names: those numbered
 // with it, or, when the bindings did not change since, those the runtime view holds now.
-func (s *Service) observe(ctx context.Context, id string, to int, runtimeIDs []string) (map[string]observed, error) {
+func (s *Service) observe(ctx context.Context, id string, from, to int, runtimeIDs []string) (map[string]observed, error) {
 	vsc, err := registry.TenantScope(ctx, kindRuntimeView)
 	if err != nil {
 		return nil, err
@@ -338,13 +338,24 @@ func (s *Service) observe(ctx context.Context, id string, to int, runtimeIDs []s
 		if v, ok := views[rid]; ok && v.Revision == st.Revision {
 			sources = v.Sources
 		}
+		// Left: what the runtime should run now no longer has this configuration. Only with a previous
+		// revision, which every planned runtime had until it recomputed; for a new configuration the
+		// same view means "not recomputed yet".
+		left := from > 0
+		if v, ok := views[rid]; ok && left {
+			for _, src := range v.Sources {
+				left = left && src.ConfigurationID != id
+			}
+		} else {
+			left = false
+		}
 		rev := 0
 		for _, src := range sources {
 			if src.ConfigurationID == id {
 				rev = src.Revision
 			}
 		}
-		o := observed{}
+		o := observed{Observation: Observation{Left: left}}
 		switch st.Status {
 		case StatusApplied:
 			o.AppliedRevision = rev
@@ -420,6 +431,7 @@ const (
 	RuntimeApplying = "APPLYING" // released, not reported applied yet
 	RuntimeApplied  = "APPLIED"
 	RuntimeFailed   = "FAILED"
+	RuntimeLeft     = "LEFT" // no longer aimed at: its labels changed
 )
 
 // RolloutStatus is a rollout as shown: its state and where each runtime stands.
@@ -461,7 +473,7 @@ func (s *Service) rolloutStatus(ctx context.Context, c *Configuration) (*Rollout
 	for _, st := range r.Steps {
 		all = append(all, st...)
 	}
-	obs, err := s.observe(ctx, c.ID, r.ToRevision, all)
+	obs, err := s.observe(ctx, c.ID, r.FromRevision, r.ToRevision, all)
 	if err != nil {
 		return nil, err
 	}
@@ -475,6 +487,8 @@ func (s *Service) rolloutStatus(ctx context.Context, c *Configuration) (*Rollout
 				rr.State, rr.Reason = RuntimeFailed, r.Failed[id]
 			case released && obs[id].Applied:
 				rr.State = RuntimeApplied
+			case obs[id].Left:
+				rr.State = RuntimeLeft
 			case released && obs[id].Failed:
 				rr.State, rr.Reason = RuntimeFailed, obs[id].Reason
 			case released:
@@ -489,6 +503,7 @@ func (s *Service) rolloutStatus(ctx context.Context, c *Configuration) (*Rollout
 				out.Done++
 			case RuntimeFailed:
 				out.FailedCount++
+			case RuntimeLeft:
 			default:
 				out.Pending++
 			}

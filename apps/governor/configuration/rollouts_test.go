@@ -195,6 +195,34 @@ func TestRolloutCountsARuntimeThatStopsHeartbeating(t *testing.T) {
 	}
 }
 
+func TestRolloutSettlesARuntimeWhoseLabelsChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx := asUser("t1")
+	for _, id := range []string{"rt-00", "rt-01", "rt-02"} {
+		e.director.set("t1", id, map[string]any{"env": "prod"})
+	}
+	sel := map[string]string{"env": "prod"}
+	c := mustCreate(t, ctx, e.svc, forLabels(sel, httpBinding("log", "http://v1")))
+	urls(t, e.svc, configuration.StatusApplied)
+	in := forLabels(sel, httpBinding("log", "http://v2"))
+	in.Rollout = &configuration.Strategy{CanaryCount: 1, StepTimeoutSeconds: 1}
+	if _, err := e.svc.Update(ctx, c.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	urls(t, e.svc, configuration.StatusApplied)
+	tick(t, e.svc) // the canary passed: rt-01 and rt-02 released
+	e.director.set("t1", "rt-02", map[string]any{"env": "dev"})
+	if got := urls(t, e.svc, configuration.StatusApplied); strings.Join(got, " ") != "http://v2 http://v2 " {
+		t.Fatalf("runtimes run %v", got)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the step timeout
+	tick(t, e.svc)
+	ro, _ := e.svc.RolloutOf(ctx, c.ID)
+	if ro.Phase != configuration.PhaseSucceeded || ro.Runtimes[2].State != configuration.RuntimeLeft || ro.Done != 2 || ro.FailedCount != 0 {
+		t.Fatalf("rollout with a runtime that left: %+v", ro)
+	}
+}
+
 func TestRolloutStrategyIsChecked(t *testing.T) {
 	e := newEnv(t)
 	ctx := asUser("t1")

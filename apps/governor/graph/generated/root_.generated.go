@@ -1174,7 +1174,7 @@ type Rollout {
   updatedAt: Timestamp!
   "When every runtime of the current step had settled and the soak began; null before."
   soakingSince: Timestamp
-  "Runtimes running the revision they should (the new one, or after a rollback the previous one)."
+  "Runtimes running the revision they should (the new one, or after a rollback the previous one). Runtimes LEFT count in neither done, failed nor pending."
   done: Int!
   failed: Int!
   pending: Int!
@@ -1191,6 +1191,8 @@ enum RolloutRuntimeState {
   APPLIED
   "Failed the new revision (see reason)."
   FAILED
+  "No longer aimed at by the configuration (its labels changed since the plan): settles its step either way."
+  LEFT
 }
 
 "A runtime under a rollout: the configuration revision it should run and the one its agent last applied."

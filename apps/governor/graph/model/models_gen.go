@@ -150,7 +150,7 @@ type Rollout struct {
 	UpdatedAt time.Time        `json:"updatedAt"`
 	// When every runtime of the current step had settled and the soak began; null before.
 	SoakingSince *time.Time `json:"soakingSince,omitempty"`
-	// Runtimes running the revision they should (the new one, or after a rollback the previous one).
+	// Runtimes running the revision they should (the new one, or after a rollback the previous one). Runtimes LEFT count in neither done, failed nor pending.
 	Done    int `json:"done"`
 	Failed  int `json:"failed"`
 	Pending int `json:"pending"`
@@ -374,6 +374,8 @@ const (
 	RolloutRuntimeStateApplied RolloutRuntimeState = "APPLIED"
 	// Failed the new revision (see reason).
 	RolloutRuntimeStateFailed RolloutRuntimeState = "FAILED"
+	// No longer aimed at by the configuration (its labels changed since the plan): settles its step either way.
+	RolloutRuntimeStateLeft RolloutRuntimeState = "LEFT"
 )
 
 var AllRolloutRuntimeState = []RolloutRuntimeState{
@@ -381,11 +383,12 @@ var AllRolloutRuntimeState = []RolloutRuntimeState{
 	RolloutRuntimeStateApplying,
 	RolloutRuntimeStateApplied,
 	RolloutRuntimeStateFailed,
+	RolloutRuntimeStateLeft,
 }
 
 func (e RolloutRuntimeState) IsValid() bool {
 	switch e {
-	case RolloutRuntimeStatePending, RolloutRuntimeStateApplying, RolloutRuntimeStateApplied, RolloutRuntimeStateFailed:
+	case RolloutRuntimeStatePending, RolloutRuntimeStateApplying, RolloutRuntimeStateApplied, RolloutRuntimeStateFailed, RolloutRuntimeStateLeft:
 		return true
 	}
 	return false
