@@ -141,7 +141,6 @@ func run(ctx context.Context, log *slog.Logger) error {
 			return nil
 		}})...)
 	mux.Handle(ui.Base+"/", pages)
-	mux.Handle(ui.Base, pages)
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }

@@ -114,18 +114,8 @@ func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin
 		up := upstream{AppID: cfg.CockpitAppID, Audience: []string{cfg.CockpitAppID},
 			Pass:   []string{"Cookie", "Origin", "Sec-Fetch-Site", "Last-Event-Id"},
 			Return: cockpitHeaders,
-			// daprd 1.16 answers an invocation that asks for text/event-stream with nothing once it crosses
-			// sidecars (it streams only to callers of its own HTTP API). The Cockpit's event streams end after
-			// each event, so they travel as ordinary answers: ask for them as such.
-			Header: func(h http.Header) {
-				if strings.HasPrefix(h.Get("Accept"), "text/event-stream") {
-					h.Set("Accept", "*/*")
-				}
-			},
 			Target: func(c *gin.Context) (string, string) {
-				// Without a trailing slash: daprd 1.16 finds no app ID in an invocation whose method path
-				// ends in one (ERR_DIRECT_INVOKE), so /cockpit/ reaches the Cockpit as /cockpit.
-				path := strings.TrimSuffix("cockpit"+c.Param("path"), "/")
+				path := "cockpit" + c.Param("path")
 				if q := c.Request.URL.RawQuery; q != "" {
 					path += "?" + q
 				}
@@ -186,8 +176,6 @@ type upstream struct {
 	Pass []string
 	// Return names response headers passed back besides returnedHeaders, every value of each.
 	Return []string
-	// Header, when set, adjusts the headers passed on.
-	Header func(http.Header)
 	// Target, when set, decides the HTTP method and the path (with its query) at the app; otherwise it is
 	// POST to Method.
 	Target func(c *gin.Context) (httpMethod, path string)
@@ -215,9 +203,6 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 			log.ErrorContext(c.Request.Context(), "sign caller assertion", "err", err)
 			abortUpstream(c, http.StatusInternalServerError, "INTERNAL", "the gateway cannot vouch for the caller now")
 			return
-		}
-		if up.Header != nil {
-			up.Header(h)
 		}
 		h.Set(assertion.Header, raw)
 		httpMethod, path := http.MethodPost, up.Method

@@ -134,11 +134,11 @@ func mac(key, list string) string {
 // Serve answers a page's event stream for ids: the changes after the last event the browser saw
 // (Last-Event-ID) or, on its first connection, after the page was rendered (since, Unix nanoseconds).
 //
-// Each answer ends after the first changes it carries, or after maxAge with none. Ending is what lets the
-// stream cross daprd: a sidecar hands an app's answer on only once it is complete (service invocation
-// buffers; its own SSE path works only for callers on the same sidecar). The browser's EventSource
-// reconnects by itself after the retry delay, with the ID of the last event, so a change that happens in
-// between is sent on the next connection and none is missed.
+// Each answer ends after the first changes it carries, or after maxAge with none, so that no stream
+// outlives the limits of what it crosses (the gateway's upstream timeout, two sidecars, any proxy in
+// front), and so that it works through a hop that passes answers on only once they are complete, as
+// daprd 1.16 did. The browser's EventSource reconnects by itself after the retry delay, with the ID of the
+// last event, so a change that happens in between is sent on the next connection and none is missed.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, ids []string, since int64, maxAge time.Duration) {
 	from := since
 	if last, err := strconv.ParseInt(r.Header.Get("Last-Event-Id"), 10, 64); err == nil {

@@ -101,7 +101,6 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("GET "+Base+"/live", s.signedIn(s.liveStream))
 
 	mux.HandleFunc("GET "+Base+"/{$}", s.signedIn(s.overview))
-	mux.HandleFunc("GET "+Base, s.signedIn(s.overview)) // /cockpit/ as the gateway passes it on
 	mux.HandleFunc("GET "+Base+"/applications", s.signedIn(s.applications))
 	mux.HandleFunc("POST "+Base+"/applications", s.form(s.registerApplication))
 	mux.HandleFunc("GET "+Base+"/applications/{id}", s.signedIn(s.application))
