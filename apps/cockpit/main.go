@@ -141,6 +141,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			return nil
 		}})...)
 	mux.Handle(ui.Base+"/", pages)
+	mux.Handle(ui.Base, pages) // /cockpit/, as daprd passes it on (without its trailing slash)
 
 	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
 }
@@ -169,5 +170,6 @@ func liveSubscriptions(pubsub string, hub *live.Hub) []events.Subscription {
 	return append(subs,
 		events.Subscription{PubSub: pubsub, Topic: "provisioning.operation", Handle: nudge("runtimeID")},
 		events.Subscription{PubSub: pubsub, Topic: "configuration.changed", Handle: nudge("configurationID")},
+		events.Subscription{PubSub: pubsub, Topic: "configuration.rollout", Handle: nudge("configurationID")},
 		events.Subscription{PubSub: pubsub, Topic: "configuration.status", Handle: nudge("runtimeID")})
 }

@@ -351,6 +351,40 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Errorf("the selector preview says %q", got)
 	}
 
+	// Saved with a staged rollout (a canary of one, no soak): the configuration's page follows the rollout
+	// to SUCCEEDED by itself, with the runtime APPLIED in it.
+	do(t, ctx, "a configuration rolled out in steps",
+		js(`document.querySelector('input[name=target][value=selector]').checked = true`),
+		chromedp.SendKeys(chromedp.CSS(`#r-canary`), "1"),
+		chromedp.SendKeys(chromedp.CSS(`#r-soak`), "0"),
+		chromedp.SendKeys(chromedp.CSS(`#b-name`), "staged"),
+		js(`document.querySelector('#b-type').value = 'bindings.http'`),
+		chromedp.SendKeys(chromedp.CSS(`#b-meta`), "url=http://127.0.0.1:1/staged"),
+		chromedp.Submit(chromedp.CSS(`#b-name`)),
+		chromedp.WaitVisible(chromedp.CSS(`#config-revision`)),
+		js(`window.notReloaded = true`),
+	)
+	if got := text(t, ctx, ".facts"); !strings.Contains(got, "in steps: canary 1 runtime(s)") {
+		t.Errorf("the configuration's strategy shows as:\n%s", got)
+	}
+	rolloutCtx, cancelRollout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelRollout()
+	// The rollout starts with the revision; the page shows it once the Governor has planned it.
+	for {
+		err := chromedp.Do(rolloutCtx, chromedp.WaitVisible(`//span[@id="rollout-phase" and text()="SUCCEEDED"]`))
+		if err == nil {
+			break
+		}
+		if rolloutCtx.Err() != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+			t.Fatalf("the rollout never showed SUCCEEDED: %v\n%s", err, body)
+		}
+	}
+	if got := text(t, ctx, "#rollout-runtimes"); !strings.Contains(got, runtimeID) || !strings.Contains(got, "APPLIED") {
+		t.Errorf("the rollout's runtimes:\n%s", got)
+	}
+	screenshot(t, ctx, "rollout")
+
 	// A label definition's schema is checked as it is typed, then saved.
 	do(t, ctx, "label definition",
 		chromedp.Navigate(cockpitURL("/labels")),

@@ -18,6 +18,77 @@ type Configuration struct {
 	CreatedAt      time.Time    `json:"createdAt"`
 	RevisedAt      time.Time    `json:"revisedAt"`
 	RevisedBy      string       `json:"revisedBy"`
+	// RolloutStrategy is how its changes roll out (label selectors only); nil: at once.
+	RolloutStrategy *RolloutStrategy `json:"rolloutStrategy"`
+}
+
+// RolloutStrategy is a staged rollout's plan: a canary, then batches, each soaked, with a failure budget.
+// The same fields make the strategy's input.
+type RolloutStrategy struct {
+	CanaryCount        *int        `json:"canaryCount,omitempty"`
+	CanaryPercent      *int        `json:"canaryPercent,omitempty"`
+	CanaryLabel        *LabelMatch `json:"canaryLabel,omitempty"`
+	BatchSize          *int        `json:"batchSize,omitempty"`
+	BatchPercent       *int        `json:"batchPercent,omitempty"`
+	SoakSeconds        int         `json:"soakSeconds"`
+	FailureBudget      int         `json:"failureBudget"`
+	StepTimeoutSeconds int         `json:"stepTimeoutSeconds"`
+}
+
+// Rollout is where the staged rollout of a configuration's latest revision stands.
+type Rollout struct {
+	FromRevision int        `json:"fromRevision"`
+	ToRevision   int        `json:"toRevision"`
+	Phase        string     `json:"phase"`
+	Reason       string     `json:"reason"`
+	Step         int        `json:"step"`
+	Steps        int        `json:"steps"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+	SoakingSince *time.Time `json:"soakingSince"`
+	Done         int        `json:"done"`
+	Failed       int        `json:"failed"`
+	Pending      int        `json:"pending"`
+	Runtimes     []struct {
+		RuntimeID       string `json:"runtimeID"`
+		Step            int    `json:"step"`
+		DesiredRevision int    `json:"desiredRevision"`
+		AppliedRevision *int   `json:"appliedRevision"`
+		State           string `json:"state"`
+		Reason          string `json:"reason"`
+	} `json:"runtimes"`
+}
+
+// Rollout is the rollout of a configuration's latest revision, or nil when it went out at once.
+func (c *Client) Rollout(ctx context.Context, token, configurationID string) (*Rollout, error) {
+	var out struct {
+		R *Rollout `json:"rollout"`
+	}
+	err := c.Do(ctx, token, Governor, `query Rollout($id: ID!) { rollout(configurationID: $id) {
+  fromRevision toRevision phase reason step steps updatedAt soakingSince done failed pending
+  runtimes { runtimeID step desiredRevision appliedRevision state reason }
+} }`, map[string]any{"id": configurationID}, &out)
+	return out.R, err
+}
+
+// RolloutAction is one of the operations on a rollout.
+type RolloutAction string
+
+const (
+	PauseRollout   RolloutAction = "pauseRollout"
+	ResumeRollout  RolloutAction = "resumeRollout"
+	PromoteRollout RolloutAction = "promoteRollout"
+	AbortRollout   RolloutAction = "abortRollout"
+)
+
+// ActOnRollout pauses, resumes, promotes or aborts a configuration's rollout.
+func (c *Client) ActOnRollout(ctx context.Context, token, configurationID string, action RolloutAction) error {
+	switch action {
+	case PauseRollout, ResumeRollout, PromoteRollout, AbortRollout:
+	default:
+		return &Error{Code: "INVALID_INPUT", Message: "no such rollout operation: " + string(action)}
+	}
+	return c.Do(ctx, token, Governor, `mutation Act($id: ID!) { `+string(action)+`(configurationID: $id) { phase } }`,
+		map[string]any{"id": configurationID}, nil)
 }
 
 // LabelMatch is one label a runtime must carry: equal to Value or, for a list, holding it.
@@ -50,7 +121,8 @@ type ConfigurationPage struct {
 
 const configurationFields = `id revision deleted rolledBackFrom runtimeID labelSelector { key value }
   bindings { name type metadata { name value } secretMetadata { name } scopes }
-  createdAt revisedAt revisedBy`
+  createdAt revisedAt revisedBy
+  rolloutStrategy { canaryCount canaryPercent canaryLabel { key value } batchSize batchPercent soakSeconds failureBudget stepTimeoutSeconds }`
 
 // Configurations is one page of the tenant's configurations.
 func (c *Client) Configurations(ctx context.Context, token string, first int, after string) (ConfigurationPage, error) {
@@ -92,6 +164,8 @@ type ConfigurationInput struct {
 	RuntimeID     string       `json:"runtimeID,omitempty"`
 	LabelSelector []LabelMatch `json:"labelSelector,omitempty"`
 	Bindings      []Binding    `json:"bindings"`
+	// Rollout is the strategy; the input is the whole truth, so an update without it drops it.
+	Rollout *RolloutStrategy `json:"rollout,omitempty"`
 }
 
 // CreateConfiguration writes a new configuration and returns its ID.

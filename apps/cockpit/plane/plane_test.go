@@ -110,6 +110,13 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_ = c.Rollback(ctx, "tok", "c-1", 1)
 	_, _ = c.RuntimeConfiguration(ctx, "tok", "r-1")
 	_, _ = c.BindingTypes(ctx, "tok")
+	_, _ = c.Rollout(ctx, "tok", "c-1")
+	for _, a := range []RolloutAction{PauseRollout, ResumeRollout, PromoteRollout, AbortRollout} {
+		_ = c.ActOnRollout(ctx, "tok", "c-1", a)
+	}
+	two := 2
+	_, _ = c.CreateConfiguration(ctx, "tok", ConfigurationInput{LabelSelector: []LabelMatch{{Key: "env", Value: "prod"}}, Bindings: []Binding{b},
+		Rollout: &RolloutStrategy{CanaryCount: &two, BatchPercent: &two, SoakSeconds: 1, StepTimeoutSeconds: 60}})
 
 	schemas := map[API]string{
 		Director:    filepath.Join("..", "..", "director", "graph", "schema", "*.graphqls"),
@@ -126,7 +133,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 42 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 9 {
+	if len(g.sent[Director]) != 42 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -99,8 +99,9 @@ func (s *server) createConfiguration(w http.ResponseWriter, r *http.Request, ses
 	in := plane.ConfigurationInput{Bindings: []plane.Binding{b}}
 	if form["target"] == "selector" {
 		sel, serr := parseSelector(form["selector"])
-		err = errors.Join(err, serr)
-		in.LabelSelector = sel
+		strategy, rerr := strategyForm(r, form)
+		err = errors.Join(err, serr, rerr)
+		in.LabelSelector, in.Rollout = sel, strategy
 	} else {
 		in.RuntimeID = form["runtimeID"]
 	}
@@ -117,6 +118,39 @@ func (s *server) createConfiguration(w http.ResponseWriter, r *http.Request, ses
 	http.Redirect(w, r, Base+"/configurations/"+id, http.StatusSeeOther)
 }
 
+// strategyForm reads the rollout fields of the new-configuration form: none filled in means at once.
+func strategyForm(r *http.Request, form map[string]string) (*plane.RolloutStrategy, error) {
+	var st plane.RolloutStrategy
+	given := false
+	num := func(name string, dst **int) error {
+		v := strings.TrimSpace(r.PostFormValue(name))
+		form[name] = v
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s: a whole number", name)
+		}
+		*dst, given = &n, true
+		return nil
+	}
+	var soak, budget *int
+	err := errors.Join(num("canaryCount", &st.CanaryCount), num("batchSize", &st.BatchSize),
+		num("soakSeconds", &soak), num("failureBudget", &budget))
+	if err != nil || !given {
+		return nil, err
+	}
+	st.SoakSeconds, st.FailureBudget, st.StepTimeoutSeconds = 60, 0, 600
+	if soak != nil {
+		st.SoakSeconds = *soak
+	}
+	if budget != nil {
+		st.FailureBudget = *budget
+	}
+	return &st, nil
+}
+
 // configurationView is a configuration's page: its current revision, its history and, when asked, the
 // difference between a revision and the current one.
 type configurationView struct {
@@ -127,6 +161,9 @@ type configurationView struct {
 	Diff      string
 	Types     []plane.BindingType
 	Form      map[string]string
+	// Rollout is the staged rollout of the latest revision, if it has one.
+	Rollout    *plane.Rollout
+	RolloutErr *plane.Error
 }
 
 func (s *server) configuration(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -164,6 +201,19 @@ func (s *server) configurationPage(w http.ResponseWriter, r *http.Request, sess 
 	slices.Reverse(revs)
 	v := configurationView{Config: cfg, Revisions: revs, More: more, Form: form}
 	v.Types, _ = s.Plane.BindingTypes(r.Context(), sess.Token)
+	watched := []string{id}
+	if len(cfg.LabelSelector) > 0 {
+		if v.Rollout, err = s.Plane.Rollout(r.Context(), sess.Token, id); err != nil {
+			_, v.RolloutErr = s.apiError(r, err)
+		}
+		if v.Rollout != nil {
+			for _, rt := range v.Rollout.Runtimes {
+				if len(watched) < 200 {
+					watched = append(watched, rt.RuntimeID)
+				}
+			}
+		}
+	}
 	if from, err := strconv.Atoi(r.URL.Query().Get("diff")); err == nil {
 		for _, rev := range revs {
 			if rev.Revision == from {
@@ -172,7 +222,7 @@ func (s *server) configurationPage(w http.ResponseWriter, r *http.Request, sess 
 		}
 	}
 	s.render(w, r, status, "configuration", &view{Title: "Configuration " + id, Nav: "configurations", Session: sess,
-		Err: formErr, Live: watch(sess, id), Data: v})
+		Err: formErr, Live: watch(sess, watched...), Data: v})
 }
 
 // describe writes a revision as lines for a diff; secret values never appear, only their names.
@@ -244,7 +294,8 @@ func (s *server) rewrite(w http.ResponseWriter, r *http.Request, sess *session.S
 		err = &plane.Error{Code: "NOT_FOUND", Message: "There is no configuration with this ID."}
 	}
 	if err == nil {
-		in := plane.ConfigurationInput{RuntimeID: cfg.RuntimeID, LabelSelector: cfg.LabelSelector, Bindings: change(cfg.Bindings)}
+		in := plane.ConfigurationInput{RuntimeID: cfg.RuntimeID, LabelSelector: cfg.LabelSelector, Bindings: change(cfg.Bindings),
+			Rollout: cfg.RolloutStrategy}
 		err = s.Plane.UpdateConfiguration(r.Context(), sess.Token, id, in)
 	}
 	s.finish(w, r, err, Base+"/configurations/"+id, s.configurationAgain(w, r, sess, form))
@@ -343,4 +394,11 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// actOnRollout pauses, resumes, promotes or aborts the configuration's rollout.
+func (s *server) actOnRollout(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	id := r.PathValue("id")
+	err := s.Plane.ActOnRollout(r.Context(), sess.Token, id, plane.RolloutAction(r.PostFormValue("action")))
+	s.finish(w, r, err, Base+"/configurations/"+id, s.configurationAgain(w, r, sess, nil))
 }

@@ -14,6 +14,9 @@ var funcs = template.FuncMap{
 	"json":        toJSON,
 	"keys":        sortedKeys,
 	"base":        func() string { return Base },
+	"rolloutAction": func(v *view, id, action, label string) map[string]any {
+		return map[string]any{"View": v, "ID": id, "Action": action, "Label": label}
+	},
 	"credentials": func(v *view, c *credentialsView) map[string]any { return map[string]any{"View": v, "C": c} },
 	"bindingForm": func(v *view, legend string, types any, form map[string]string) map[string]any {
 		return map[string]any{"View": v, "Legend": legend, "Types": types, "Form": form}

@@ -101,6 +101,8 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("GET "+Base+"/live", s.signedIn(s.liveStream))
 
 	mux.HandleFunc("GET "+Base+"/{$}", s.signedIn(s.overview))
+	// daprd strips the trailing slash of an invoked method's path: /cockpit/ arrives here as /cockpit.
+	mux.HandleFunc("GET "+Base, s.signedIn(s.overview))
 	mux.HandleFunc("GET "+Base+"/applications", s.signedIn(s.applications))
 	mux.HandleFunc("POST "+Base+"/applications", s.form(s.registerApplication))
 	mux.HandleFunc("GET "+Base+"/applications/{id}", s.signedIn(s.application))
@@ -132,6 +134,7 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/configurations/{id}/bindings/delete", s.form(s.removeBinding))
 	mux.HandleFunc("POST "+Base+"/configurations/{id}/rollback", s.form(s.rollbackConfiguration))
 	mux.HandleFunc("POST "+Base+"/configurations/{id}/delete", s.form(s.deleteConfiguration))
+	mux.HandleFunc("POST "+Base+"/configurations/{id}/rollout", s.form(s.actOnRollout))
 	mux.HandleFunc("POST "+Base+"/selector/check", s.form(s.checkSelector))
 	mux.HandleFunc("GET "+Base+"/labels", s.signedIn(s.labelDefinitions))
 	mux.HandleFunc("POST "+Base+"/labels", s.form(s.saveLabelDefinition))

@@ -25,12 +25,16 @@ import (
 type fakeGateway struct {
 	answers map[string]string // root field -> data JSON
 	tokens  []string
+	// bodies are the requests' JSON bodies, in order.
+	bodies []string
 }
 
 func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
 	var body struct{ Query string }
-	_ = json.NewDecoder(r.Body).Decode(&body)
+	_ = json.Unmarshal(raw, &body)
 	g.tokens = append(g.tokens, r.Header.Get("Authorization"))
+	g.bodies = append(g.bodies, string(raw))
 	w.Header().Set("X-Request-Id", "rid-gw")
 	for field, data := range g.answers {
 		if strings.Contains(body.Query, field+"(") {
@@ -273,5 +277,43 @@ func TestInstanceAuthsCanBeAnsweredFromTheBundle(t *testing.T) {
 	resp, _ = c.post(t, Base+"/applications/a-1/bundles/b-1/auths/ia-1/deny", url.Values{"csrf": {csrf}, "message": {"not this runtime"}})
 	if resp.StatusCode != http.StatusSeeOther || len(c.gw.tokens) != sent+1 {
 		t.Errorf("deny: %d, %d calls", resp.StatusCode, len(c.gw.tokens)-sent)
+	}
+}
+
+// Changing a binding rewrites the whole configuration, which must keep its rollout strategy: the input is
+// the whole truth, and one without it would drop the strategy.
+func TestBindingChangesKeepTheRolloutStrategy(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["configuration"] = `{"data":{"configuration":{"id":"c-1","revision":1,"labelSelector":[{"key":"env","value":"prod"}],
+		"bindings":[{"name":"a","type":"bindings.http","metadata":[{"name":"url","value":"http://x"}],"secretMetadata":[{"name":"securityToken"}],"scopes":[]}],
+		"createdAt":"2026-12-01T00:00:00Z","revisedAt":"2026-12-01T00:00:00Z",
+		"rolloutStrategy":{"canaryCount":1,"batchSize":2,"soakSeconds":30,"failureBudget":0,"stepTimeoutSeconds":600}}}}`
+	resp, _ := c.post(t, Base+"/configurations/c-1/bindings", url.Values{"csrf": {csrf}, "name": {"b"}, "type": {"bindings.http"}, "metadata": {"url=http://y"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add a binding: %d", resp.StatusCode)
+	}
+	var update string
+	for _, b := range c.gw.bodies {
+		if strings.Contains(b, "updateConfiguration") {
+			update = b
+		}
+	}
+	var sent struct {
+		Variables struct {
+			In struct {
+				Rollout  map[string]any   `json:"rollout"`
+				Bindings []map[string]any `json:"bindings"`
+			} `json:"in"`
+		} `json:"variables"`
+	}
+	if err := json.Unmarshal([]byte(update), &sent); err != nil {
+		t.Fatalf("no update sent: %v", err)
+	}
+	if sent.Variables.In.Rollout["canaryCount"] != float64(1) || sent.Variables.In.Rollout["soakSeconds"] != float64(30) || len(sent.Variables.In.Bindings) != 2 {
+		t.Errorf("the update sent %s", update)
+	}
+	if strings.Contains(update, `"securityToken","value"`) {
+		t.Error("the kept secret was sent with a value")
 	}
 }
