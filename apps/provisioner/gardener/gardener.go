@@ -292,15 +292,24 @@ func (b *Backend) kubeconfig(ctx context.Context, job *provisioning.Job) (*rest.
 	return rc, nil
 }
 
-// fetchKubeconfig waits for the shoot's kubeconfig and checks that it reaches the cluster.
-func (b *Backend) fetchKubeconfig(ctx context.Context, job *provisioning.Job) error {
+// shootClient is a client of the shoot's API server, from its kubeconfig.
+func (b *Backend) shootClient(ctx context.Context, job *provisioning.Job) (*kubernetes.Clientset, error) {
 	rc, err := b.kubeconfig(ctx, job)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return failed(err)
+		return nil, failed(err)
+	}
+	return cs, nil
+}
+
+// fetchKubeconfig waits for the shoot's kubeconfig and checks that it reaches the cluster.
+func (b *Backend) fetchKubeconfig(ctx context.Context, job *provisioning.Job) error {
+	cs, err := b.shootClient(ctx, job)
+	if err != nil {
+		return err
 	}
 	if _, err := cs.Discovery().ServerVersion(); err != nil {
 		return fmt.Errorf("the shoot's API server does not answer yet: %w", err)
@@ -355,13 +364,9 @@ func (b *Backend) applyAgent(ctx context.Context, job *provisioning.Job, keep fu
 // token failed, the stage carries its reason, which ends the operation if the time limit passes.
 func (b *Backend) waitAgentPaired(ctx context.Context, job *provisioning.Job) error {
 	want := agentpairing.TokenSHA256(job.Get(provisioning.ProgressToken))
-	rc, err := b.kubeconfig(ctx, job)
+	cs, err := b.shootClient(ctx, job)
 	if err != nil {
 		return err
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return failed(err)
 	}
 	sec, err := cs.CoreV1().Secrets(b.cfg.AgentNamespace).Get(ctx, agentPairingSecret, metav1.GetOptions{})
 	if err != nil {
