@@ -229,6 +229,15 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Fatalf("after a reload the credentials section shows:\n%s", got)
 	}
 
+	// A webhook added, then removed.
+	do(t, ctx, "add a webhook",
+		chromedp.SendKeys(chromedp.CSS(`#wh-url`), "http://127.0.0.1:1/hook"),
+		chromedp.Submit(chromedp.CSS(`#wh-url`)),
+		chromedp.WaitVisible(`//table[@id="webhooks"]//code[text()="http://127.0.0.1:1/hook"]`),
+		chromedp.Click(`//table[@id="webhooks"]//button[normalize-space(.)="Remove"]`),
+		chromedp.WaitVisible(`//table[@id="webhooks"]//td[text()="No webhooks."]`),
+	)
+
 	// A template, and an application registered from it.
 	do(t, ctx, "template",
 		chromedp.Navigate(cockpitURL("/templates")),

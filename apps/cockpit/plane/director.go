@@ -387,3 +387,15 @@ func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// AddWebhook adds a webhook of the given type to an application.
+func (c *Client) AddWebhook(ctx context.Context, token, appID, typ, url string) error {
+	return c.Do(ctx, token, Director, `mutation AddWebhook($app: ID!, $in: WebhookInput!) { addWebhook(applicationID: $app, in: $in) { id } }`,
+		map[string]any{"app": appID, "in": map[string]any{"type": typ, "url": url}}, nil)
+}
+
+// DeleteWebhook removes a webhook.
+func (c *Client) DeleteWebhook(ctx context.Context, token, webhookID string) error {
+	return c.Do(ctx, token, Director, `mutation DeleteWebhook($id: ID!) { deleteWebhook(webhookID: $id) { id } }`,
+		map[string]any{"id": webhookID}, nil)
+}

@@ -93,6 +93,8 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.Templates(ctx, "tok")
 	_, _ = c.RegisterFromTemplate(ctx, "tok", "crm", map[string]string{"name": "x"})
 	_ = c.CreateTemplate(ctx, "tok", "crm", "d", map[string]any{"name": "{{name}}"}, []string{"name"})
+	_ = c.AddWebhook(ctx, "tok", "a-1", "CONFIGURATION_CHANGED", "https://hooks")
+	_ = c.DeleteWebhook(ctx, "tok", "w-1")
 	_, _ = c.Bundle(ctx, "tok", "a-1", "b-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "api", "d-1")
 	_, _ = c.Spec(ctx, "tok", "a-1", "b-1", "event", "d-2")
@@ -133,7 +135,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 42 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
+	if len(g.sent[Director]) != 44 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -187,3 +187,20 @@ func (s *server) deleteApplicationCredentials(w http.ResponseWriter, r *http.Req
 func (s *server) applicationWithCredentials(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, pe *plane.Error, cc *plane.ClientCredentials) {
 	s.applicationPage(w, r, sess, status, pe, applicationView{NewCredentials: cc})
 }
+
+func (s *server) addWebhook(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	id := r.PathValue("id")
+	form := map[string]string{"webhookURL": strings.TrimSpace(r.PostFormValue("url"))}
+	err := s.Plane.AddWebhook(r.Context(), sess.Token, id, r.PostFormValue("type"), form["webhookURL"])
+	s.finish(w, r, err, Base+"/applications/"+id, func(status int, pe *plane.Error) {
+		s.applicationPage(w, r, sess, status, pe, applicationView{Form: form})
+	})
+}
+
+func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	id := r.PathValue("id")
+	err := s.Plane.DeleteWebhook(r.Context(), sess.Token, r.PostFormValue("webhookID"))
+	s.finish(w, r, err, Base+"/applications/"+id, func(status int, pe *plane.Error) {
+		s.applicationPage(w, r, sess, status, pe, applicationView{})
+	})
+}

@@ -111,6 +111,8 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/applications/{id}/pair", s.form(s.pairApplication))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/unregister", s.form(s.unregisterApplication))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/credentials", s.form(s.applicationCredentials))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/webhooks", s.form(s.addWebhook))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/webhooks/delete", s.form(s.deleteWebhook))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/credentials/delete", s.form(s.deleteApplicationCredentials))
 	mux.HandleFunc("POST "+Base+"/labels/check", s.form(s.checkLabel))
 	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}", s.signedIn(s.bundle))
