@@ -282,6 +282,9 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Fatal("the page was reloaded to show CONNECTED; it should have refreshed itself")
 	}
 	do(t, ctx, "operation succeeded", chromedp.WaitVisible(`//table[@id="operations"]//span[text()="Succeeded"]`))
+	if hb := text(t, ctx, "#runtime-heartbeat"); !strings.HasSuffix(hb, "s ago") {
+		t.Errorf("a CONNECTED runtime's last heartbeat shows as %q", hb)
+	}
 
 	// Configure it: a binding with a secret, which the page never shows again; the runtime's page then
 	// follows its agent to APPLIED on its own.

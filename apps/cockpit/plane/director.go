@@ -266,6 +266,8 @@ type Runtime struct {
 	Metadata    struct {
 		CreationTimestamp time.Time `json:"creationTimestamp"`
 	} `json:"metadata"`
+	// LastHeartbeat is when its agent last sent a heartbeat (read on lists and pages, not in scans).
+	LastHeartbeat *time.Time `json:"lastHeartbeat"`
 }
 
 // RuntimePage is one page of a tenant's runtimes.
@@ -277,15 +279,20 @@ type RuntimePage struct {
 
 const runtimeFields = `id name description labels status { condition timestamp reason } metadata { creationTimestamp }`
 
-// Runtimes is one page of the tenant's runtimes matching filters, after the cursor.
-func (c *Client) Runtimes(ctx context.Context, token string, filters []LabelFilter, first int, after string) (RuntimePage, error) {
+// Runtimes is one page of the tenant's runtimes matching filters, after the cursor, with their last
+// heartbeats when asked (one more read per runtime in the Director: for pages, not scans).
+func (c *Client) Runtimes(ctx context.Context, token string, filters []LabelFilter, first int, after string, withHeartbeats bool) (RuntimePage, error) {
 	var out struct {
 		Runtimes RuntimePage `json:"runtimes"`
 	}
 	vars := pageVars(first, after, filters)
+	fields := runtimeFields
+	if withHeartbeats {
+		fields += " lastHeartbeat"
+	}
 	err := c.Do(ctx, token, Director, `query Runtimes($filter: [LabelFilter!], $first: Int, $after: PageCursor) {
   runtimes(filter: $filter, first: $first, after: $after) {
-    data { `+runtimeFields+` }
+    data { `+fields+` }
     pageInfo { endCursor hasNextPage }
     totalCount
   }
@@ -298,7 +305,7 @@ func (c *Client) Runtime(ctx context.Context, token, id string) (*Runtime, error
 	var out struct {
 		Runtime *Runtime `json:"runtime"`
 	}
-	err := c.Do(ctx, token, Director, `query Runtime($id: ID!) { runtime(id: $id) { `+runtimeFields+` } }`,
+	err := c.Do(ctx, token, Director, `query Runtime($id: ID!) { runtime(id: $id) { `+runtimeFields+` lastHeartbeat } }`,
 		map[string]any{"id": id}, &out)
 	return out.Runtime, err
 }

@@ -68,7 +68,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	}
 	_, _ = c.PairApplication(ctx, "tok", "a-1")
 	_, _ = c.LabelDefinition(ctx, "tok", "env")
-	_, _ = c.Runtimes(ctx, "tok", f, 50, "")
+	_, _ = c.Runtimes(ctx, "tok", f, 50, "", true)
 	_, _ = c.Runtime(ctx, "tok", "r-1")
 	_, _ = c.ProvisionLocal(ctx, "tok", LocalRuntimeInput{Name: "edge"})
 	_, _ = c.Deprovision(ctx, "tok", "r-1")

@@ -48,7 +48,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, sess *session.
 		counts := map[string]int{}
 		after := ""
 		for v.Scanned < overviewScan {
-			page, err := s.Plane.Runtimes(r.Context(), sess.Token, nil, 200, after)
+			page, err := s.Plane.Runtimes(r.Context(), sess.Token, nil, 200, after, false)
 			if err != nil {
 				_, v.RuntimesErr = s.apiError(r, err)
 				break

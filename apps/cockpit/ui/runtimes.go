@@ -16,7 +16,7 @@ func (s *server) runtimes(w http.ResponseWriter, r *http.Request, sess *session.
 func (s *server) runtimeList(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, form map[string]string) {
 	q := r.URL.Query()
 	filter, after := q.Get("filter"), q.Get("after")
-	page, err := s.Plane.Runtimes(r.Context(), sess.Token, plane.ParseFilter(filter), PageSize, after)
+	page, err := s.Plane.Runtimes(r.Context(), sess.Token, plane.ParseFilter(filter), PageSize, after, true)
 	if err != nil {
 		status, formErr = s.apiError(r, err)
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/generated"
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
@@ -81,6 +82,10 @@ func (r *runtimeResolver) Auths(ctx context.Context, obj *model.Runtime) ([]*mod
 
 func (r *runtimeResolver) EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error) {
 	return r.EventingSvc.ForRuntime(obj), nil
+}
+
+func (r *runtimeResolver) LastHeartbeat(ctx context.Context, obj *model.Runtime) (*time.Time, error) {
+	return r.RuntimeSvc.LastHeartbeat(ctx, obj.ID)
 }
 
 func (r *runtimeContextResolver) Labels(ctx context.Context, obj *model.RuntimeContext, key *string) (map[string]any, error) {

@@ -3,6 +3,7 @@ package runtimes
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -65,6 +66,23 @@ func (s *Service) ProvisioningFailed(ctx context.Context, id, reason string) err
 		return fmt.Errorf("mark runtime %s failed: %w", id, err)
 	}
 	return nil
+}
+
+// LastHeartbeat is when runtime id last sent a heartbeat, nil when it never did. It reads the caller's
+// tenant only, as every query does.
+func (s *Service) LastHeartbeat(ctx context.Context, id string) (*time.Time, error) {
+	sc, err := registry.TenantScope(ctx, HeartbeatKind)
+	if err != nil {
+		return nil, err
+	}
+	var hb heartbeat
+	if err := s.store.Get(ctx, sc, id, &hb); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("last heartbeat of %s: %w", id, err)
+	}
+	return &hb.Last, nil
 }
 
 // CheckHeartbeats turns FAILED every CONNECTED runtime of the tenant in ctx whose last heartbeat is older

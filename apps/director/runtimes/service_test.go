@@ -271,9 +271,19 @@ func TestHeartbeatsDriveRuntimeStatus(t *testing.T) {
 	if _, err := f.rts.Heartbeat(admin, rt.ID); apperr.CodeOf(err) != apperr.CodeForbidden {
 		t.Fatalf("a user sent a runtime's heartbeat: %v", err)
 	}
+	if last, err := f.rts.LastHeartbeat(admin, rt.ID); last != nil || err != nil {
+		t.Fatalf("a last heartbeat before any: %v %v", last, err)
+	}
+	before := time.Now()
 	got, err := f.rts.Heartbeat(asRuntime, rt.ID)
 	if err != nil || got.Status.Condition != model.RuntimeStatusConditionConnected {
 		t.Fatalf("after a heartbeat: %+v %v", got, err)
+	}
+	if last, err := f.rts.LastHeartbeat(admin, rt.ID); err != nil || last == nil || last.Before(before.Add(-time.Second)) {
+		t.Fatalf("last heartbeat %v %v", last, err)
+	}
+	if last, _ := f.rts.LastHeartbeat(directortest.Tenant("t2"), rt.ID); last != nil {
+		t.Fatal("another tenant sees the runtime's heartbeat")
 	}
 	// Within the deadline nothing changes; past it the runtime is FAILED with a reason.
 	if err := f.rts.CheckHeartbeats(admin, time.Minute); err != nil {

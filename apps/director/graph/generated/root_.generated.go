@@ -394,6 +394,7 @@ type ComplexityRoot struct {
 		EventingConfiguration func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		Labels                func(childComplexity int, key *string) int
+		LastHeartbeat         func(childComplexity int) int
 		Metadata              func(childComplexity int) int
 		Name                  func(childComplexity int) int
 		Status                func(childComplexity int) int
@@ -2589,6 +2590,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Runtime.Labels(childComplexity, args["key"].(*string)), true
 
+	case "Runtime.lastHeartbeat":
+		if e.ComplexityRoot.Runtime.LastHeartbeat == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Runtime.LastHeartbeat(childComplexity), true
+
 	case "Runtime.metadata":
 		if e.ComplexityRoot.Runtime.Metadata == nil {
 			break
@@ -4055,6 +4063,8 @@ type Runtime {
   auths: [SystemAuth!]
   "Default eventing endpoint of the runtime."
   eventingConfiguration: RuntimeEventingConfiguration
+  "When the runtime's agent last sent a heartbeat; null when it never did (not part of the Compass API)."
+  lastHeartbeat: Timestamp
 }
 
 "Facts recorded by the Director about a runtime."
@@ -4916,6 +4926,8 @@ func (ec *executionContext) childFields_Runtime(ctx context.Context, field graph
 		return ec.fieldContext_Runtime_auths(ctx, field)
 	case "eventingConfiguration":
 		return ec.fieldContext_Runtime_eventingConfiguration(ctx, field)
+	case "lastHeartbeat":
+		return ec.fieldContext_Runtime_lastHeartbeat(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Runtime", field.Name)
 }

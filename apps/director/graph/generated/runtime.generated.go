@@ -22,6 +22,7 @@ type RuntimeResolver interface {
 
 	Auths(ctx context.Context, obj *model.Runtime) ([]*model.SystemAuth, error)
 	EventingConfiguration(ctx context.Context, obj *model.Runtime) (*model.RuntimeEventingConfiguration, error)
+	LastHeartbeat(ctx context.Context, obj *model.Runtime) (*time.Time, error)
 }
 type RuntimeContextResolver interface {
 	Labels(ctx context.Context, obj *model.RuntimeContext, key *string) (map[string]any, error)
@@ -306,6 +307,29 @@ func (ec *executionContext) fieldContext_Runtime_eventingConfiguration(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Runtime_lastHeartbeat(ctx context.Context, field graphql.CollectedField, obj *model.Runtime) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Runtime_lastHeartbeat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Runtime().LastHeartbeat(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTimestamp2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Runtime_lastHeartbeat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Runtime", field, true, true, errors.New("field of type Timestamp does not have child fields"))
 }
 
 func (ec *executionContext) _RuntimeContext_id(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeContext) (ret graphql.Marshaler) {
@@ -903,6 +927,39 @@ func (ec *executionContext) _Runtime(ctx context.Context, sel ast.SelectionSet, 
 					}
 				}()
 				res = ec._Runtime_eventingConfiguration(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "lastHeartbeat":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Runtime_lastHeartbeat(ctx, field, obj)
 				return res
 			}
 
