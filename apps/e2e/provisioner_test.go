@@ -125,7 +125,11 @@ func pids(t *testing.T, runtimeID string) map[string]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pid, _ := strconv.Atoi(strings.Fields(string(raw))[0])
+		fields := strings.Fields(string(raw))
+		if len(fields) == 0 {
+			t.Fatalf("pid file %s is empty: the backend writes them whole (rename), so none should be", f)
+		}
+		pid, _ := strconv.Atoi(fields[0])
 		out[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
 	}
 	return out

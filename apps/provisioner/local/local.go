@@ -365,7 +365,7 @@ func (b *Backend) spawn(dir, name, bin string, args []string, env map[string]str
 	pid := cmd.Process.Pid
 	// Reap it when it ends while we run; after a restart the pid file is how we find it.
 	go func() { _ = cmd.Wait() }()
-	return os.WriteFile(filepath.Join(dir, "pids", name+".pid"), []byte(strconv.Itoa(pid)+" "+bin+"\n"), 0o600)
+	return writePID(dir, name, pid, bin)
 }
 
 // running reports whether the process recorded under name is alive and still the program we started (a
@@ -379,7 +379,7 @@ func (b *Backend) running(dir, name string) bool {
 	if !ok {
 		return false
 	}
-	_ = os.WriteFile(filepath.Join(dir, "pids", name+".pid"), []byte(strconv.Itoa(pid)+" "+bin+"\n"), 0o600)
+	_ = writePID(dir, name, pid, bin)
 	return true
 }
 
@@ -467,6 +467,16 @@ func abs(p string) string {
 		return p
 	}
 	return a
+}
+
+// writePID records a process under name whole or not at all (a new file renamed over the old), so that
+// whoever reads it — a Provisioner resuming after a crash, a test — never sees it half written.
+func writePID(dir, name string, pid int, bin string) error {
+	path := filepath.Join(dir, "pids", name+".pid")
+	if err := os.WriteFile(path+".new", []byte(strconv.Itoa(pid)+" "+bin+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".new", path)
 }
 
 func readPID(dir, name string) (int, string, bool) {
