@@ -382,7 +382,7 @@ func (c *Client) CountWithScenario(ctx context.Context, token, scenario string) 
 			TotalCount int `json:"totalCount"`
 		} `json:"runtimes"`
 	}
-	f := []LabelFilter{{Key: "scenarios", Query: fmt.Sprintf(`$[*] ? (@ == %s)`, literal(strconvQuote(scenario)))}}
+	f := []LabelFilter{{Key: "scenarios", Query: fmt.Sprintf(`$[*] ? (@ == %s)`, strconvQuote(scenario))}}
 	err = c.Do(ctx, token, Director, `query Count($f: [LabelFilter!]) {
   applications(filter: $f, first: 1) { totalCount }
   runtimes(filter: $f, first: 1) { totalCount }
@@ -390,6 +390,7 @@ func (c *Client) CountWithScenario(ctx context.Context, token, scenario string) 
 	return out.A.TotalCount, out.R.TotalCount, err
 }
 
+// strconvQuote is s as a JSON string: a scenario named 3 is the string "3", not the number.
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)

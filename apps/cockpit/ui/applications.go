@@ -140,7 +140,7 @@ func (s *server) checkLabel(w http.ResponseWriter, r *http.Request, sess *sessio
 	def, err := s.Plane.LabelDefinition(r.Context(), sess.Token, key)
 	if err != nil {
 		status, pe := s.apiError(r, err)
-		writeJSON(w, status, map[string]any{"error": map[string]string{"code": pe.Code, "message": pe.Message, "requestId": pe.RequestID}})
+		writeError(w, status, pe)
 		return
 	}
 	schema, _ := def.SchemaText()

@@ -347,7 +347,7 @@ func (s *server) checkSelector(w http.ResponseWriter, r *http.Request, sess *ses
 		page, err := s.Plane.Runtimes(r.Context(), sess.Token, filters, 200, after, false)
 		if err != nil {
 			status, pe := s.apiError(r, err)
-			writeJSON(w, status, map[string]any{"error": map[string]string{"code": pe.Code, "message": pe.Message, "requestId": pe.RequestID}})
+			writeError(w, status, pe)
 			return
 		}
 		for _, rt := range page.Data {

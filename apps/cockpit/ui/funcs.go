@@ -6,14 +6,15 @@ import (
 	"html/template"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 )
 
 var funcs = template.FuncMap{
-	"since":       since,
-	"json":        toJSON,
-	"keys":        sortedKeys,
-	"base":        func() string { return Base },
+	"since": since,
+	"json":  toJSON,
+	"keys":  sortedKeys,
+	"base":  func() string { return Base },
 	"rolloutAction": func(v *view, id, action, label string) map[string]any {
 		return map[string]any{"View": v, "ID": id, "Action": action, "Label": label}
 	},
@@ -24,16 +25,8 @@ var funcs = template.FuncMap{
 	"labelsOf": func(v *view, labels map[string]any, path, scope string, form map[string]string) labelsArg {
 		return labelsArg{View: v, Labels: labels, Path: path, Scope: scope, Form: form}
 	},
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"lower": func(s string) string {
-		b := []byte(s)
-		for i, c := range b {
-			if c >= 'A' && c <= 'Z' {
-				b[i] = c + 'a' - 'A'
-			}
-		}
-		return string(b)
-	},
+	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"lower": strings.ToLower,
 }
 
 // since says how long ago t was, in the largest whole unit.

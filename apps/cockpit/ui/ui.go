@@ -242,11 +242,16 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, status int, e *pla
 		e.RequestID = requestID(r)
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
-		writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "requestId": e.RequestID}})
+		writeError(w, status, e)
 		return
 	}
 	sess, _ := s.Sessions.Load(r)
 	s.render(w, r, status, "error", &view{Title: "Something went wrong", Session: sess, Err: e})
+}
+
+// writeError answers a script's call with the error as JSON: code, message, request ID.
+func writeError(w http.ResponseWriter, status int, e *plane.Error) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "requestId": e.RequestID}})
 }
 
 // apiError turns what a plane call returned into what the user sees, and its status. The cause of
