@@ -21,7 +21,30 @@ type BundleDetail struct {
 		Data       []Definition `json:"data"`
 		TotalCount int          `json:"totalCount"`
 	} `json:"eventDefinitions"`
+	Documents struct {
+		Data       []Document `json:"data"`
+		TotalCount int        `json:"totalCount"`
+	} `json:"documents"`
 	InstanceAuths []InstanceAuth `json:"instanceAuths"`
+}
+
+// Document is documentation shipped with a bundle; Data is filled only when one is asked for by itself.
+type Document struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	DisplayName string `json:"displayName"`
+	Description string `json:"description"`
+	Format      string `json:"format"`
+	Kind        string `json:"kind,omitempty"`
+	Data        string `json:"data,omitempty"`
+	// FetchRequest is where the Director fetched the document from, when it was registered that way.
+	FetchRequest *struct {
+		URL    string `json:"url"`
+		Status struct {
+			Condition string `json:"condition"`
+			Message   string `json:"message"`
+		} `json:"status"`
+	} `json:"fetchRequest,omitempty"`
 }
 
 // Definition is an API or event definition; Spec.Data is filled only when one is asked for by itself.
@@ -63,6 +86,7 @@ func (c *Client) Bundle(ctx context.Context, token, appID, bundleID string) (*Bu
     id name description instanceAuthRequestInputSchema
     apiDefinitions(first: 100) { totalCount data { id name description targetURL group spec { format type } } }
     eventDefinitions(first: 100) { totalCount data { id name description group spec { format type } } }
+    documents(first: 100) { totalCount data { id title displayName description format kind } }
     instanceAuths { id context inputParams status { condition timestamp message reason } }
   } }
 }`, map[string]any{"app": appID, "id": bundleID}, &out)
@@ -96,6 +120,50 @@ func (c *Client) Spec(ctx context.Context, token, appID, bundleID, kind, defID s
 		return nil, err
 	}
 	return out.App.Bundle.Def, err
+}
+
+// Document is one document of a bundle with its text, or nil when there is none.
+func (c *Client) Document(ctx context.Context, token, appID, bundleID, docID string) (*Document, error) {
+	var out struct {
+		App *struct {
+			Bundle *struct {
+				Doc *Document `json:"document"`
+			} `json:"bundle"`
+		} `json:"application"`
+	}
+	err := c.Do(ctx, token, Director, `query Document($app: ID!, $bundle: ID!, $id: ID!) {
+  application(id: $app) { bundle(id: $bundle) { document(id: $id) {
+    id title displayName description format kind data fetchRequest { url status { condition message } }
+  } } }
+}`, map[string]any{"app": appID, "bundle": bundleID, "id": docID}, &out)
+	if out.App == nil || out.App.Bundle == nil {
+		return nil, err
+	}
+	return out.App.Bundle.Doc, err
+}
+
+// AddDocument adds a Markdown document to a bundle and returns its ID.
+func (c *Client) AddDocument(ctx context.Context, token, bundleID string, d Document) (string, error) {
+	in := map[string]any{"title": d.Title, "displayName": d.DisplayName, "description": d.Description,
+		"format": "MARKDOWN", "data": d.Data}
+	if d.Kind != "" {
+		in["kind"] = d.Kind
+	}
+	var out struct {
+		Doc struct {
+			ID string `json:"id"`
+		} `json:"addDocumentToBundle"`
+	}
+	err := c.Do(ctx, token, Director, `mutation AddDocument($bundle: ID!, $in: DocumentInput!) {
+  addDocumentToBundle(bundleID: $bundle, in: $in) { id }
+}`, map[string]any{"bundle": bundleID, "in": in}, &out)
+	return out.Doc.ID, err
+}
+
+// DeleteDocument removes a document from its bundle.
+func (c *Client) DeleteDocument(ctx context.Context, token, id string) error {
+	return c.Do(ctx, token, Director, `mutation DeleteDocument($id: ID!) { deleteDocument(id: $id) { id } }`,
+		map[string]any{"id": id}, nil)
 }
 
 // Credentials answer an instance auth: Basic (Username, Password) or OAuth client credentials.

@@ -17,14 +17,18 @@ type Status struct {
 
 // Application is what the Cockpit shows of an application.
 type Application struct {
-	ID           string         `json:"id"`
-	Name         string         `json:"name"`
-	ProviderName string         `json:"providerName"`
-	Description  string         `json:"description"`
-	Labels       map[string]any `json:"labels"`
-	Status       Status         `json:"status"`
-	Webhooks     []Webhook      `json:"webhooks"`
-	Bundles      struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ProviderName string `json:"providerName"`
+	Description  string `json:"description"`
+	// HealthCheckURL and IntegrationSystemID are read before an edit: the Director's update replaces
+	// every field it takes, so the form sends back what it does not show.
+	HealthCheckURL      string         `json:"healthCheckURL"`
+	IntegrationSystemID string         `json:"integrationSystemID"`
+	Labels              map[string]any `json:"labels"`
+	Status              Status         `json:"status"`
+	Webhooks            []Webhook      `json:"webhooks"`
+	Bundles             struct {
 		TotalCount int      `json:"totalCount"`
 		Data       []Bundle `json:"data"`
 	} `json:"bundles"`
@@ -125,7 +129,7 @@ func (c *Client) Application(ctx context.Context, token, id string) (*Applicatio
 	}
 	err := c.Do(ctx, token, Director, `query Application($id: ID!) {
   application(id: $id) {
-    id name providerName description labels status { condition timestamp }
+    id name providerName description healthCheckURL integrationSystemID labels status { condition timestamp }
     webhooks { id type url }
     bundles(first: 100) {
       totalCount
@@ -155,6 +159,35 @@ func (c *Client) RegisterApplication(ctx context.Context, token string, in Appli
   registerApplication(in: $in) { id }
 }`, map[string]any{"in": in}, &out)
 	return out.RegisterApplication.ID, err
+}
+
+// ApplicationUpdate is what editing an application changes. As in Compass, the update replaces all of
+// these fields: an empty one is cleared.
+type ApplicationUpdate struct {
+	ProviderName        string `json:"providerName"`
+	Description         string `json:"description"`
+	HealthCheckURL      string `json:"healthCheckURL"`
+	IntegrationSystemID string `json:"integrationSystemID"`
+}
+
+// input leaves empty fields out rather than sending "", which the Director would store as given (and
+// refuse for an integration system ID).
+func (u ApplicationUpdate) input() map[string]any {
+	in := map[string]any{}
+	for k, v := range map[string]string{"providerName": u.ProviderName, "description": u.Description,
+		"healthCheckURL": u.HealthCheckURL, "integrationSystemID": u.IntegrationSystemID} {
+		if v != "" {
+			in[k] = v
+		}
+	}
+	return in
+}
+
+// UpdateApplication edits an application's own fields.
+func (c *Client) UpdateApplication(ctx context.Context, token, id string, u ApplicationUpdate) error {
+	return c.Do(ctx, token, Director, `mutation Update($id: ID!, $in: ApplicationUpdateInput!) {
+  updateApplication(id: $id, in: $in) { id }
+}`, map[string]any{"id": id, "in": u.input()}, nil)
 }
 
 // UnregisterApplication removes an application with everything it has.

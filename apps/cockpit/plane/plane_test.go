@@ -62,6 +62,10 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.Application(ctx, "tok", "a-1")
 	_, _ = c.RegisterApplication(ctx, "tok", ApplicationInput{Name: "shop"})
 	_ = c.UnregisterApplication(ctx, "tok", "a-1")
+	_ = c.UpdateApplication(ctx, "tok", "a-1", ApplicationUpdate{Description: "d", IntegrationSystemID: "is-1"})
+	_, _ = c.Document(ctx, "tok", "a-1", "b-1", "doc-1")
+	_, _ = c.AddDocument(ctx, "tok", "b-1", Document{Title: "t", DisplayName: "T", Data: "# x", Kind: "guide"})
+	_ = c.DeleteDocument(ctx, "tok", "doc-1")
 	for _, obj := range []Object{ApplicationObject, RuntimeObject} {
 		_ = c.SetLabel(ctx, "tok", obj, "x-1", "env", "prod")
 		_ = c.DeleteLabel(ctx, "tok", obj, "x-1", "env")
@@ -135,7 +139,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 44 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
+	if len(g.sent[Director]) != 48 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -59,6 +59,8 @@ type applicationView struct {
 	Pairing     *plane.Pairing
 	Credentials *credentialsView
 	Form        map[string]string
+	// Editing opens the edit form, as it was sent, after the Director refused it.
+	Editing bool
 	// NewCredentials are client credentials just created, shown once.
 	NewCredentials *plane.ClientCredentials
 }
@@ -203,4 +205,23 @@ func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, sess *ses
 	s.finish(w, r, err, Base+"/applications/"+id, func(status int, pe *plane.Error) {
 		s.applicationPage(w, r, sess, status, pe, applicationView{})
 	})
+}
+
+// editApplication changes an application's provider, description and health check URL. The integration
+// system it belongs to is read again and sent back unchanged, because the Director's update replaces
+// every field it takes.
+func (s *server) editApplication(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	id := r.PathValue("id")
+	form := map[string]string{"providerName": strings.TrimSpace(r.PostFormValue("providerName")),
+		"description": strings.TrimSpace(r.PostFormValue("description")), "healthCheckURL": strings.TrimSpace(r.PostFormValue("healthCheckURL"))}
+	again := func(status int, pe *plane.Error) { s.applicationPage(w, r, sess, status, pe, applicationView{Form: form, Editing: true}) }
+	app, err := s.Plane.Application(r.Context(), sess.Token, id)
+	if err == nil && app == nil {
+		err = &plane.Error{Code: "NOT_FOUND", Message: "There is no application with this ID in tenant " + sess.Tenant + "."}
+	}
+	if err == nil {
+		err = s.Plane.UpdateApplication(r.Context(), sess.Token, id, plane.ApplicationUpdate{ProviderName: form["providerName"],
+			Description: form["description"], HealthCheckURL: form["healthCheckURL"], IntegrationSystemID: app.IntegrationSystemID})
+	}
+	s.finish(w, r, err, Base+"/applications/"+id, again)
 }

@@ -117,6 +117,10 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/labels/check", s.form(s.checkLabel))
 	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}", s.signedIn(s.bundle))
 	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}/{kind}/{def}", s.signedIn(s.spec))
+	mux.HandleFunc("GET "+Base+"/applications/{id}/bundles/{bundle}/documents/{doc}", s.signedIn(s.document))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/documents", s.form(s.addDocument))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/documents/{doc}/delete", s.form(s.deleteDocument))
+	mux.HandleFunc("POST "+Base+"/applications/{id}/edit", s.form(s.editApplication))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/auths/{auth}/approve", s.form(s.approveInstanceAuth))
 	mux.HandleFunc("POST "+Base+"/applications/{id}/bundles/{bundle}/auths/{auth}/deny", s.form(s.denyInstanceAuth))
 

@@ -317,3 +317,86 @@ func TestBindingChangesKeepTheRolloutStrategy(t *testing.T) {
 		t.Error("the kept secret was sent with a value")
 	}
 }
+
+// Editing an application sends back the integration system it belongs to: the Director's update replaces
+// every field, and the form does not show that one.
+func TestEditingAnApplicationKeepsItsIntegrationSystem(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["application"] = `{"data":{"application":{"id":"a-1","name":"shop","providerName":"ACME","description":"old","integrationSystemID":"is-9","status":{"condition":"INITIAL","timestamp":"2026-12-01T00:00:00Z"},"bundles":{"totalCount":0,"data":[]}}}}`
+	_, page := c.get(t, Base+"/applications/a-1")
+	if !strings.Contains(page, `name="providerName" maxlength="256" value="ACME"`) {
+		t.Error("the edit form does not show the provider as it is")
+	}
+	resp, _ := c.post(t, Base+"/applications/a-1/edit", url.Values{"csrf": {csrf}, "providerName": {" ACME Corp "}, "description": {""}, "healthCheckURL": {"https://shop/health"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d", resp.StatusCode)
+	}
+	var update struct {
+		Variables struct {
+			ID string
+			In map[string]any
+		}
+	}
+	for _, b := range c.gw.bodies {
+		if strings.Contains(b, "updateApplication") {
+			_ = json.Unmarshal([]byte(b), &update)
+		}
+	}
+	want := map[string]any{"providerName": "ACME Corp", "healthCheckURL": "https://shop/health", "integrationSystemID": "is-9"}
+	if update.Variables.ID != "a-1" || len(update.Variables.In) != len(want) {
+		t.Fatalf("update sent %+v, want %v", update.Variables, want)
+	}
+	for k, v := range want {
+		if update.Variables.In[k] != v {
+			t.Errorf("update %s = %v, want %v", k, update.Variables.In[k], v)
+		}
+	}
+}
+
+// A bundle's documents are listed, added and shown with their Markdown rendered, and what an application
+// wrote cannot run script in the Cockpit.
+func TestBundleDocuments(t *testing.T) {
+	c := newCockpit(t, true)
+	csrf := c.signIn(t, "t1", "administrator")
+	c.gw.answers["bundle"] = `{"data":{"application":{"bundle":{"id":"b-1","name":"orders","apiDefinitions":{"totalCount":0,"data":[]},"eventDefinitions":{"totalCount":0,"data":[]},
+		"documents":{"totalCount":1,"data":[{"id":"doc-1","title":"guide","displayName":"Ordering guide","description":"How to order","format":"MARKDOWN","kind":"guide"}]},"instanceAuths":[]}}}}`
+	_, page := c.get(t, Base+"/applications/a-1/bundles/b-1")
+	for _, want := range []string{"Ordering guide", "/bundles/b-1/documents/doc-1", "/documents/doc-1/delete"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the bundle page lacks %q", want)
+		}
+	}
+	resp, body := c.post(t, Base+"/applications/a-1/bundles/b-1/documents", url.Values{"csrf": {csrf}, "title": {"faq"}, "displayName": {""}, "data": {"# FAQ"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "display name") || !strings.Contains(body, "# FAQ") {
+		t.Errorf("a document without a display name: %d, or the form lost what was typed", resp.StatusCode)
+	}
+	resp, _ = c.post(t, Base+"/applications/a-1/bundles/b-1/documents", url.Values{"csrf": {csrf}, "title": {"faq"}, "displayName": {"FAQ"}, "data": {"# FAQ"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(c.gw.bodies[len(c.gw.bodies)-1], "addDocumentToBundle") {
+		t.Errorf("add a document: %d", resp.StatusCode)
+	}
+
+	delete(c.gw.answers, "bundle") // the fake answers by root field, and the document query names the bundle too
+	c.gw.answers["document"] = `{"data":{"application":{"bundle":{"document":{"id":"doc-1","title":"guide","displayName":"Ordering guide","description":"","format":"MARKDOWN",
+		"data":"## Steps\n\n1. Pick\n2. Pay\n\n<script>alert(1)</script>\n\n[x](javascript:alert(2))"}}}}}`
+	_, page = c.get(t, Base+"/applications/a-1/bundles/b-1/documents/doc-1")
+	if !strings.Contains(page, "<h2>Steps</h2>") || !strings.Contains(page, "<li>Pay</li>") {
+		t.Errorf("the document is not rendered:\n%s", page)
+	}
+	if strings.Contains(page, "alert(") {
+		t.Errorf("the document page carries the application's script:\n%s", page)
+	}
+}
+
+func TestSpecificationOutline(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "administrator")
+	c.gw.answers["apiDefinition"] = `{"data":{"application":{"bundle":{"def":{"id":"d-1","name":"orders-api","spec":{"type":"OPEN_API","format":"JSON",
+		"data":"{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"Orders\",\"version\":\"2\"},\"paths\":{\"/orders\":{\"get\":{\"summary\":\"List <b>orders</b>\"}}}}"}}}}}}`
+	_, page := c.get(t, Base+"/applications/a-1/bundles/b-1/api/d-1")
+	for _, want := range []string{"OpenAPI 3.0.0", "<code>/orders</code>", "List &lt;b&gt;orders&lt;/b&gt;", "&#34;openapi&#34;: &#34;3.0.0&#34;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the specification page lacks %q", want)
+		}
+	}
+}
