@@ -214,7 +214,9 @@ func (s *server) editApplication(w http.ResponseWriter, r *http.Request, sess *s
 	id := r.PathValue("id")
 	form := map[string]string{"providerName": strings.TrimSpace(r.PostFormValue("providerName")),
 		"description": strings.TrimSpace(r.PostFormValue("description")), "healthCheckURL": strings.TrimSpace(r.PostFormValue("healthCheckURL"))}
-	again := func(status int, pe *plane.Error) { s.applicationPage(w, r, sess, status, pe, applicationView{Form: form, Editing: true}) }
+	again := func(status int, pe *plane.Error) {
+		s.applicationPage(w, r, sess, status, pe, applicationView{Form: form, Editing: true})
+	}
 	app, err := s.Plane.Application(r.Context(), sess.Token, id)
 	if err == nil && app == nil {
 		err = &plane.Error{Code: "NOT_FOUND", Message: "There is no application with this ID in tenant " + sess.Tenant + "."}
