@@ -35,6 +35,10 @@ type Effective struct {
 	Sources []Source
 	// SecretsIncluded tells whether secret values are filled in: only for the runtime itself.
 	SecretsIncluded bool
+	// DriftPolicy tells the agent what to do about drift: DriftReport when any configuration merged
+	// says so (report-only is a promise not to touch the runtime's components, and any configuration's
+	// promise holds), else DriftCorrect.
+	DriftPolicy string
 }
 
 // EffectiveBinding is a binding of the effective configuration and where it comes from.
@@ -85,7 +89,7 @@ func (s *Service) Effective(ctx context.Context, runtimeID string) (*Effective, 
 		return nil, err
 	}
 	eff := merge(runtimeID, labels, selected, own)
-	if eff.Revision, err = s.number(ctx, runtimeID, eff.Bindings, eff.Sources); err != nil {
+	if eff.Revision, err = s.number(ctx, runtimeID, eff.Bindings, eff.DriftPolicy, eff.Sources); err != nil {
 		return nil, err
 	}
 	if isRuntime(ctx, runtimeID) {
@@ -112,10 +116,13 @@ func merge(runtimeID string, labels map[string]any, selected []*Configuration, o
 	if own != nil && !own.Deleted && own.Target.RuntimeID == runtimeID {
 		chain = append(chain, own)
 	}
-	eff := &Effective{RuntimeID: runtimeID, Bindings: []EffectiveBinding{}, Sources: []Source{}}
+	eff := &Effective{RuntimeID: runtimeID, Bindings: []EffectiveBinding{}, Sources: []Source{}, DriftPolicy: DriftCorrect}
 	byName := map[string]int{}
 	for _, c := range chain {
 		eff.Sources = append(eff.Sources, Source{ConfigurationID: c.ID, Revision: c.Revision})
+		if c.Policy() == DriftReport {
+			eff.DriftPolicy = DriftReport
+		}
 		for _, b := range c.Bindings {
 			eb := EffectiveBinding{Binding: b, ConfigurationID: c.ID}
 			if i, ok := byName[b.Name]; ok {
@@ -178,12 +185,12 @@ var errSameView = errors.New("effective configuration unchanged")
 
 // number returns the revision of the runtime's effective configuration made of bindings, starting a new
 // one when they differ from the last ones numbered. Most calls find them unchanged with one read.
-func (s *Service) number(ctx context.Context, runtimeID string, bindings []EffectiveBinding, sources []Source) (int, error) {
+func (s *Service) number(ctx context.Context, runtimeID string, bindings []EffectiveBinding, policy string, sources []Source) (int, error) {
 	sc, err := registry.TenantScope(ctx, kindRuntimeView)
 	if err != nil {
 		return 0, err
 	}
-	hash, err := hashBindings(bindings)
+	hash, err := hashBindings(bindings, policy)
 	if err != nil {
 		return 0, err
 	}
@@ -222,8 +229,10 @@ func (s *Service) number(ctx context.Context, runtimeID string, bindings []Effec
 }
 
 // hashBindings fingerprints the merged bindings, secret values included (a rotated secret is a change
-// for the runtime), where they come from not (moving a binding between configurations is not).
-func hashBindings(bindings []EffectiveBinding) (string, error) {
+// for the runtime), where they come from not (moving a binding between configurations is not). A
+// report-only drift policy counts too, since the agent learns it only with a new revision; the default
+// policy leaves the hash as it was before policies existed, so that no runtime gets a new revision for it.
+func hashBindings(bindings []EffectiveBinding, policy string) (string, error) {
 	plain := make([]Binding, len(bindings))
 	for i, b := range bindings {
 		plain[i] = b.Binding
@@ -231,6 +240,9 @@ func hashBindings(bindings []EffectiveBinding) (string, error) {
 	raw, err := json.Marshal(plain)
 	if err != nil {
 		return "", fmt.Errorf("encode bindings: %w", err)
+	}
+	if policy == DriftReport {
+		raw = append(raw, "driftPolicy="+DriftReport...)
 	}
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:]), nil

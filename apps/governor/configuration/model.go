@@ -103,6 +103,28 @@ type Configuration struct {
 	// Rollout is the state of rolling this revision out. It belongs to the stored configuration only,
 	// not to the revision: the history does not keep it.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// DriftPolicy tells the agents what to do when a runtime's components drift from this
+	// configuration: DriftCorrect (also when empty, as stored before the field existed) or DriftReport.
+	DriftPolicy string `json:"driftPolicy,omitempty"`
+	// AutoRollback, on a configuration for one runtime, returns it to the revision the runtime last
+	// applied when its agent reports a newer one FAILED.
+	AutoRollback bool `json:"autoRollback,omitempty"`
+	// RollbackReason says why the Governor made this revision by an automatic rollback.
+	RollbackReason string `json:"rollbackReason,omitempty"`
+}
+
+// Drift policies.
+const (
+	DriftCorrect = "CORRECT"
+	DriftReport  = "REPORT"
+)
+
+// Policy returns the configuration's drift policy, DriftCorrect when none was given.
+func (c *Configuration) Policy() string {
+	if c.DriftPolicy == DriftReport {
+		return DriftReport
+	}
+	return DriftCorrect
 }
 
 // redacted returns a deep copy of c with every secret value blanked, for answers to anyone but the
@@ -142,6 +164,10 @@ type Input struct {
 	// Rollout, for a label-selector configuration, releases this and later changes in steps; nil sends
 	// each change to every runtime at once.
 	Rollout *Strategy
+	// DriftPolicy is DriftCorrect, DriftReport, or empty for DriftCorrect.
+	DriftPolicy string
+	// AutoRollback, for a configuration aimed at one runtime only (see Configuration.AutoRollback).
+	AutoRollback bool
 }
 
 // BindingInput is one binding as written.
@@ -171,12 +197,26 @@ type Status struct {
 	// Sources are the configuration revisions the reported effective revision was made of, as far as
 	// the Governor knew at the report; a rollout reads from them which revision a runtime applied.
 	Sources []Source `json:"sources,omitempty"`
+	// Drift is what the agent found different from what it applied: with DRIFTED, what differs now; with
+	// APPLIED and DriftCorrected, what it just restored.
+	Drift []DriftItem `json:"drift,omitempty"`
+	// DriftCorrected, on an APPLIED report, says the agent restored the drift in Drift.
+	DriftCorrected bool `json:"driftCorrected,omitempty"`
+
+	// Kept across reports (the rest is the last report only):
+	// LastApplied is the last report APPLIED for the runtime, nil before the first.
+	LastApplied *AppliedRevision `json:"lastApplied,omitempty"`
+	// LastDrift is the last drift the agent reported and what became of it, nil before the first.
+	LastDrift *Drift `json:"lastDrift,omitempty"`
+	// LastAutoRollback is the last automatic rollback a FAILED report of this runtime caused.
+	LastAutoRollback *AutoRollback `json:"lastAutoRollback,omitempty"`
 }
 
 // Values of Status.Status.
 const (
 	StatusApplied = "APPLIED"
 	StatusFailed  = "FAILED"
+	StatusDrifted = "DRIFTED"
 )
 
 // Page is one page of configurations (or of one configuration's revisions).

@@ -134,7 +134,8 @@ func (s *Service) Create(ctx context.Context, in Input) (*Configuration, error) 
 		if err != nil {
 			return nil, err
 		}
-		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout)}, nil
+		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout),
+			DriftPolicy: in.DriftPolicy, AutoRollback: in.AutoRollback}, nil
 	})
 }
 
@@ -153,7 +154,8 @@ func (s *Service) Update(ctx context.Context, id string, in Input) (*Configurati
 		if err != nil {
 			return nil, err
 		}
-		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout)}, nil
+		return &Configuration{Target: target, Bindings: bindings, Strategy: cloneStrategy(in.Rollout),
+			DriftPolicy: in.DriftPolicy, AutoRollback: in.AutoRollback}, nil
 	})
 }
 
@@ -171,6 +173,13 @@ func (s *Service) Delete(ctx context.Context, id string) (*Configuration, error)
 // Rollback makes a new revision of configuration id equal to its revision rev (secret values included).
 // Rolling a deleted configuration back restores it.
 func (s *Service) Rollback(ctx context.Context, id string, rev int) (*Configuration, error) {
+	return s.rollback(ctx, id, rev, nil)
+}
+
+// rollback makes the rollback revision; auto, when set, is the automatic rollback that asks for it: the
+// new revision says why, its events are written with it, and it is made only while the configuration is
+// still at the revision that failed.
+func (s *Service) rollback(ctx context.Context, id string, rev int, auto *AutoRollback) (*Configuration, error) {
 	if !validID(id) {
 		return nil, apperr.NotFound("configuration", id)
 	}
@@ -188,10 +197,20 @@ func (s *Service) Rollback(ctx context.Context, id string, rev int) (*Configurat
 			return nil, fmt.Errorf("read revision %d of configuration %s: %w", rev, id, err)
 		}
 	}
+	var extra func(tenant string, c *Configuration) []registry.Event
+	if auto != nil {
+		extra = func(tenant string, c *Configuration) []registry.Event {
+			auto.NewRevision, auto.At = c.Revision, c.RevisedAt
+			return autoRollbackEvents(tenant, *auto)
+		}
+	}
 	// A rollback is the way back from a bad change: it goes out at once, whatever the strategy.
 	return s.write(ctx, id, nil, func(cur *Configuration) (*Configuration, error) {
 		if cur == nil {
 			return nil, apperr.NotFound("configuration", id)
+		}
+		if auto != nil && (cur.Deleted || cur.Revision != auto.FailedRevision) {
+			return nil, errNotRolledBack // changed since the report: the new revision is the user's call
 		}
 		from := old
 		if from == nil && rev == cur.Revision {
@@ -207,13 +226,20 @@ func (s *Service) Rollback(ctx context.Context, id string, rev int) (*Configurat
 		if _, _, err := build(toInput(from), from); err != nil {
 			return nil, apperr.Invalid("revision %d no longer passes validation: %v", rev, err)
 		}
-		return &Configuration{Target: from.Target, Bindings: from.Bindings, RolledBackFrom: rev, Strategy: cloneStrategy(from.Strategy)}, nil
-	})
+		c := &Configuration{Target: from.Target, Bindings: from.Bindings, RolledBackFrom: rev, Strategy: cloneStrategy(from.Strategy),
+			DriftPolicy: from.DriftPolicy, AutoRollback: from.AutoRollback}
+		if auto != nil {
+			// The flag stays with what it guards: the restored revision is the one the runtime applied.
+			c.AutoRollback, c.RollbackReason = cur.AutoRollback, auto.Reason
+		}
+		return c, nil
+	}, extra)
 }
 
 // toInput turns a stored revision back into input, secrets as stored.
 func toInput(c *Configuration) Input {
-	in := Input{RuntimeID: c.Target.RuntimeID, LabelSelector: c.Target.LabelSelector, Rollout: cloneStrategy(c.Strategy)}
+	in := Input{RuntimeID: c.Target.RuntimeID, LabelSelector: c.Target.LabelSelector, Rollout: cloneStrategy(c.Strategy),
+		DriftPolicy: c.DriftPolicy, AutoRollback: c.AutoRollback}
 	for _, b := range c.Bindings {
 		bi := BindingInput{Name: b.Name, Type: b.Type, Metadata: b.Metadata, Scopes: b.Scopes}
 		for _, sm := range b.SecretMetadata {
@@ -228,8 +254,9 @@ func toInput(c *Configuration) Input {
 // is none) and returns the content of the new one, or why there is none. The configuration, its indexes,
 // its unique runtime key and the configuration.changed event are written in one transaction, and so is
 // the start of its rollout when the new revision has a strategy: candidates (non-nil) are the runtimes
-// to plan it over.
-func (s *Service) write(ctx context.Context, id string, candidates []PlannedRuntime, next func(cur *Configuration) (*Configuration, error)) (*Configuration, error) {
+// to plan it over. extra, when set, adds events to the transaction.
+func (s *Service) write(ctx context.Context, id string, candidates []PlannedRuntime, next func(cur *Configuration) (*Configuration, error),
+	extra ...func(tenant string, c *Configuration) []registry.Event) (*Configuration, error) {
 	if !validID(id) {
 		return nil, apperr.NotFound("configuration", id)
 	}
@@ -262,6 +289,11 @@ func (s *Service) write(ctx context.Context, id string, candidates []PlannedRunt
 		if c.Strategy != nil && candidates != nil && !c.Deleted && c.RolledBackFrom == 0 {
 			c.Rollout = newRollout(stableRevision(prev), c.Revision, *c.Strategy, PlanSteps(matching(candidates, c.Target), *c.Strategy), now)
 			events = append(events, rolloutEvent(sc.Tenant, c, "started"))
+		}
+		for _, f := range extra {
+			if f != nil {
+				events = append(events, f(sc.Tenant, c)...)
+			}
 		}
 		made = c
 		return registry.Change{

@@ -2,8 +2,10 @@ package configuration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
@@ -14,22 +16,42 @@ const maxReasonBytes = 4096
 // ReportStatus records the agent's report about applying revision rev of the runtime's effective
 // configuration, replacing the previous report. A runtime may report only for itself.
 func (s *Service) ReportStatus(ctx context.Context, runtimeID string, rev int, status, reason string) (*Status, error) {
-	if err := mayActFor(ctx, runtimeID); err != nil {
+	return s.Report(ctx, Report{RuntimeID: runtimeID, Revision: rev, Status: status, Reason: reason})
+}
+
+// Report is what an agent reports about its runtime.
+type Report struct {
+	RuntimeID string
+	Revision  int
+	Status    string
+	Reason    string
+	// Drift, with DRIFTED, is what differs; with APPLIED and DriftCorrected, what the agent restored.
+	Drift          []DriftItem
+	DriftCorrected bool
+}
+
+// Report records an agent's report, replacing the previous one (what is kept across reports aside: the
+// last APPLIED revision, the last drift, the last automatic rollback). A drift, and its correction, is
+// published on configuration.drift with the report; a FAILED report may roll the runtime's own
+// configuration back (see autoRollback).
+func (s *Service) Report(ctx context.Context, r Report) (*Status, error) {
+	if err := mayActFor(ctx, r.RuntimeID); err != nil {
 		return nil, err
 	}
 	var p problems
-	if !validID(runtimeID) {
-		p.add("runtimeID %q: use up to 128 letters, digits, '.', '_' or '-'", runtimeID)
+	if !validID(r.RuntimeID) {
+		p.add("runtimeID %q: use up to 128 letters, digits, '.', '_' or '-'", r.RuntimeID)
 	}
-	if rev < 0 {
+	if r.Revision < 0 {
 		p.add("revision: must not be negative")
 	}
-	if status != StatusApplied && status != StatusFailed {
-		p.add("status: %s or %s", StatusApplied, StatusFailed)
+	if r.Status != StatusApplied && r.Status != StatusFailed && r.Status != StatusDrifted {
+		p.add("status: %s, %s or %s", StatusApplied, StatusFailed, StatusDrifted)
 	}
-	if len(reason) > maxReasonBytes || !utf8.ValidString(reason) {
+	if len(r.Reason) > maxReasonBytes || !utf8.ValidString(r.Reason) {
 		p.add("reason: at most %d bytes of UTF-8", maxReasonBytes)
 	}
+	checkDrift(r.Status, r.Drift, r.DriftCorrected, &p)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -37,28 +59,69 @@ func (s *Service) ReportStatus(ctx context.Context, runtimeID string, rev int, s
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{RuntimeID: runtimeID, Revision: rev, Status: status, Reason: reason,
-		ReportedAt: s.now().UTC(), ReportedBy: callerSubject(ctx)}
+	now := s.now().UTC()
+	var sources []Source
 	// What the revision was made of, while the Governor still knows: a rollout reads it.
 	if vsc, err := registry.TenantScope(ctx, kindRuntimeView); err == nil {
 		var view runtimeView
-		switch err := s.store.Get(ctx, vsc, runtimeID, &view); {
-		case err == nil && view.Revision == rev:
-			st.Sources = view.Sources
+		switch err := s.store.Get(ctx, vsc, r.RuntimeID, &view); {
+		case err == nil && view.Revision == r.Revision:
+			sources = view.Sources
 		case err != nil && !errors.Is(err, registry.ErrNotFound):
-			return nil, fmt.Errorf("read runtime view %s: %w", runtimeID, err)
+			return nil, fmt.Errorf("read runtime view %s: %w", r.RuntimeID, err)
 		}
 	}
-	err = s.store.Mutate(ctx, sc, runtimeID, "", func([]byte) (registry.Change, error) {
-		return registry.Change{Data: st, Events: []registry.Event{{Topic: TopicStatus, Data: st}}}, nil
+	var st *Status
+	err = s.store.Mutate(ctx, sc, r.RuntimeID, "", func(raw []byte) (registry.Change, error) {
+		st = &Status{RuntimeID: r.RuntimeID, Revision: r.Revision, Status: r.Status, Reason: r.Reason,
+			ReportedAt: now, ReportedBy: callerSubject(ctx), Sources: sources,
+			Drift: slices.Clone(r.Drift), DriftCorrected: r.DriftCorrected}
+		var prev *Status
+		if raw != nil {
+			prev = new(Status)
+			if err := json.Unmarshal(raw, prev); err != nil {
+				return registry.Change{}, fmt.Errorf("decode status of runtime %s: %w", r.RuntimeID, err)
+			}
+		}
+		events := []registry.Event{{Topic: TopicStatus, Data: st}}
+		if ev := followDrift(sc.Tenant, prev, st); ev != nil {
+			events = append(events, registry.Event{Topic: TopicDrift, Data: ev})
+		}
+		return registry.Change{Data: st, Events: events}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store status of runtime %s: %w", runtimeID, err)
+		return nil, fmt.Errorf("store status of runtime %s: %w", r.RuntimeID, err)
+	}
+	if auto, err := s.autoRollback(ctx, st); err != nil {
+		// The report is stored; the rollback is the Governor's own business and is tried on the next
+		// FAILED report. The reporting agent cannot help it.
+		s.log.ErrorContext(ctx, "automatic rollback", "runtime", r.RuntimeID, "err", err)
+	} else if auto != nil {
+		st.LastAutoRollback = auto
+		s.recordAutoRollback(ctx, sc, r.RuntimeID, auto)
 	}
 	if s.reported != nil {
 		s.reported()
 	}
 	return st, nil
+}
+
+// recordAutoRollback keeps the automatic rollback with the runtime's status, for its view. A failure is
+// logged: the rollback revision itself says why it was made.
+func (s *Service) recordAutoRollback(ctx context.Context, sc registry.Scope, runtimeID string, auto *AutoRollback) {
+	err := s.store.Mutate(ctx, sc, runtimeID, "", func(raw []byte) (registry.Change, error) {
+		var st Status
+		if raw != nil {
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return registry.Change{}, fmt.Errorf("decode status of runtime %s: %w", runtimeID, err)
+			}
+		}
+		st.LastAutoRollback = auto
+		return registry.Change{Data: &st}, nil
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "record automatic rollback with the runtime's status", "runtime", runtimeID, "err", err)
+	}
 }
 
 // Status returns the last report for the runtime, or nil when there is none.

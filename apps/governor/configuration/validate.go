@@ -64,6 +64,14 @@ func build(in Input, cur *Configuration) (Target, []Binding, error) {
 		}
 		in.Rollout.check(&p)
 	}
+	if in.AutoRollback && in.RuntimeID == "" {
+		p.add("autoRollback: only a configuration for one runtime rolls back on its own; a labelSelector configuration does with a rollout strategy")
+	}
+	switch in.DriftPolicy {
+	case "", DriftCorrect, DriftReport:
+	default:
+		p.add("driftPolicy: %s or %s", DriftCorrect, DriftReport)
+	}
 	bindings := make([]Binding, 0, len(in.Bindings))
 	if len(in.Bindings) > maxBindings {
 		p.add("bindings: at most %d", maxBindings)

@@ -13,6 +13,7 @@ var scopeOf = map[string]string{
 	"configurationRevisions":     identity.ScopeConfigurationRead,
 	"runtimeConfiguration":       identity.ScopeConfigurationRead,
 	"runtimeConfigurationStatus": identity.ScopeConfigurationRead,
+	"runtimeConfigurationState":  identity.ScopeConfigurationRead,
 	"bindingTypes":               identity.ScopeConfigurationRead,
 	"rollout":                    identity.ScopeConfigurationRead,
 	"pauseRollout":               identity.ScopeConfigurationWrite,

@@ -24,6 +24,10 @@ func fromInput(in model.ConfigurationInput) configuration.Input {
 		}
 		out.Bindings = append(out.Bindings, bi)
 	}
+	if in.DriftPolicy != nil {
+		out.DriftPolicy = string(*in.DriftPolicy)
+	}
+	out.AutoRollback = in.AutoRollback != nil && *in.AutoRollback
 	if st := in.Rollout; st != nil {
 		out.Rollout = &configuration.Strategy{
 			CanaryCount: intOr(st.CanaryCount, 0), CanaryPercent: intOr(st.CanaryPercent, 0),
@@ -90,6 +94,7 @@ func toConfiguration(c *configuration.Configuration) *model.Configuration {
 		ID: c.ID, Revision: c.Revision, Deleted: c.Deleted, Bindings: []*model.Binding{},
 		CreatedAt: c.CreatedAt, RevisedAt: c.RevisedAt, RevisedBy: optional(c.RevisedBy),
 		RolloutStrategy: toStrategy(c.Strategy),
+		DriftPolicy:     model.DriftPolicy(c.Policy()), AutoRollback: c.AutoRollback, RollbackReason: optional(c.RollbackReason),
 	}
 	if c.RolledBackFrom > 0 {
 		out.RolledBackFrom = &c.RolledBackFrom
@@ -144,6 +149,10 @@ func toRuntimeConfiguration(e *configuration.Effective) *model.RuntimeConfigurat
 	out := &model.RuntimeConfiguration{
 		RuntimeID: e.RuntimeID, Revision: e.Revision, SecretsIncluded: e.SecretsIncluded,
 		Bindings: []*model.Binding{}, Sources: []*model.ConfigurationSource{},
+		DriftPolicy: model.DriftPolicyCorrect,
+	}
+	if e.DriftPolicy == configuration.DriftReport {
+		out.DriftPolicy = model.DriftPolicyReport
 	}
 	for _, b := range e.Bindings {
 		out.Bindings = append(out.Bindings, toBinding(b.Binding, b.ConfigurationID, e.SecretsIncluded))
@@ -160,8 +169,48 @@ func toStatus(s *configuration.Status) *model.RuntimeConfigurationStatus {
 	}
 	return &model.RuntimeConfigurationStatus{
 		RuntimeID: s.RuntimeID, Revision: s.Revision, Status: model.ConfigurationApplyStatus(s.Status),
-		Reason: optional(s.Reason), ReportedAt: s.ReportedAt,
+		Reason: optional(s.Reason), ReportedAt: s.ReportedAt, Drift: toDriftItems(s.Drift), DriftCorrected: s.DriftCorrected,
 	}
+}
+
+func fromDriftItems(in []*model.DriftItemInput) []configuration.DriftItem {
+	var out []configuration.DriftItem
+	for _, it := range in {
+		out = append(out, configuration.DriftItem{Component: it.Component, Kind: string(it.Kind), Resource: string(it.Resource)})
+	}
+	return out
+}
+
+func toDriftItems(in []configuration.DriftItem) []*model.DriftItem {
+	out := make([]*model.DriftItem, 0, len(in))
+	for _, it := range in {
+		out = append(out, &model.DriftItem{Component: it.Component, Kind: model.DriftKind(it.Kind), Resource: model.DriftResource(it.Resource)})
+	}
+	return out
+}
+
+func toState(st *configuration.RuntimeState) *model.RuntimeConfigurationState {
+	out := &model.RuntimeConfigurationState{RuntimeID: st.RuntimeID, DesiredRevision: st.Desired}
+	s := st.Status
+	if s == nil {
+		return out
+	}
+	out.LastStatus = toStatus(s)
+	if a := s.LastApplied; a != nil {
+		out.AppliedRevision, out.AppliedAt = &a.Revision, &a.At
+	}
+	open := false
+	if d := s.LastDrift; d != nil {
+		out.Drift = &model.RuntimeDrift{Revision: d.Revision, Items: toDriftItems(d.Items), DetectedAt: d.DetectedAt,
+			ResolvedAt: d.ResolvedAt, Corrected: d.Corrected}
+		open = d.ResolvedAt == nil
+	}
+	out.InSync = s.Status == configuration.StatusApplied && s.Revision == st.Desired && !open
+	if a := s.LastAutoRollback; a != nil {
+		out.LastAutoRollback = &model.AutoRollback{ConfigurationID: a.ConfigurationID, RuntimeID: a.RuntimeID,
+			FailedRevision: a.FailedRevision, RestoredRevision: a.RestoredRevision, NewRevision: a.NewRevision, Reason: a.Reason, At: a.At}
+	}
+	return out
 }
 
 func toBindingTypes(ts []configuration.BindingType) []*model.BindingType {

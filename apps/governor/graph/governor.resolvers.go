@@ -30,8 +30,11 @@ func (r *mutationResolver) RollbackConfiguration(ctx context.Context, id string,
 	return toConfiguration(c), err
 }
 
-func (r *mutationResolver) ReportConfigurationStatus(ctx context.Context, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string) (*model.RuntimeConfigurationStatus, error) {
-	s, err := r.ConfigurationSvc.ReportStatus(ctx, runtimeID, revision, string(status), deref(reason))
+func (r *mutationResolver) ReportConfigurationStatus(ctx context.Context, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string, drift []*model.DriftItemInput, driftCorrected *bool) (*model.RuntimeConfigurationStatus, error) {
+	s, err := r.ConfigurationSvc.Report(ctx, configuration.Report{
+		RuntimeID: runtimeID, Revision: revision, Status: string(status), Reason: deref(reason),
+		Drift: fromDriftItems(drift), DriftCorrected: driftCorrected != nil && *driftCorrected,
+	})
 	return toStatus(s), err
 }
 
@@ -91,6 +94,14 @@ func (r *queryResolver) RuntimeConfiguration(ctx context.Context, runtimeID stri
 func (r *queryResolver) RuntimeConfigurationStatus(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationStatus, error) {
 	s, err := r.ConfigurationSvc.Status(ctx, runtimeID)
 	return toStatus(s), err
+}
+
+func (r *queryResolver) RuntimeConfigurationState(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationState, error) {
+	st, err := r.ConfigurationSvc.State(ctx, runtimeID)
+	if err != nil {
+		return nil, err
+	}
+	return toState(st), nil
 }
 
 func (r *queryResolver) BindingTypes(ctx context.Context) ([]*model.BindingType, error) {

@@ -23,7 +23,7 @@ type MutationResolver interface {
 	UpdateConfiguration(ctx context.Context, id string, in model.ConfigurationInput) (*model.Configuration, error)
 	DeleteConfiguration(ctx context.Context, id string) (*model.Configuration, error)
 	RollbackConfiguration(ctx context.Context, id string, revision int) (*model.Configuration, error)
-	ReportConfigurationStatus(ctx context.Context, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string) (*model.RuntimeConfigurationStatus, error)
+	ReportConfigurationStatus(ctx context.Context, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string, drift []*model.DriftItemInput, driftCorrected *bool) (*model.RuntimeConfigurationStatus, error)
 	PauseRollout(ctx context.Context, configurationID string) (*model.Rollout, error)
 	ResumeRollout(ctx context.Context, configurationID string) (*model.Rollout, error)
 	PromoteRollout(ctx context.Context, configurationID string) (*model.Rollout, error)
@@ -35,6 +35,7 @@ type QueryResolver interface {
 	ConfigurationRevisions(ctx context.Context, id string, first *int, after *string) (*model.ConfigurationPage, error)
 	RuntimeConfiguration(ctx context.Context, runtimeID string, afterRevision *int, waitSeconds *int) (*model.RuntimeConfiguration, error)
 	RuntimeConfigurationStatus(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationStatus, error)
+	RuntimeConfigurationState(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationState, error)
 	BindingTypes(ctx context.Context) ([]*model.BindingType, error)
 	Rollout(ctx context.Context, configurationID string) (*model.Rollout, error)
 }
@@ -148,6 +149,22 @@ func (ec *executionContext) field_Mutation_reportConfigurationStatus_args(ctx co
 		return nil, err
 	}
 	args["reason"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "drift",
+		func(ctx context.Context, v any) ([]*model.DriftItemInput, error) {
+			return ec.unmarshalODriftItemInput2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["drift"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "driftCorrected",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["driftCorrected"] = arg5
 	return args, nil
 }
 
@@ -303,6 +320,20 @@ func (ec *executionContext) field_Query_rollout_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_runtimeConfigurationState_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "runtimeID",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["runtimeID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_runtimeConfigurationStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -354,6 +385,167 @@ func (ec *executionContext) field_Query_runtimeConfiguration_args(ctx context.Co
 // endregion ************************** directives.gotpl **************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AutoRollback_configurationID(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_configurationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConfigurationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_configurationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_runtimeID(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_runtimeID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuntimeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_runtimeID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_failedRevision(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_failedRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailedRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_failedRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_restoredRevision(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_restoredRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RestoredRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_restoredRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_newRevision(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_newRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_newRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_reason(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AutoRollback_at(ctx context.Context, field graphql.CollectedField, obj *model.AutoRollback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutoRollback_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTimestamp2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutoRollback_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutoRollback", field, false, false, errors.New("field of type Timestamp does not have child fields"))
+}
 
 func (ec *executionContext) _Binding_name(ctx context.Context, field graphql.CollectedField, obj *model.Binding) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -929,6 +1121,75 @@ func (ec *executionContext) fieldContext_Configuration_rolloutStrategy(_ context
 	return fc, nil
 }
 
+func (ec *executionContext) _Configuration_driftPolicy(ctx context.Context, field graphql.CollectedField, obj *model.Configuration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Configuration_driftPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+			return ec.marshalNDriftPolicy2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Configuration_driftPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Configuration", field, false, false, errors.New("field of type DriftPolicy does not have child fields"))
+}
+
+func (ec *executionContext) _Configuration_autoRollback(ctx context.Context, field graphql.CollectedField, obj *model.Configuration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Configuration_autoRollback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoRollback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Configuration_autoRollback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Configuration", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Configuration_rollbackReason(ctx context.Context, field graphql.CollectedField, obj *model.Configuration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Configuration_rollbackReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RollbackReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Configuration_rollbackReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Configuration", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _ConfigurationPage_data(ctx context.Context, field graphql.CollectedField, obj *model.ConfigurationPage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1060,6 +1321,75 @@ func (ec *executionContext) _ConfigurationSource_revision(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_ConfigurationSource_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConfigurationSource", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DriftItem_component(ctx context.Context, field graphql.CollectedField, obj *model.DriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftItem_component(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Component, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftItem_component(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DriftItem_kind(ctx context.Context, field graphql.CollectedField, obj *model.DriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftKind) graphql.Marshaler {
+			return ec.marshalNDriftKind2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftItem", field, false, false, errors.New("field of type DriftKind does not have child fields"))
+}
+
+func (ec *executionContext) _DriftItem_resource(ctx context.Context, field graphql.CollectedField, obj *model.DriftItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftItem_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftResource) graphql.Marshaler {
+			return ec.marshalNDriftResource2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftResource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftItem_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftItem", field, false, false, errors.New("field of type DriftResource does not have child fields"))
 }
 
 func (ec *executionContext) _LabelMatch_key(ctx context.Context, field graphql.CollectedField, obj *model.LabelMatch) (ret graphql.Marshaler) {
@@ -1340,7 +1670,7 @@ func (ec *executionContext) _Mutation_reportConfigurationStatus(ctx context.Cont
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReportConfigurationStatus(ctx, fc.Args["runtimeID"].(string), fc.Args["revision"].(int), fc.Args["status"].(model.ConfigurationApplyStatus), fc.Args["reason"].(*string))
+			return ec.Resolvers.Mutation().ReportConfigurationStatus(ctx, fc.Args["runtimeID"].(string), fc.Args["revision"].(int), fc.Args["status"].(model.ConfigurationApplyStatus), fc.Args["reason"].(*string), fc.Args["drift"].([]*model.DriftItemInput), fc.Args["driftCorrected"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeConfigurationStatus) graphql.Marshaler {
@@ -1833,6 +2163,50 @@ func (ec *executionContext) fieldContext_Query_runtimeConfigurationStatus(ctx co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_runtimeConfigurationStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_runtimeConfigurationState(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_runtimeConfigurationState(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RuntimeConfigurationState(ctx, fc.Args["runtimeID"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeConfigurationState) graphql.Marshaler {
+			return ec.marshalNRuntimeConfigurationState2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_runtimeConfigurationState(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeConfigurationState(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_runtimeConfigurationState_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2795,6 +3169,29 @@ func (ec *executionContext) fieldContext_RuntimeConfiguration_sources(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _RuntimeConfiguration_driftPolicy(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfiguration_driftPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+			return ec.marshalNDriftPolicy2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfiguration_driftPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfiguration", field, false, false, errors.New("field of type DriftPolicy does not have child fields"))
+}
+
 func (ec *executionContext) _RuntimeConfiguration_secretsIncluded(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfiguration) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2816,6 +3213,217 @@ func (ec *executionContext) _RuntimeConfiguration_secretsIncluded(ctx context.Co
 }
 func (ec *executionContext) fieldContext_RuntimeConfiguration_secretsIncluded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RuntimeConfiguration", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_runtimeID(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_runtimeID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuntimeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_runtimeID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationState", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_desiredRevision(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_desiredRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DesiredRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_desiredRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationState", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_appliedRevision(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_appliedRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppliedRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_appliedRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationState", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_appliedAt(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_appliedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppliedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTimestamp2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_appliedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationState", field, false, false, errors.New("field of type Timestamp does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_inSync(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_inSync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InSync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_inSync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationState", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_lastStatus(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_lastStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeConfigurationStatus) graphql.Marshaler {
+			return ec.marshalORuntimeConfigurationStatus2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_lastStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationState",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeConfigurationStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_drift(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeDrift) graphql.Marshaler {
+			return ec.marshalORuntimeDrift2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeDrift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationState",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeDrift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeConfigurationState_lastAutoRollback(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationState_lastAutoRollback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastAutoRollback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AutoRollback) graphql.Marshaler {
+			return ec.marshalOAutoRollback2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐAutoRollback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationState_lastAutoRollback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationState",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AutoRollback(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _RuntimeConfigurationStatus_runtimeID(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatus) (ret graphql.Marshaler) {
@@ -2931,6 +3539,185 @@ func (ec *executionContext) _RuntimeConfigurationStatus_reportedAt(ctx context.C
 }
 func (ec *executionContext) fieldContext_RuntimeConfigurationStatus_reportedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RuntimeConfigurationStatus", field, false, false, errors.New("field of type Timestamp does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeConfigurationStatus_drift(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationStatus_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DriftItem) graphql.Marshaler {
+			return ec.marshalNDriftItem2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationStatus_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DriftItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeConfigurationStatus_driftCorrected(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationStatus_driftCorrected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DriftCorrected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationStatus_driftCorrected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationStatus", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeDrift_revision(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeDrift_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeDrift_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeDrift", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeDrift_items(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeDrift_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DriftItem) graphql.Marshaler {
+			return ec.marshalNDriftItem2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeDrift_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeDrift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DriftItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeDrift_detectedAt(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeDrift_detectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DetectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTimestamp2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeDrift_detectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeDrift", field, false, false, errors.New("field of type Timestamp does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeDrift_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeDrift_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTimestamp2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeDrift_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeDrift", field, false, false, errors.New("field of type Timestamp does not have child fields"))
+}
+
+func (ec *executionContext) _RuntimeDrift_corrected(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeDrift_corrected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Corrected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeDrift_corrected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeDrift", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _SecretMetadataItem_name(ctx context.Context, field graphql.CollectedField, obj *model.SecretMetadataItem) (ret graphql.Marshaler) {
@@ -3062,7 +3849,14 @@ func (ec *executionContext) unmarshalInputConfigurationInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"runtimeID", "labelSelector", "bindings", "rollout"}
+	if _, present := asMap["driftPolicy"]; !present {
+		asMap["driftPolicy"] = "CORRECT"
+	}
+	if _, present := asMap["autoRollback"]; !present {
+		asMap["autoRollback"] = false
+	}
+
+	fieldsInOrder := [...]string{"runtimeID", "labelSelector", "bindings", "rollout", "driftPolicy", "autoRollback"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -3097,6 +3891,64 @@ func (ec *executionContext) unmarshalInputConfigurationInput(ctx context.Context
 				return it, err
 			}
 			it.Rollout = data
+		case "driftPolicy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("driftPolicy"))
+			data, err := ec.unmarshalODriftPolicy2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DriftPolicy = data
+		case "autoRollback":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoRollback"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoRollback = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputDriftItemInput(ctx context.Context, obj any) (model.DriftItemInput, error) {
+	var it model.DriftItemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"component", "kind", "resource"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "component":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("component"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Component = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNDriftKind2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "resource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resource"))
+			data, err := ec.unmarshalNDriftResource2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftResource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resource = data
 		}
 	}
 	return it, nil
@@ -3310,6 +4162,75 @@ func (ec *executionContext) unmarshalInputSecretMetadataItemInput(ctx context.Co
 
 // region    **************************** object.gotpl ****************************
 
+var autoRollbackImplementors = []string{"AutoRollback"}
+
+func (ec *executionContext) _AutoRollback(ctx context.Context, sel ast.SelectionSet, obj *model.AutoRollback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, autoRollbackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AutoRollback")
+		case "configurationID":
+			out.Values[i] = ec._AutoRollback_configurationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runtimeID":
+			out.Values[i] = ec._AutoRollback_runtimeID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failedRevision":
+			out.Values[i] = ec._AutoRollback_failedRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoredRevision":
+			out.Values[i] = ec._AutoRollback_restoredRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "newRevision":
+			out.Values[i] = ec._AutoRollback_newRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AutoRollback_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._AutoRollback_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var bindingImplementors = []string{"Binding"}
 
 func (ec *executionContext) _Binding(ctx context.Context, sel ast.SelectionSet, obj *model.Binding) graphql.Marshaler {
@@ -3486,6 +4407,18 @@ func (ec *executionContext) _Configuration(ctx context.Context, sel ast.Selectio
 			out.Values[i] = ec._Configuration_revisedBy(ctx, field, obj)
 		case "rolloutStrategy":
 			out.Values[i] = ec._Configuration_rolloutStrategy(ctx, field, obj)
+		case "driftPolicy":
+			out.Values[i] = ec._Configuration_driftPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoRollback":
+			out.Values[i] = ec._Configuration_autoRollback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackReason":
+			out.Values[i] = ec._Configuration_rollbackReason(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3576,6 +4509,55 @@ func (ec *executionContext) _ConfigurationSource(ctx context.Context, sel ast.Se
 			}
 		case "revision":
 			out.Values[i] = ec._ConfigurationSource_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var driftItemImplementors = []string{"DriftItem"}
+
+func (ec *executionContext) _DriftItem(ctx context.Context, sel ast.SelectionSet, obj *model.DriftItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, driftItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DriftItem")
+		case "component":
+			out.Values[i] = ec._DriftItem_component(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._DriftItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resource":
+			out.Values[i] = ec._DriftItem_resource(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -3967,6 +4949,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "runtimeConfigurationState":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_runtimeConfigurationState(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "bindingTypes":
 			field := field
 
@@ -4290,11 +5294,75 @@ func (ec *executionContext) _RuntimeConfiguration(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "driftPolicy":
+			out.Values[i] = ec._RuntimeConfiguration_driftPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "secretsIncluded":
 			out.Values[i] = ec._RuntimeConfiguration_secretsIncluded(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var runtimeConfigurationStateImplementors = []string{"RuntimeConfigurationState"}
+
+func (ec *executionContext) _RuntimeConfigurationState(ctx context.Context, sel ast.SelectionSet, obj *model.RuntimeConfigurationState) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runtimeConfigurationStateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuntimeConfigurationState")
+		case "runtimeID":
+			out.Values[i] = ec._RuntimeConfigurationState_runtimeID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "desiredRevision":
+			out.Values[i] = ec._RuntimeConfigurationState_desiredRevision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appliedRevision":
+			out.Values[i] = ec._RuntimeConfigurationState_appliedRevision(ctx, field, obj)
+		case "appliedAt":
+			out.Values[i] = ec._RuntimeConfigurationState_appliedAt(ctx, field, obj)
+		case "inSync":
+			out.Values[i] = ec._RuntimeConfigurationState_inSync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastStatus":
+			out.Values[i] = ec._RuntimeConfigurationState_lastStatus(ctx, field, obj)
+		case "drift":
+			out.Values[i] = ec._RuntimeConfigurationState_drift(ctx, field, obj)
+		case "lastAutoRollback":
+			out.Values[i] = ec._RuntimeConfigurationState_lastAutoRollback(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4348,6 +5416,72 @@ func (ec *executionContext) _RuntimeConfigurationStatus(ctx context.Context, sel
 			out.Values[i] = ec._RuntimeConfigurationStatus_reason(ctx, field, obj)
 		case "reportedAt":
 			out.Values[i] = ec._RuntimeConfigurationStatus_reportedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drift":
+			out.Values[i] = ec._RuntimeConfigurationStatus_drift(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "driftCorrected":
+			out.Values[i] = ec._RuntimeConfigurationStatus_driftCorrected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var runtimeDriftImplementors = []string{"RuntimeDrift"}
+
+func (ec *executionContext) _RuntimeDrift(ctx context.Context, sel ast.SelectionSet, obj *model.RuntimeDrift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runtimeDriftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuntimeDrift")
+		case "revision":
+			out.Values[i] = ec._RuntimeDrift_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._RuntimeDrift_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detectedAt":
+			out.Values[i] = ec._RuntimeDrift_detectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._RuntimeDrift_resolvedAt(ctx, field, obj)
+		case "corrected":
+			out.Values[i] = ec._RuntimeDrift_corrected(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4576,6 +5710,67 @@ func (ec *executionContext) marshalNConfigurationSource2ᚖgithubᚗcomᚋmgmtpl
 	return ec._ConfigurationSource(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDriftItem2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DriftItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDriftItem2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDriftItem2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItem(ctx context.Context, sel ast.SelectionSet, v *model.DriftItem) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DriftItem(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDriftItemInput2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemInput(ctx context.Context, v any) (*model.DriftItemInput, error) {
+	res, err := ec.unmarshalInputDriftItemInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDriftKind2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftKind(ctx context.Context, v any) (model.DriftKind, error) {
+	var res model.DriftKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDriftKind2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftKind(ctx context.Context, sel ast.SelectionSet, v model.DriftKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDriftPolicy2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, v any) (model.DriftPolicy, error) {
+	var res model.DriftPolicy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDriftPolicy2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, sel ast.SelectionSet, v model.DriftPolicy) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDriftResource2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftResource(ctx context.Context, v any) (model.DriftResource, error) {
+	var res model.DriftResource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDriftResource2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftResource(ctx context.Context, sel ast.SelectionSet, v model.DriftResource) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNLabelMatch2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐLabelMatch(ctx context.Context, sel ast.SelectionSet, v *model.LabelMatch) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -4732,6 +5927,20 @@ func (ec *executionContext) marshalNRuntimeConfiguration2ᚖgithubᚗcomᚋmgmtp
 	return ec._RuntimeConfiguration(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRuntimeConfigurationState2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationState(ctx context.Context, sel ast.SelectionSet, v model.RuntimeConfigurationState) graphql.Marshaler {
+	return ec._RuntimeConfigurationState(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRuntimeConfigurationState2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationState(ctx context.Context, sel ast.SelectionSet, v *model.RuntimeConfigurationState) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RuntimeConfigurationState(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRuntimeConfigurationStatus2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatus(ctx context.Context, sel ast.SelectionSet, v model.RuntimeConfigurationStatus) graphql.Marshaler {
 	return ec._RuntimeConfigurationStatus(ctx, sel, &v)
 }
@@ -4793,11 +6002,52 @@ func (ec *executionContext) marshalNTimestamp2timeᚐTime(ctx context.Context, s
 	return res
 }
 
+func (ec *executionContext) marshalOAutoRollback2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐAutoRollback(ctx context.Context, sel ast.SelectionSet, v *model.AutoRollback) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AutoRollback(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOConfiguration2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐConfiguration(ctx context.Context, sel ast.SelectionSet, v *model.Configuration) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Configuration(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODriftItemInput2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemInputᚄ(ctx context.Context, v any) ([]*model.DriftItemInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]*model.DriftItemInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDriftItemInput2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftItemInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalODriftPolicy2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, v any) (*model.DriftPolicy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.DriftPolicy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODriftPolicy2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐDriftPolicy(ctx context.Context, sel ast.SelectionSet, v *model.DriftPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOLabelMatch2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐLabelMatchᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LabelMatch) graphql.Marshaler {
@@ -4915,6 +6165,13 @@ func (ec *executionContext) marshalORuntimeConfigurationStatus2ᚖgithubᚗcom�
 		return graphql.Null
 	}
 	return ec._RuntimeConfigurationStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalORuntimeDrift2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeDrift(ctx context.Context, sel ast.SelectionSet, v *model.RuntimeDrift) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RuntimeDrift(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOSecretMetadataItemInput2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐSecretMetadataItemInputᚄ(ctx context.Context, v any) ([]*model.SecretMetadataItemInput, error) {

@@ -30,6 +30,16 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AutoRollback struct {
+		At               func(childComplexity int) int
+		ConfigurationID  func(childComplexity int) int
+		FailedRevision   func(childComplexity int) int
+		NewRevision      func(childComplexity int) int
+		Reason           func(childComplexity int) int
+		RestoredRevision func(childComplexity int) int
+		RuntimeID        func(childComplexity int) int
+	}
+
 	Binding struct {
 		ConfigurationID func(childComplexity int) int
 		Metadata        func(childComplexity int) int
@@ -49,14 +59,17 @@ type ComplexityRoot struct {
 	}
 
 	Configuration struct {
+		AutoRollback    func(childComplexity int) int
 		Bindings        func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
 		Deleted         func(childComplexity int) int
+		DriftPolicy     func(childComplexity int) int
 		ID              func(childComplexity int) int
 		LabelSelector   func(childComplexity int) int
 		RevisedAt       func(childComplexity int) int
 		RevisedBy       func(childComplexity int) int
 		Revision        func(childComplexity int) int
+		RollbackReason  func(childComplexity int) int
 		RolledBackFrom  func(childComplexity int) int
 		RolloutStrategy func(childComplexity int) int
 		RuntimeID       func(childComplexity int) int
@@ -71,6 +84,12 @@ type ComplexityRoot struct {
 	ConfigurationSource struct {
 		ConfigurationID func(childComplexity int) int
 		Revision        func(childComplexity int) int
+	}
+
+	DriftItem struct {
+		Component func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Resource  func(childComplexity int) int
 	}
 
 	LabelMatch struct {
@@ -89,7 +108,7 @@ type ComplexityRoot struct {
 		DeleteConfiguration       func(childComplexity int, id string) int
 		PauseRollout              func(childComplexity int, configurationID string) int
 		PromoteRollout            func(childComplexity int, configurationID string) int
-		ReportConfigurationStatus func(childComplexity int, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string) int
+		ReportConfigurationStatus func(childComplexity int, runtimeID string, revision int, status model.ConfigurationApplyStatus, reason *string, drift []*model.DriftItemInput, driftCorrected *bool) int
 		ResumeRollout             func(childComplexity int, configurationID string) int
 		RollbackConfiguration     func(childComplexity int, id string, revision int) int
 		UpdateConfiguration       func(childComplexity int, id string, in model.ConfigurationInput) int
@@ -108,6 +127,7 @@ type ComplexityRoot struct {
 		Configurations             func(childComplexity int, first *int, after *string) int
 		Rollout                    func(childComplexity int, configurationID string) int
 		RuntimeConfiguration       func(childComplexity int, runtimeID string, afterRevision *int, waitSeconds *int) int
+		RuntimeConfigurationState  func(childComplexity int, runtimeID string) int
 		RuntimeConfigurationStatus func(childComplexity int, runtimeID string) int
 	}
 
@@ -151,18 +171,40 @@ type ComplexityRoot struct {
 
 	RuntimeConfiguration struct {
 		Bindings        func(childComplexity int) int
+		DriftPolicy     func(childComplexity int) int
 		Revision        func(childComplexity int) int
 		RuntimeID       func(childComplexity int) int
 		SecretsIncluded func(childComplexity int) int
 		Sources         func(childComplexity int) int
 	}
 
+	RuntimeConfigurationState struct {
+		AppliedAt        func(childComplexity int) int
+		AppliedRevision  func(childComplexity int) int
+		DesiredRevision  func(childComplexity int) int
+		Drift            func(childComplexity int) int
+		InSync           func(childComplexity int) int
+		LastAutoRollback func(childComplexity int) int
+		LastStatus       func(childComplexity int) int
+		RuntimeID        func(childComplexity int) int
+	}
+
 	RuntimeConfigurationStatus struct {
-		Reason     func(childComplexity int) int
-		ReportedAt func(childComplexity int) int
+		Drift          func(childComplexity int) int
+		DriftCorrected func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		ReportedAt     func(childComplexity int) int
+		Revision       func(childComplexity int) int
+		RuntimeID      func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	RuntimeDrift struct {
+		Corrected  func(childComplexity int) int
+		DetectedAt func(childComplexity int) int
+		Items      func(childComplexity int) int
+		ResolvedAt func(childComplexity int) int
 		Revision   func(childComplexity int) int
-		RuntimeID  func(childComplexity int) int
-		Status     func(childComplexity int) int
 	}
 
 	SecretMetadataItem struct {
@@ -184,6 +226,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AutoRollback.at":
+		if e.ComplexityRoot.AutoRollback.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.At(childComplexity), true
+
+	case "AutoRollback.configurationID":
+		if e.ComplexityRoot.AutoRollback.ConfigurationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.ConfigurationID(childComplexity), true
+
+	case "AutoRollback.failedRevision":
+		if e.ComplexityRoot.AutoRollback.FailedRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.FailedRevision(childComplexity), true
+
+	case "AutoRollback.newRevision":
+		if e.ComplexityRoot.AutoRollback.NewRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.NewRevision(childComplexity), true
+
+	case "AutoRollback.reason":
+		if e.ComplexityRoot.AutoRollback.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.Reason(childComplexity), true
+
+	case "AutoRollback.restoredRevision":
+		if e.ComplexityRoot.AutoRollback.RestoredRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.RestoredRevision(childComplexity), true
+
+	case "AutoRollback.runtimeID":
+		if e.ComplexityRoot.AutoRollback.RuntimeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutoRollback.RuntimeID(childComplexity), true
 
 	case "Binding.configurationID":
 		if e.ComplexityRoot.Binding.ConfigurationID == nil {
@@ -269,6 +360,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BindingType.Version(childComplexity), true
 
+	case "Configuration.autoRollback":
+		if e.ComplexityRoot.Configuration.AutoRollback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Configuration.AutoRollback(childComplexity), true
+
 	case "Configuration.bindings":
 		if e.ComplexityRoot.Configuration.Bindings == nil {
 			break
@@ -289,6 +387,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Configuration.Deleted(childComplexity), true
+
+	case "Configuration.driftPolicy":
+		if e.ComplexityRoot.Configuration.DriftPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Configuration.DriftPolicy(childComplexity), true
 
 	case "Configuration.id":
 		if e.ComplexityRoot.Configuration.ID == nil {
@@ -324,6 +429,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Configuration.Revision(childComplexity), true
+
+	case "Configuration.rollbackReason":
+		if e.ComplexityRoot.Configuration.RollbackReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Configuration.RollbackReason(childComplexity), true
 
 	case "Configuration.rolledBackFrom":
 		if e.ComplexityRoot.Configuration.RolledBackFrom == nil {
@@ -380,6 +492,27 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConfigurationSource.Revision(childComplexity), true
+
+	case "DriftItem.component":
+		if e.ComplexityRoot.DriftItem.Component == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftItem.Component(childComplexity), true
+
+	case "DriftItem.kind":
+		if e.ComplexityRoot.DriftItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftItem.Kind(childComplexity), true
+
+	case "DriftItem.resource":
+		if e.ComplexityRoot.DriftItem.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftItem.Resource(childComplexity), true
 
 	case "LabelMatch.key":
 		if e.ComplexityRoot.LabelMatch.Key == nil {
@@ -479,7 +612,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReportConfigurationStatus(childComplexity, args["runtimeID"].(string), args["revision"].(int), args["status"].(model.ConfigurationApplyStatus), args["reason"].(*string)), true
+		return e.ComplexityRoot.Mutation.ReportConfigurationStatus(childComplexity, args["runtimeID"].(string), args["revision"].(int), args["status"].(model.ConfigurationApplyStatus), args["reason"].(*string), args["drift"].([]*model.DriftItemInput), args["driftCorrected"].(*bool)), true
 
 	case "Mutation.resumeRollout":
 		if e.ComplexityRoot.Mutation.ResumeRollout == nil {
@@ -604,6 +737,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RuntimeConfiguration(childComplexity, args["runtimeID"].(string), args["afterRevision"].(*int), args["waitSeconds"].(*int)), true
+
+	case "Query.runtimeConfigurationState":
+		if e.ComplexityRoot.Query.RuntimeConfigurationState == nil {
+			break
+		}
+
+		args, err := ec.field_Query_runtimeConfigurationState_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RuntimeConfigurationState(childComplexity, args["runtimeID"].(string)), true
 
 	case "Query.runtimeConfigurationStatus":
 		if e.ComplexityRoot.Query.RuntimeConfigurationStatus == nil {
@@ -827,6 +972,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RuntimeConfiguration.Bindings(childComplexity), true
 
+	case "RuntimeConfiguration.driftPolicy":
+		if e.ComplexityRoot.RuntimeConfiguration.DriftPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfiguration.DriftPolicy(childComplexity), true
+
 	case "RuntimeConfiguration.revision":
 		if e.ComplexityRoot.RuntimeConfiguration.Revision == nil {
 			break
@@ -854,6 +1006,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuntimeConfiguration.Sources(childComplexity), true
+
+	case "RuntimeConfigurationState.appliedAt":
+		if e.ComplexityRoot.RuntimeConfigurationState.AppliedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.AppliedAt(childComplexity), true
+
+	case "RuntimeConfigurationState.appliedRevision":
+		if e.ComplexityRoot.RuntimeConfigurationState.AppliedRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.AppliedRevision(childComplexity), true
+
+	case "RuntimeConfigurationState.desiredRevision":
+		if e.ComplexityRoot.RuntimeConfigurationState.DesiredRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.DesiredRevision(childComplexity), true
+
+	case "RuntimeConfigurationState.drift":
+		if e.ComplexityRoot.RuntimeConfigurationState.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.Drift(childComplexity), true
+
+	case "RuntimeConfigurationState.inSync":
+		if e.ComplexityRoot.RuntimeConfigurationState.InSync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.InSync(childComplexity), true
+
+	case "RuntimeConfigurationState.lastAutoRollback":
+		if e.ComplexityRoot.RuntimeConfigurationState.LastAutoRollback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.LastAutoRollback(childComplexity), true
+
+	case "RuntimeConfigurationState.lastStatus":
+		if e.ComplexityRoot.RuntimeConfigurationState.LastStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.LastStatus(childComplexity), true
+
+	case "RuntimeConfigurationState.runtimeID":
+		if e.ComplexityRoot.RuntimeConfigurationState.RuntimeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationState.RuntimeID(childComplexity), true
+
+	case "RuntimeConfigurationStatus.drift":
+		if e.ComplexityRoot.RuntimeConfigurationStatus.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationStatus.Drift(childComplexity), true
+
+	case "RuntimeConfigurationStatus.driftCorrected":
+		if e.ComplexityRoot.RuntimeConfigurationStatus.DriftCorrected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationStatus.DriftCorrected(childComplexity), true
 
 	case "RuntimeConfigurationStatus.reason":
 		if e.ComplexityRoot.RuntimeConfigurationStatus.Reason == nil {
@@ -890,6 +1112,41 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RuntimeConfigurationStatus.Status(childComplexity), true
 
+	case "RuntimeDrift.corrected":
+		if e.ComplexityRoot.RuntimeDrift.Corrected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeDrift.Corrected(childComplexity), true
+
+	case "RuntimeDrift.detectedAt":
+		if e.ComplexityRoot.RuntimeDrift.DetectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeDrift.DetectedAt(childComplexity), true
+
+	case "RuntimeDrift.items":
+		if e.ComplexityRoot.RuntimeDrift.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeDrift.Items(childComplexity), true
+
+	case "RuntimeDrift.resolvedAt":
+		if e.ComplexityRoot.RuntimeDrift.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeDrift.ResolvedAt(childComplexity), true
+
+	case "RuntimeDrift.revision":
+		if e.ComplexityRoot.RuntimeDrift.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeDrift.Revision(childComplexity), true
+
 	case "SecretMetadataItem.name":
 		if e.ComplexityRoot.SecretMetadataItem.Name == nil {
 			break
@@ -914,6 +1171,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputBindingInput,
 		ec.unmarshalInputConfigurationInput,
+		ec.unmarshalInputDriftItemInput,
 		ec.unmarshalInputLabelMatchInput,
 		ec.unmarshalInputMetadataItemInput,
 		ec.unmarshalInputRolloutStrategyInput,
@@ -1038,6 +1296,12 @@ type Query {
   "The last status the runtime's agent reported, or null when it has reported none."
   runtimeConfigurationStatus(runtimeID: ID!): RuntimeConfigurationStatus
 
+  """
+  What a runtime should run against what its agent last applied, its last drift and its last automatic
+  rollback. Computing the desired revision reads the runtime's labels from the Director.
+  """
+  runtimeConfigurationState(runtimeID: ID!): RuntimeConfigurationState!
+
   "The binding types the Governor accepts and the metadata each requires."
   bindingTypes: [BindingType!]!
 
@@ -1072,9 +1336,14 @@ type Mutation {
 
   """
   The agent's report after applying (or failing to apply) a revision of its runtime's effective
-  configuration. Only the last report per runtime is kept.
+  configuration, or finding that the runtime drifted from it (DRIFTED, with ` + "`" + `drift` + "`" + `). After restoring
+  what drifted the agent reports APPLIED with ` + "`" + `drift` + "`" + ` and ` + "`" + `driftCorrected: true` + "`" + `. Only the last report
+  per runtime is kept (with the last APPLIED revision, drift and automatic rollback: see
+  runtimeConfigurationState). A FAILED report about the latest revision of the runtime's own
+  configuration rolls that configuration back when it has ` + "`" + `autoRollback` + "`" + `.
   """
-  reportConfigurationStatus(runtimeID: ID!, revision: Int!, status: ConfigurationApplyStatus!, reason: String): RuntimeConfigurationStatus!
+  reportConfigurationStatus(runtimeID: ID!, revision: Int!, status: ConfigurationApplyStatus!, reason: String,
+    drift: [DriftItemInput!], driftCorrected: Boolean = false): RuntimeConfigurationStatus!
 
   """
   Holds a progressing rollout where it is: released runtimes keep the new revision, the others the
@@ -1117,6 +1386,92 @@ type Configuration {
   revisedBy: String
   "How changes to this configuration roll out; null: at once."
   rolloutStrategy: RolloutStrategy
+  "What the agents do when a runtime's components drift from this configuration."
+  driftPolicy: DriftPolicy!
+  "For a configuration for one runtime: a FAILED report of its latest revision rolls it back."
+  autoRollback: Boolean!
+  "For a revision made by an automatic rollback: why."
+  rollbackReason: String
+}
+
+enum DriftPolicy {
+  "Report the drift and restore what was applied (the default)."
+  CORRECT
+  "Report the drift only. A runtime whose effective configuration merges any REPORT configuration is only reported on."
+  REPORT
+}
+
+enum DriftKind {
+  "Applied, and gone now."
+  MISSING
+  "There, but not as applied."
+  MODIFIED
+  "Carries the agent's marks, and the applied revision does not have it."
+  UNEXPECTED
+}
+
+enum DriftResource {
+  "The component file or resource."
+  COMPONENT
+  "The secret values the agent wrote for the component (never shown)."
+  SECRET
+}
+
+"One difference between what a runtime runs and what its agent applied."
+type DriftItem {
+  "The component's name (for a secret, the component it belongs to)."
+  component: String!
+  kind: DriftKind!
+  resource: DriftResource!
+}
+
+input DriftItemInput {
+  component: String!
+  kind: DriftKind!
+  resource: DriftResource!
+}
+
+"The last drift a runtime's agent reported."
+type RuntimeDrift {
+  "The effective revision the runtime had applied when it drifted."
+  revision: Int!
+  items: [DriftItem!]!
+  detectedAt: Timestamp!
+  "When the runtime reported APPLIED again; null while it still drifts."
+  resolvedAt: Timestamp
+  "True when the agent restored it (false: it went away otherwise, or has not yet)."
+  corrected: Boolean!
+}
+
+"A configuration for one runtime returned by the Governor to the revision the runtime last applied."
+type AutoRollback {
+  configurationID: ID!
+  runtimeID: ID!
+  "The configuration revision the runtime reported FAILED."
+  failedRevision: Int!
+  "The revision it returned to."
+  restoredRevision: Int!
+  "The revision the rollback made."
+  newRevision: Int!
+  reason: String!
+  at: Timestamp!
+}
+
+"A runtime's desired against applied revision, and its drift."
+type RuntimeConfigurationState {
+  runtimeID: ID!
+  "The revision of the effective configuration it should run now."
+  desiredRevision: Int!
+  "The last revision its agent reported APPLIED; null when none."
+  appliedRevision: Int
+  appliedAt: Timestamp
+  "Desired equals applied, the last report is APPLIED and no drift is open."
+  inSync: Boolean!
+  "The last report, whatever it said."
+  lastStatus: RuntimeConfigurationStatus
+  "The last drift reported, resolved or not; null when there was none."
+  drift: RuntimeDrift
+  lastAutoRollback: AutoRollback
 }
 
 """
@@ -1277,6 +1632,8 @@ type RuntimeConfiguration {
   bindings: [Binding!]!
   "The configurations merged, in precedence order (the last one wins)."
   sources: [ConfigurationSource!]!
+  "What the agent does about drift: REPORT when any configuration merged says REPORT."
+  driftPolicy: DriftPolicy!
   "True when secret values are filled in, which happens only for the runtime itself."
   secretsIncluded: Boolean!
 }
@@ -1289,6 +1646,8 @@ type ConfigurationSource {
 enum ConfigurationApplyStatus {
   APPLIED
   FAILED
+  "The runtime no longer runs what was applied: see drift."
+  DRIFTED
 }
 
 type RuntimeConfigurationStatus {
@@ -1299,6 +1658,9 @@ type RuntimeConfigurationStatus {
   "Why applying failed, in the agent's words."
   reason: String
   reportedAt: Timestamp!
+  "With DRIFTED, what differs; with APPLIED and driftCorrected, what the agent restored."
+  drift: [DriftItem!]!
+  driftCorrected: Boolean!
 }
 
 type BindingType {
@@ -1325,6 +1687,10 @@ input ConfigurationInput {
   without it drops the strategy.
   """
   rollout: RolloutStrategyInput
+  "What the agents do when a runtime drifts from this configuration."
+  driftPolicy: DriftPolicy = CORRECT
+  "With runtimeID only: roll back on its own when the runtime reports its latest revision FAILED."
+  autoRollback: Boolean = false
 }
 
 "Give at most one of the canary fields, and at most one of the batch fields."
@@ -1373,6 +1739,26 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AutoRollback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "configurationID":
+		return ec.fieldContext_AutoRollback_configurationID(ctx, field)
+	case "runtimeID":
+		return ec.fieldContext_AutoRollback_runtimeID(ctx, field)
+	case "failedRevision":
+		return ec.fieldContext_AutoRollback_failedRevision(ctx, field)
+	case "restoredRevision":
+		return ec.fieldContext_AutoRollback_restoredRevision(ctx, field)
+	case "newRevision":
+		return ec.fieldContext_AutoRollback_newRevision(ctx, field)
+	case "reason":
+		return ec.fieldContext_AutoRollback_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_AutoRollback_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AutoRollback", field.Name)
+}
 
 func (ec *executionContext) childFields_Binding(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1434,6 +1820,12 @@ func (ec *executionContext) childFields_Configuration(ctx context.Context, field
 		return ec.fieldContext_Configuration_revisedBy(ctx, field)
 	case "rolloutStrategy":
 		return ec.fieldContext_Configuration_rolloutStrategy(ctx, field)
+	case "driftPolicy":
+		return ec.fieldContext_Configuration_driftPolicy(ctx, field)
+	case "autoRollback":
+		return ec.fieldContext_Configuration_autoRollback(ctx, field)
+	case "rollbackReason":
+		return ec.fieldContext_Configuration_rollbackReason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Configuration", field.Name)
 }
@@ -1458,6 +1850,18 @@ func (ec *executionContext) childFields_ConfigurationSource(ctx context.Context,
 		return ec.fieldContext_ConfigurationSource_revision(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConfigurationSource", field.Name)
+}
+
+func (ec *executionContext) childFields_DriftItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "component":
+		return ec.fieldContext_DriftItem_component(ctx, field)
+	case "kind":
+		return ec.fieldContext_DriftItem_kind(ctx, field)
+	case "resource":
+		return ec.fieldContext_DriftItem_resource(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DriftItem", field.Name)
 }
 
 func (ec *executionContext) childFields_LabelMatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1578,10 +1982,34 @@ func (ec *executionContext) childFields_RuntimeConfiguration(ctx context.Context
 		return ec.fieldContext_RuntimeConfiguration_bindings(ctx, field)
 	case "sources":
 		return ec.fieldContext_RuntimeConfiguration_sources(ctx, field)
+	case "driftPolicy":
+		return ec.fieldContext_RuntimeConfiguration_driftPolicy(ctx, field)
 	case "secretsIncluded":
 		return ec.fieldContext_RuntimeConfiguration_secretsIncluded(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuntimeConfiguration", field.Name)
+}
+
+func (ec *executionContext) childFields_RuntimeConfigurationState(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "runtimeID":
+		return ec.fieldContext_RuntimeConfigurationState_runtimeID(ctx, field)
+	case "desiredRevision":
+		return ec.fieldContext_RuntimeConfigurationState_desiredRevision(ctx, field)
+	case "appliedRevision":
+		return ec.fieldContext_RuntimeConfigurationState_appliedRevision(ctx, field)
+	case "appliedAt":
+		return ec.fieldContext_RuntimeConfigurationState_appliedAt(ctx, field)
+	case "inSync":
+		return ec.fieldContext_RuntimeConfigurationState_inSync(ctx, field)
+	case "lastStatus":
+		return ec.fieldContext_RuntimeConfigurationState_lastStatus(ctx, field)
+	case "drift":
+		return ec.fieldContext_RuntimeConfigurationState_drift(ctx, field)
+	case "lastAutoRollback":
+		return ec.fieldContext_RuntimeConfigurationState_lastAutoRollback(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuntimeConfigurationState", field.Name)
 }
 
 func (ec *executionContext) childFields_RuntimeConfigurationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1596,8 +2024,28 @@ func (ec *executionContext) childFields_RuntimeConfigurationStatus(ctx context.C
 		return ec.fieldContext_RuntimeConfigurationStatus_reason(ctx, field)
 	case "reportedAt":
 		return ec.fieldContext_RuntimeConfigurationStatus_reportedAt(ctx, field)
+	case "drift":
+		return ec.fieldContext_RuntimeConfigurationStatus_drift(ctx, field)
+	case "driftCorrected":
+		return ec.fieldContext_RuntimeConfigurationStatus_driftCorrected(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuntimeConfigurationStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_RuntimeDrift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revision":
+		return ec.fieldContext_RuntimeDrift_revision(ctx, field)
+	case "items":
+		return ec.fieldContext_RuntimeDrift_items(ctx, field)
+	case "detectedAt":
+		return ec.fieldContext_RuntimeDrift_detectedAt(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_RuntimeDrift_resolvedAt(ctx, field)
+	case "corrected":
+		return ec.fieldContext_RuntimeDrift_corrected(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuntimeDrift", field.Name)
 }
 
 func (ec *executionContext) childFields_SecretMetadataItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

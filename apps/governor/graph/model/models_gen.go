@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+// A configuration for one runtime returned by the Governor to the revision the runtime last applied.
+type AutoRollback struct {
+	ConfigurationID string `json:"configurationID"`
+	RuntimeID       string `json:"runtimeID"`
+	// The configuration revision the runtime reported FAILED.
+	FailedRevision int `json:"failedRevision"`
+	// The revision it returned to.
+	RestoredRevision int `json:"restoredRevision"`
+	// The revision the rollback made.
+	NewRevision int       `json:"newRevision"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+}
+
 // A Dapr binding component.
 type Binding struct {
 	// The component's name: a lower-case DNS label, unique within the configuration.
@@ -69,6 +83,12 @@ type Configuration struct {
 	RevisedBy *string `json:"revisedBy,omitempty"`
 	// How changes to this configuration roll out; null: at once.
 	RolloutStrategy *RolloutStrategy `json:"rolloutStrategy,omitempty"`
+	// What the agents do when a runtime's components drift from this configuration.
+	DriftPolicy DriftPolicy `json:"driftPolicy"`
+	// For a configuration for one runtime: a FAILED report of its latest revision rolls it back.
+	AutoRollback bool `json:"autoRollback"`
+	// For a revision made by an automatic rollback: why.
+	RollbackReason *string `json:"rollbackReason,omitempty"`
 }
 
 // A whole configuration. Give either `runtimeID` (a runtime has at most one configuration of its own) or a
@@ -81,6 +101,10 @@ type ConfigurationInput struct {
 	// revision goes to every runtime at once. Like the rest of the input it is the whole truth: an update
 	// without it drops the strategy.
 	Rollout *RolloutStrategyInput `json:"rollout,omitempty"`
+	// What the agents do when a runtime drifts from this configuration.
+	DriftPolicy *DriftPolicy `json:"driftPolicy,omitempty"`
+	// With runtimeID only: roll back on its own when the runtime reports its latest revision FAILED.
+	AutoRollback *bool `json:"autoRollback,omitempty"`
 }
 
 type ConfigurationPage struct {
@@ -92,6 +116,20 @@ type ConfigurationPage struct {
 type ConfigurationSource struct {
 	ConfigurationID string `json:"configurationID"`
 	Revision        int    `json:"revision"`
+}
+
+// One difference between what a runtime runs and what its agent applied.
+type DriftItem struct {
+	// The component's name (for a secret, the component it belongs to).
+	Component string        `json:"component"`
+	Kind      DriftKind     `json:"kind"`
+	Resource  DriftResource `json:"resource"`
+}
+
+type DriftItemInput struct {
+	Component string        `json:"component"`
+	Kind      DriftKind     `json:"kind"`
+	Resource  DriftResource `json:"resource"`
 }
 
 // A label a runtime must have: its value equals `value`, or, for a list label, contains it. Numbers and
@@ -217,8 +255,27 @@ type RuntimeConfiguration struct {
 	Bindings []*Binding `json:"bindings"`
 	// The configurations merged, in precedence order (the last one wins).
 	Sources []*ConfigurationSource `json:"sources"`
+	// What the agent does about drift: REPORT when any configuration merged says REPORT.
+	DriftPolicy DriftPolicy `json:"driftPolicy"`
 	// True when secret values are filled in, which happens only for the runtime itself.
 	SecretsIncluded bool `json:"secretsIncluded"`
+}
+
+// A runtime's desired against applied revision, and its drift.
+type RuntimeConfigurationState struct {
+	RuntimeID string `json:"runtimeID"`
+	// The revision of the effective configuration it should run now.
+	DesiredRevision int `json:"desiredRevision"`
+	// The last revision its agent reported APPLIED; null when none.
+	AppliedRevision *int       `json:"appliedRevision,omitempty"`
+	AppliedAt       *time.Time `json:"appliedAt,omitempty"`
+	// Desired equals applied, the last report is APPLIED and no drift is open.
+	InSync bool `json:"inSync"`
+	// The last report, whatever it said.
+	LastStatus *RuntimeConfigurationStatus `json:"lastStatus,omitempty"`
+	// The last drift reported, resolved or not; null when there was none.
+	Drift            *RuntimeDrift `json:"drift,omitempty"`
+	LastAutoRollback *AutoRollback `json:"lastAutoRollback,omitempty"`
 }
 
 type RuntimeConfigurationStatus struct {
@@ -229,6 +286,21 @@ type RuntimeConfigurationStatus struct {
 	// Why applying failed, in the agent's words.
 	Reason     *string   `json:"reason,omitempty"`
 	ReportedAt time.Time `json:"reportedAt"`
+	// With DRIFTED, what differs; with APPLIED and driftCorrected, what the agent restored.
+	Drift          []*DriftItem `json:"drift"`
+	DriftCorrected bool         `json:"driftCorrected"`
+}
+
+// The last drift a runtime's agent reported.
+type RuntimeDrift struct {
+	// The effective revision the runtime had applied when it drifted.
+	Revision   int          `json:"revision"`
+	Items      []*DriftItem `json:"items"`
+	DetectedAt time.Time    `json:"detectedAt"`
+	// When the runtime reported APPLIED again; null while it still drifts.
+	ResolvedAt *time.Time `json:"resolvedAt,omitempty"`
+	// True when the agent restored it (false: it went away otherwise, or has not yet).
+	Corrected bool `json:"corrected"`
 }
 
 type SecretMetadataItem struct {
@@ -247,16 +319,19 @@ type ConfigurationApplyStatus string
 const (
 	ConfigurationApplyStatusApplied ConfigurationApplyStatus = "APPLIED"
 	ConfigurationApplyStatusFailed  ConfigurationApplyStatus = "FAILED"
+	// The runtime no longer runs what was applied: see drift.
+	ConfigurationApplyStatusDrifted ConfigurationApplyStatus = "DRIFTED"
 )
 
 var AllConfigurationApplyStatus = []ConfigurationApplyStatus{
 	ConfigurationApplyStatusApplied,
 	ConfigurationApplyStatusFailed,
+	ConfigurationApplyStatusDrifted,
 }
 
 func (e ConfigurationApplyStatus) IsValid() bool {
 	switch e {
-	case ConfigurationApplyStatusApplied, ConfigurationApplyStatusFailed:
+	case ConfigurationApplyStatusApplied, ConfigurationApplyStatusFailed, ConfigurationApplyStatusDrifted:
 		return true
 	}
 	return false
@@ -292,6 +367,180 @@ func (e *ConfigurationApplyStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ConfigurationApplyStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DriftKind string
+
+const (
+	// Applied, and gone now.
+	DriftKindMissing DriftKind = "MISSING"
+	// There, but not as applied.
+	DriftKindModified DriftKind = "MODIFIED"
+	// Carries the agent's marks, and the applied revision does not have it.
+	DriftKindUnexpected DriftKind = "UNEXPECTED"
+)
+
+var AllDriftKind = []DriftKind{
+	DriftKindMissing,
+	DriftKindModified,
+	DriftKindUnexpected,
+}
+
+func (e DriftKind) IsValid() bool {
+	switch e {
+	case DriftKindMissing, DriftKindModified, DriftKindUnexpected:
+		return true
+	}
+	return false
+}
+
+func (e DriftKind) String() string {
+	return string(e)
+}
+
+func (e *DriftKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DriftKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DriftKind", str)
+	}
+	return nil
+}
+
+func (e DriftKind) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DriftKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DriftKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DriftPolicy string
+
+const (
+	// Report the drift and restore what was applied (the default).
+	DriftPolicyCorrect DriftPolicy = "CORRECT"
+	// Report the drift only. A runtime whose effective configuration merges any REPORT configuration is only reported on.
+	DriftPolicyReport DriftPolicy = "REPORT"
+)
+
+var AllDriftPolicy = []DriftPolicy{
+	DriftPolicyCorrect,
+	DriftPolicyReport,
+}
+
+func (e DriftPolicy) IsValid() bool {
+	switch e {
+	case DriftPolicyCorrect, DriftPolicyReport:
+		return true
+	}
+	return false
+}
+
+func (e DriftPolicy) String() string {
+	return string(e)
+}
+
+func (e *DriftPolicy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DriftPolicy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DriftPolicy", str)
+	}
+	return nil
+}
+
+func (e DriftPolicy) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DriftPolicy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DriftPolicy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DriftResource string
+
+const (
+	// The component file or resource.
+	DriftResourceComponent DriftResource = "COMPONENT"
+	// The secret values the agent wrote for the component (never shown).
+	DriftResourceSecret DriftResource = "SECRET"
+)
+
+var AllDriftResource = []DriftResource{
+	DriftResourceComponent,
+	DriftResourceSecret,
+}
+
+func (e DriftResource) IsValid() bool {
+	switch e {
+	case DriftResourceComponent, DriftResourceSecret:
+		return true
+	}
+	return false
+}
+
+func (e DriftResource) String() string {
+	return string(e)
+}
+
+func (e *DriftResource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DriftResource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DriftResource", str)
+	}
+	return nil
+}
+
+func (e DriftResource) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DriftResource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DriftResource) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
