@@ -325,6 +325,7 @@ var calls = []call{
 	{"gateway", "broker", "DELETE", "/v2/service_instances/i-1"},
 	{"gateway", "broker", "PATCH", "/v2/service_instances/i-1"},
 	{"gateway", "broker", "GET", "/specifications/a/b/apis/d"},
+	{"gateway", "broker", "GET", "/v1/instances"},
 	{"broker", "director", "POST", "/graphql"},
 	{"gateway", "cockpit", "GET", "/cockpit/applications"},
 	{"gateway", "cockpit", "POST", "/cockpit/applications/a-1/labels"},

@@ -498,6 +498,48 @@ func TestSystemBroker(t *testing.T) {
 		wantOSB(t, "deprovision with another plan", brokerDo(t, "DELETE", "/v2/service_instances/"+inst+q, h, nil), http.StatusBadRequest, "")
 	})
 
+	t.Run("operators list instances and bindings", func(t *testing.T) {
+		// Not OSB: the read the Cockpit shows, for a user who may read the tenant's runtimes.
+		list := func(tok, query string) osbCall {
+			return brokerDo(t, "GET", "/v1/instances"+query, http.Header{"Authorization": {"Bearer " + tok}}, nil)
+		}
+		c := list(userToken(t, w.tenant), "?runtimeId="+w.runtimeID)
+		if c.status != http.StatusOK {
+			t.Fatalf("list: %d %s", c.status, c.raw)
+		}
+		var page struct {
+			Data []struct {
+				ID, RuntimeID, ServiceID, PlanID string
+				Bindings                         []struct{ ID string }
+			}
+			TotalCount int
+		}
+		if err := json.Unmarshal([]byte(c.raw), &page); err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, in := range page.Data {
+			if in.RuntimeID != w.runtimeID {
+				t.Errorf("runtime %s's list holds %+v", w.runtimeID, in)
+			}
+			if in.ID == inst && in.ServiceID == w.app && in.PlanID == w.asyncPlan {
+				found = true
+			}
+		}
+		if !found || page.TotalCount != len(page.Data) {
+			t.Fatalf("the runtime's instances: %s", c.raw)
+		}
+		if strings.Contains(c.raw, "space-1") || strings.Contains(c.raw, "alice") {
+			t.Errorf("the list carries the platform's context or user: %s", c.raw)
+		}
+		wantOSB(t, "without runtime:read", list(userToken(t, w.tenant, "application:read"), ""), http.StatusForbidden, "")
+		other := list(userToken(t, "tenant-broker-elsewhere"), "")
+		if other.status != http.StatusOK || strings.Contains(other.raw, inst) {
+			t.Fatalf("another tenant's user sees: %d %s", other.status, other.raw)
+		}
+		wantOSB(t, "a bad cursor", list(userToken(t, w.tenant), "?after=x"), http.StatusBadRequest, "")
+	})
+
 	t.Run("other runtimes see nothing of it", func(t *testing.T) {
 		_, outID, outSecret := brokerRuntime(t, w.tenant, "cf-no-scenario")
 		cat := brokerDo(t, "GET", "/v2/catalog", basic(outID, outSecret, "2.17"), nil)

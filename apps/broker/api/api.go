@@ -63,6 +63,8 @@ func Handler(b *osb.Broker, log *slog.Logger, app string, pub audit.Publisher) h
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", echoRequestIdentity(runtimesOnly(requireVersion(h.audited(v2)))))
 	mux.Handle("GET /specifications/{app}/{bundle}/{kind}/{def}", runtimesOnly(http.HandlerFunc(h.specification)))
+	// Not OSB: the tenant's instances and bindings for the people who run the plane (package osb, list.go).
+	mux.HandleFunc("GET /v1/instances", h.instances)
 	return mux
 }
 
@@ -345,4 +347,24 @@ func (h *handler) specification(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", mediaType)
 	_, _ = io.WriteString(w, data)
+}
+
+// instances is GET /v1/instances?runtimeId=&first=&after=: one page of the tenant's service instances.
+func (h *handler) instances(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	first := 50
+	if v := q.Get("first"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, &osb.Error{Status: http.StatusBadRequest, Description: "first must be a number"})
+			return
+		}
+		first = n
+	}
+	page, err := h.broker.Instances(r.Context(), q.Get("runtimeId"), first, q.Get("after"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
 }

@@ -40,6 +40,7 @@ type Director interface {
 type Store interface {
 	Get(ctx context.Context, s registry.Scope, id string, out any) error
 	Mutate(ctx context.Context, s registry.Scope, id, writeID string, fn registry.MutateFunc) error
+	registry.Lister
 }
 
 // Config is what the broker needs besides its collaborators.

@@ -102,7 +102,7 @@ func (b *Broker) change(ctx context.Context, c caller, id string, fn func(cur *i
 		if next == nil {
 			return registry.Change{Events: events}, nil
 		}
-		return registry.Change{Data: next, Events: events}, nil
+		return registry.Change{Data: next, Events: events, Indexes: []string{runtimeIndex(next.RuntimeID)}}, nil
 	})
 }
 

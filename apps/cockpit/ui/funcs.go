@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/cockpit/plane"
 )
 
 var funcs = template.FuncMap{
@@ -15,6 +17,10 @@ var funcs = template.FuncMap{
 	"json":  toJSON,
 	"keys":  sortedKeys,
 	"base":  func() string { return Base },
+	// instanceRows feeds the "instance-table" template; the runtime column is left out on a runtime's page.
+	"instanceRows": func(rows []plane.ServiceInstance, showRuntime bool) map[string]any {
+		return map[string]any{"Rows": rows, "ShowRuntime": showRuntime}
+	},
 	"rolloutAction": func(v *view, id, action, label string) map[string]any {
 		return map[string]any{"View": v, "ID": id, "Action": action, "Label": label}
 	},

@@ -55,6 +55,9 @@ type runtimeView struct {
 	// Pairing is a one-time token just issued for the runtime's agent, shown once.
 	Pairing *plane.Pairing
 	Form    map[string]string
+	// Instances are the first service instances the runtime created through the System Broker.
+	Instances    *plane.ServiceInstancePage
+	InstancesErr *plane.Error
 }
 
 func (s *server) runtime(w http.ResponseWriter, r *http.Request, sess *session.Session) {
@@ -83,6 +86,14 @@ func (s *server) runtimePageWith(w http.ResponseWriter, r *http.Request, sess *s
 	if sess.Can(identity.ScopeRuntimeRead) {
 		if v.Operations, err = s.Plane.Operations(r.Context(), sess.Token, id); err != nil {
 			_, v.OpsErr = s.apiError(r, err)
+		}
+		if rt != nil {
+			page, err := s.Plane.ServiceInstances(r.Context(), sess.Token, id, runtimeInstances, "")
+			if err != nil {
+				_, v.InstancesErr = s.apiError(r, err)
+			} else {
+				v.Instances = &page
+			}
 		}
 	}
 	watched := []string{id}

@@ -133,6 +133,7 @@ func newHandler(d Deps) (*server, http.Handler, error) {
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/pair", s.form(s.pairRuntime))
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/credentials", s.form(s.runtimeCredentials))
 	mux.HandleFunc("POST "+Base+"/runtimes/{id}/credentials/delete", s.form(s.deleteRuntimeCredentials))
+	mux.HandleFunc("GET "+Base+"/instances", s.signedIn(s.instances))
 	mux.HandleFunc("GET "+Base+"/configurations", s.signedIn(s.configurations))
 	mux.HandleFunc("POST "+Base+"/configurations", s.form(s.createConfiguration))
 	mux.HandleFunc("GET "+Base+"/configurations/{id}", s.signedIn(s.configuration))

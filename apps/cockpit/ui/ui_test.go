@@ -30,6 +30,19 @@ type fakeGateway struct {
 }
 
 func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/broker/") {
+		// The System Broker's REST read: answered by path, with the query recorded as the body.
+		g.tokens = append(g.tokens, r.Header.Get("Authorization"))
+		g.bodies = append(g.bodies, r.URL.RawQuery)
+		data, ok := g.answers[r.URL.Path]
+		if !ok {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":"Forbidden","description":"listing service instances needs the scope runtime:read"}`)
+			return
+		}
+		_, _ = io.WriteString(w, data)
+		return
+	}
 	raw, _ := io.ReadAll(r.Body)
 	var body struct{ Query string }
 	_ = json.Unmarshal(raw, &body)
@@ -398,5 +411,26 @@ func TestSpecificationOutline(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the specification page lacks %q", want)
 		}
+	}
+}
+
+func TestServiceInstances(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "administrator")
+	_, page := c.get(t, Base+"/instances")
+	if !strings.Contains(page, "listing service instances needs the scope runtime:read") {
+		t.Errorf("the broker's refusal is not shown:\n%s", page)
+	}
+	c.gw.answers["/broker/v1/instances"] = `{"data":[{"id":"i-1","runtimeId":"rt-1","serviceId":"app-1","planId":"b-1","createdAt":"2026-12-01T00:00:00Z",
+		"bindings":[{"id":"bd-1","createdAt":"2026-12-01T00:00:00Z"},{"id":"bd-2","createdAt":"2026-12-01T00:01:00Z","unbinding":true}]}],
+		"endCursor":"c1","hasNextPage":true,"totalCount":51}`
+	_, page = c.get(t, Base+"/instances?runtime=rt-1")
+	for _, want := range []string{"<code>i-1</code>", "/runtimes/rt-1", "/applications/app-1/bundles/b-1", "<code>bd-2</code></a> <span class=\"meta\">unbinding", "51 instances", "after=c1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the instances page lacks %q", want)
+		}
+	}
+	if q := c.gw.bodies[len(c.gw.bodies)-1]; !strings.Contains(q, "runtimeId=rt-1") || !strings.Contains(q, "first=50") {
+		t.Errorf("the broker was asked %q", q)
 	}
 }
