@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/fleetsim"
+)
+
+// BenchmarkFleet simulates N runtime agents in this process against the suite's plane (real sidecars) and
+// reports what they cost it: each agent is a runtime registered in the Director and paired through the
+// Connector (one-time token, CSR, a client certificate from the Connector's CA), and runs the agent's own
+// packages over the gateway's TLS listener with that certificate — heartbeats every 10 s, the Governor's
+// 25 s long poll and 60 s fallback fetch, APPLIED reports. Per N (MP_FLEET_SIZES, default 100,500,1000):
+//
+//   - enrolment: registerRuntime + one-time token + pairing, MP_FLEET_PAIR_PARALLEL (8) at a time;
+//   - steady state over MP_FLEET_WINDOW (60 s) after the fleet has started and settled: the CPU of the
+//     plane's processes (apps, their sidecars, redis, sentry: utime+stime from /proc over wall time, in
+//     cores), their resident memory, and the heartbeats' round trip;
+//   - heartbeat → status: from an agent sending a heartbeat to an administrator's runtime(id) showing it
+//     as lastHeartbeat, probed on 10 agents after the window (the probe's queries would load the window);
+//   - fan-out: MP_FLEET_FANOUTS (3) changes of the label-selector configuration every agent follows, each
+//     timed from updateConfiguration to every agent having received it (p50, p99, max over agents and
+//     changes), and to its APPLIED report being answered;
+//   - what failed: every failed call of the agents by phase, operation and kind.
+//
+// Each N runs once whatever -benchtime says. The machine's load average is printed next to the figures:
+// the benchmark process itself (the simulated agents) runs on the same cores as the plane.
+func BenchmarkFleet(b *testing.B) {
+	for _, n := range fleetSizes(b) {
+		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
+			r := fleetRun(b, n)
+			for b.Loop() {
+				// Measured once above; the loop only satisfies the framework.
+			}
+			r.report(b)
+		})
+	}
+}
+
+func fleetSizes(b *testing.B) []int {
+	v := os.Getenv("MP_FLEET_SIZES")
+	if v == "" {
+		return []int{100, 500, 1000}
+	}
+	var out []int
+	for _, s := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			b.Fatalf("MP_FLEET_SIZES=%q: %q is not a positive number", v, s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func benchDuration(env string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(env)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+var (
+	fleetMu      sync.Mutex
+	fleetResults = map[int]*fleetResult{}
+)
+
+// fleetRun measures a fleet of n once per process: the framework may call a benchmark more than once.
+func fleetRun(b *testing.B, n int) *fleetResult {
+	fleetMu.Lock()
+	defer fleetMu.Unlock()
+	if r, ok := fleetResults[n]; ok {
+		return r
+	}
+	r := measureFleet(b, n)
+	fleetResults[n] = r
+	return r
+}
+
+// planeProcesses are the stack's processes that make up the plane the fleet talks to.
+func planeProcesses(b *testing.B) map[string]int {
+	all := stack.Processes()
+	out := map[string]int{}
+	for _, app := range []string{"gateway", "connector", "director", "governor"} {
+		for _, name := range []string{app, app + "-daprd"} {
+			pid, ok := all[name]
+			if !ok {
+				b.Fatalf("plane process %s is not running", name)
+			}
+			out[name] = pid
+		}
+	}
+	for _, name := range []string{"redis", "sentry"} {
+		if pid, ok := all[name]; ok {
+			out[name] = pid
+		}
+	}
+	return out
+}
+
+type fleetResult struct {
+	n                 int
+	enrol             fleetsim.Enrolment
+	ready             int
+	readyIn           time.Duration
+	idle, steady      fleetsim.Usage
+	peakRSS           int64
+	final             fleetsim.Snapshot
+	sim               float64 // cores used by this process during the window
+	simFDs, simGorout int
+	load              [2]float64 // 1-minute load average at the start and the end of the window
+	rate              float64    // agent requests per second through the gateway during the window
+	beats             fleetsim.Durations
+	conditions        map[string]int
+	probe             fleetsim.HeartbeatProbe
+	fanouts           []fleetsim.Fanout
+	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every agent reported
+	errors            []string
+	errorCount        int
+}
+
+func measureFleet(b *testing.B, n int) *fleetResult {
+	ctx := context.Background()
+	r := &fleetResult{n: n}
+	window := benchDuration("MP_FLEET_WINDOW", time.Minute)
+	changes := benchCount("MP_FLEET_FANOUTS", 3)
+	parallel := benchCount("MP_FLEET_PAIR_PARALLEL", 8)
+
+	stamp := time.Now().Unix()
+	tenant := fmt.Sprintf("tenant-fleet-%d-%d", n, stamp)
+	tag := fmt.Sprintf("f%d-%d", n, stamp)
+	admin := &fleetsim.Admin{GatewayURL: stack.AppURL("gateway"), Token: userToken(b, tenant), HTTP: fleetsim.DefaultHTTP()}
+	ca, err := os.ReadFile(filepath.Join(stack.Dir, "tls", "gateway.crt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		b.Fatal("gateway.crt holds no certificate")
+	}
+	procs := planeProcesses(b)
+	take := func() fleetsim.Snapshot {
+		s, err := fleetsim.Take(procs)
+		if err != nil {
+			b.Fatalf("a plane process is gone: %v\n%s", err, stack.LogTail(30))
+		}
+		return s
+	}
+	marker := func(k int) string { return fmt.Sprintf("http://127.0.0.1:1/%s/v%d", tag, k) }
+
+	// What the plane costs with no fleet, to tell the fleet's share from the suite's own timers (health
+	// rounds, the Governor's rollout tick, sidecars' housekeeping).
+	a := take()
+	time.Sleep(10 * time.Second)
+	r.idle = fleetsim.Between(a, take())
+
+	configID, err := admin.CreateConfiguration(ctx, "fleet", tag, marker(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fleet := fleetsim.New(fleetsim.Config{
+		GatewayURL: stack.AppURL("gateway"), GatewaySecureURL: stack.AppTLSURL("gateway"), GatewayCA: pool,
+		Admin: admin, LabelKey: "fleet", LabelValue: tag,
+	})
+	defer func() {
+		fleet.SetPhase("stop")
+		fleet.Stop()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if err := fleet.Unenroll(cctx, parallel); err != nil {
+			b.Logf("cleaning up: %v", err)
+		}
+		if err := admin.DeleteConfiguration(cctx, configID); err != nil {
+			b.Logf("cleaning up: %v", err)
+		}
+	}()
+
+	fmt.Printf("fleet %d: enrolling (%d at a time)...\n", n, parallel)
+	r.enrol = fleet.Enroll(ctx, n, parallel, "fleet-"+tag)
+	if r.enrol.Enrolled == 0 {
+		b.Fatalf("no runtime enrolled:\n%s", strings.Join(fleet.Errors.Summary(), "\n"))
+	}
+
+	fleet.SetPhase("start")
+	start := time.Now()
+	fleet.Start(fleetsim.AgentHeartbeatInterval)
+	r.ready = fleet.WaitReady(ctx, marker(0), 3*time.Minute)
+	r.readyIn = time.Since(start)
+	fmt.Printf("fleet %d: %d/%d agents beating and configured after %s\n", n, r.ready, len(fleet.Agents), r.readyIn.Round(time.Second))
+
+	// Settle past the start's burst (first fetches, first reports) into the agents' own rhythm.
+	fleet.SetPhase("steady")
+	time.Sleep(15 * time.Second)
+	self := os.Getpid()
+	selfA, _ := fleetsim.ReadProc(self)
+	a = take()
+	r.load[0] = fleetsim.LoadAvg()
+	for end := time.Now().Add(window); time.Now().Before(end); {
+		time.Sleep(min(5*time.Second, time.Until(end)))
+		s := take()
+		var rss int64
+		for _, p := range s.Procs {
+			rss += p.RSS
+		}
+		r.peakRSS = max(r.peakRSS, rss)
+		r.final = s
+	}
+	r.steady = fleetsim.Between(a, r.final)
+	r.load[1] = fleetsim.LoadAvg()
+	selfB, _ := fleetsim.ReadProc(self)
+	r.sim = float64(selfB.CPU-selfA.CPU) / float64(r.steady.Wall)
+	r.simFDs, r.simGorout = selfB.FDs, runtime.NumGoroutine()
+	from, to := a.At, r.final.At
+	r.beats = fleet.Beats.Between(from, to)
+	calls := len(r.beats) + len(fleet.Polls.Between(from, to)) + len(fleet.Fetches.Between(from, to)) + len(fleet.Reports.Between(from, to))
+	r.rate = float64(calls) / r.steady.Wall.Seconds()
+	if r.conditions, err = admin.Conditions(ctx, "fleet", tag); err != nil {
+		b.Logf("runtime conditions: %v", err)
+	}
+
+	fleet.SetPhase("probe")
+	r.probe = fleet.ProbeHeartbeats(ctx, 10, 2*fleetsim.AgentHeartbeatInterval+time.Second, 20*time.Millisecond)
+
+	fleet.SetPhase("fanout")
+	for k := 1; k <= changes; k++ {
+		before := take()
+		fo, err := fleet.Change(ctx, configID, marker(k), 2*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u := fleetsim.Between(before, take())
+		r.fanouts = append(r.fanouts, fo)
+		r.fanoutCPU = append(r.fanoutCPU, u.TotalCores*u.Wall.Seconds())
+		time.Sleep(5 * time.Second)
+	}
+	for _, p := range []string{"enroll", "start", "steady", "probe", "fanout"} {
+		r.errorCount += fleet.Errors.Total(p)
+	}
+	r.errors = fleet.Errors.Summary()
+	r.print()
+	return r
+}
+
+func (r *fleetResult) fanout() (received, reported fleetsim.Durations, missed int) {
+	for _, f := range r.fanouts {
+		received = append(received, f.Received...)
+		reported = append(reported, f.Reported...)
+		missed += f.Missed
+	}
+	return received, reported, missed
+}
+
+func (r *fleetResult) report(b *testing.B) {
+	received, reported, missed := r.fanout()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(r.enrol.Enrolled), "agents")
+	b.ReportMetric(r.enrol.Rate(), "paired/s")
+	b.ReportMetric(r.steady.TotalCores, "plane-cores")
+	b.ReportMetric(r.idle.TotalCores, "idle-plane-cores")
+	b.ReportMetric(float64(r.steady.TotalRSS)/(1<<20), "plane-RSS-MB")
+	b.ReportMetric(r.sim, "sim-cores")
+	b.ReportMetric(r.rate, "agent-req/s")
+	b.ReportMetric(fleetsim.Ms(r.beats.Percentile(0.5)), "hb-p50-ms")
+	b.ReportMetric(fleetsim.Ms(r.beats.Percentile(0.99)), "hb-p99-ms")
+	b.ReportMetric(fleetsim.Ms(r.probe.Visible.Percentile(0.5)), "hb-visible-p50-ms")
+	b.ReportMetric(fleetsim.Ms(r.probe.Visible.Percentile(0.99)), "hb-visible-p99-ms")
+	b.ReportMetric(fleetsim.Ms(received.Percentile(0.5)), "fanout-p50-ms")
+	b.ReportMetric(fleetsim.Ms(received.Percentile(0.99)), "fanout-p99-ms")
+	b.ReportMetric(fleetsim.Ms(received.Max()), "fanout-max-ms")
+	b.ReportMetric(fleetsim.Ms(reported.Max()), "applied-max-ms")
+	b.ReportMetric(float64(missed), "fanout-missed")
+	b.ReportMetric(float64(r.errorCount), "errors")
+	b.ReportMetric(r.load[1], "load1")
+}
+
+func (r *fleetResult) print() {
+	received, reported, missed := r.fanout()
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", fleetsim.Ms(d)) }
+	var w strings.Builder
+	fmt.Fprintf(&w, "\n== fleet of %d simulated agents (load average %.2f → %.2f over the window) ==\n", r.n, r.load[0], r.load[1])
+	e := r.enrol
+	fmt.Fprintf(&w, "enrolment     %d enrolled, %d failed in %s: %.1f runtimes/s (register p50 %s, token p50 %s, pair p50 %s p99 %s)\n",
+		e.Enrolled, e.Failed, e.Wall.Round(time.Second), e.Rate(), ms(e.Register.Percentile(0.5)), ms(e.Token.Percentile(0.5)),
+		ms(e.Pair.Percentile(0.5)), ms(e.Pair.Percentile(0.99)))
+	fmt.Fprintf(&w, "start         %d agents beating and configured after %s\n", r.ready, r.readyIn.Round(time.Second))
+	fmt.Fprintf(&w, "steady state  plane %.2f cores (idle before the fleet: %.2f), RSS %.0f MB (peak %.0f MB), %.0f agent requests/s; this process %.2f cores, %d fds, %d goroutines\n",
+		r.steady.TotalCores, r.idle.TotalCores, float64(r.steady.TotalRSS)/(1<<20), float64(r.peakRSS)/(1<<20), r.rate, r.sim, r.simFDs, r.simGorout)
+	names := make([]string, 0, len(r.final.Procs))
+	for name := range r.final.Procs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(&w, "  %-16s %6s %6s %6s %6s %6s %8s\n", "process", "cores", "idle", "RSS MB", "fds", "socks", "threads")
+	for _, name := range names {
+		p := r.final.Procs[name]
+		fmt.Fprintf(&w, "  %-16s %6.3f %6.3f %6.0f %6d %6d %8d\n", name, r.steady.Cores[name], r.idle.Cores[name], float64(p.RSS)/(1<<20), p.FDs, p.Sockets, p.Threads)
+	}
+	fmt.Fprintf(&w, "heartbeats    %d in the window, round trip p50 %s p99 %s; runtimes by condition %v\n",
+		len(r.beats), ms(r.beats.Percentile(0.5)), ms(r.beats.Percentile(0.99)), r.conditions)
+	p := r.probe
+	fmt.Fprintf(&w, "hb → status   %d probed: stamped by the Director p50 %s p99 %s, visible to runtime(id) p50 %s p99 %s; %d not shown, %d not CONNECTED\n",
+		len(p.Visible), ms(p.Stamped.Percentile(0.5)), ms(p.Stamped.Percentile(0.99)), ms(p.Visible.Percentile(0.5)), ms(p.Visible.Percentile(0.99)), p.Missed, p.NotConnected)
+	for i, f := range r.fanouts {
+		fmt.Fprintf(&w, "fan-out %d     write %s; received p50 %s p99 %s max %s; APPLIED answered max %s; missed %d; plane CPU %.1f s\n",
+			i+1, ms(f.Write), ms(f.Received.Percentile(0.5)), ms(f.Received.Percentile(0.99)), ms(f.Received.Max()), ms(f.Reported.Max()), f.Missed, r.fanoutCPU[i])
+	}
+	fmt.Fprintf(&w, "fan-out all   received p50 %s p99 %s max %s; APPLIED answered p99 %s max %s; missed %d\n",
+		ms(received.Percentile(0.5)), ms(received.Percentile(0.99)), ms(received.Max()), ms(reported.Percentile(0.99)), ms(reported.Max()), missed)
+	fmt.Fprintf(&w, "failures      %d\n", r.errorCount)
+	for _, l := range r.errors {
+		fmt.Fprintf(&w, "  %s\n", l)
+	}
+	fmt.Print(w.String())
+}
