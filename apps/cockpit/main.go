@@ -63,8 +63,10 @@ type config struct {
 	// tokens are opaque or meant for another audience.
 	OIDCBearer string `conf:"default:access_token,env:COCKPIT_OIDC_BEARER"`
 
-	APITimeout      time.Duration `conf:"default:30s,env:COCKPIT_API_TIMEOUT"`
-	LiveMaxAge      time.Duration `conf:"default:25s,env:COCKPIT_LIVE_MAX_AGE"`
+	APITimeout time.Duration `conf:"default:30s,env:COCKPIT_API_TIMEOUT"`
+	LiveMaxAge time.Duration `conf:"default:25s,env:COCKPIT_LIVE_MAX_AGE"`
+	// ActivityFlush is how often the recent activity heard is written to the state store.
+	ActivityFlush   time.Duration `conf:"default:5s,env:COCKPIT_ACTIVITY_FLUSH"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 }
@@ -111,10 +113,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 			RedirectURL: cfg.OIDCRedirectURL, Scopes: strings.Fields(cfg.OIDCScopes), Bearer: cfg.OIDCBearer}
 	}
 	hub := live.NewHub()
+	// Sessions and each tenant's recent activity live in the Cockpit's own encrypted state store.
+	store := session.DaprStore{API: client, Name: cfg.SessionStore}
 	feed := activity.NewFeed(100)
+	feed.Store, feed.Log = store, log
+	flushed := make(chan struct{})
+	go func() { feed.Run(ctx, cfg.ActivityFlush); close(flushed) }()
 	pages, err := ui.Handler(ui.Deps{
 		Log:         log,
-		Sessions:    &session.Manager{Store: session.DaprStore{API: client, Name: cfg.SessionStore}, Cookie: "cockpit_session", Path: ui.Base + "/", Secure: cfg.SecureCookie},
+		Sessions:    &session.Manager{Store: store, Cookie: "cockpit_session", Path: ui.Base + "/", Secure: cfg.SecureCookie},
 		Plane:       plane.New(cfg.GatewayURL, cfg.APITimeout),
 		Hub:         hub,
 		DevKey:      devKey,
@@ -143,7 +150,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	mux.Handle(ui.Base+"/", pages)
 	mux.Handle(ui.Base, pages) // /cockpit/, as daprd passes it on (without its trailing slash)
 
-	return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+	err = web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), web.RequireAppToken(cfg.AppAPIToken, mux), cfg.ShutdownTimeout)
+	stop()
+	<-flushed // what was heard last is stored before the sidecar goes
+	return err
 }
 
 // liveSubscriptions are the topics whose events nudge open pages: applications and runtimes changing, the

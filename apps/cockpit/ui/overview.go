@@ -73,7 +73,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, sess *session.
 		sort.Slice(v.ByStatus, func(i, j int) bool { return v.ByStatus[i].Condition < v.ByStatus[j].Condition })
 	}
 	if s.Activity != nil {
-		v.Recent = s.Activity.Recent(sess.Tenant, 15)
+		v.Recent = s.Activity.Recent(r.Context(), sess.Tenant, 15)
 	}
 	if len(ids) > 50 {
 		ids = ids[:50]
