@@ -37,6 +37,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/profiling"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 )
@@ -65,6 +66,8 @@ type config struct {
 	// AppHideSelectors keep applications out of applicationsForRuntime: label-key=value pairs separated by
 	// ';' (empty: none). The default is the selector Compass's chart shipped.
 	AppHideSelectors string `conf:"default:applicationHideSelectorKey=applicationHideSelectorValue,env:APPLICATION_HIDE_SELECTORS"`
+	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
+	PprofAddr string `conf:"env:PPROF_ADDR"`
 }
 
 func main() {
@@ -89,6 +92,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if _, err := profiling.Serve(ctx, log, cfg.PprofAddr); err != nil {
+		return err
+	}
 
 	storeType, err := registry.ComponentType(ctx, client, cfg.StateStore)
 	if err != nil {

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// pathConcurrency is how many requests are in flight at once, as `wrk -c16` keeps them.
+const pathConcurrency = 16
+
+// pathRounds is how many alternating rounds each path gets: the machine is shared, and alternating short
+// rounds lets a burst of someone else's load fall on both paths alike instead of on one.
+const pathRounds = 8
+
+// pathTarget is one way of sending application(id) to the Director.
+type pathTarget struct {
+	name string
+	url  string
+	// header returns the headers of the requests of one round (an assertion is good for a minute, so the
+	// direct paths sign one per round).
+	header func() http.Header
+}
+
+// BenchmarkGatewayPath measures the throughput of application(id) at 16 concurrent requests three ways in
+// one run, in alternating rounds:
+//
+//   - direct: at the Director's own port, as its sidecar would call it (the app token and a caller
+//     assertion), the Director reading the Registry through its sidecar;
+//   - mesh: through the gateway's sidecar to the Director's (service invocation, mTLS, access policy),
+//     with an assertion, but without the gateway;
+//   - gateway: the whole public path, with a user's JWT: gateway (token check, assertion signing) → its
+//     sidecar → the Director's sidecar → the Director.
+//
+// It reports each path's requests/s and gateway/direct, the ratio issue 15 asks to be at least 0.5.
+func BenchmarkGatewayPath(b *testing.B) {
+	const tenant = "bench-path"
+	user := http.Header{"Authorization": {"Bearer " + userToken(b, tenant)}}
+	id := benchApp(b, user, tenant, "path-app")
+	body, err := json.Marshal(map[string]any{"query": getApp, "variables": map[string]any{"id": id}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	targets := pathTargets(b, tenant, user)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: 4 * pathConcurrency, MaxIdleConnsPerHost: 4 * pathConcurrency, IdleConnTimeout: time.Minute,
+	}}
+	want := []byte(`"id":"` + id + `"`)
+
+	// Warm up every path (connections, the Director's key cache, the gateway's and sidecars' pools).
+	for _, t := range targets {
+		if _, err := pathRound(client, t, body, want, 4*pathConcurrency); err != nil {
+			b.Fatalf("%s: %v", t.name, err)
+		}
+	}
+	per := max(1, b.N/pathRounds)
+	elapsed := make([]time.Duration, len(targets))
+	done := make([]int, len(targets))
+	b.ResetTimer()
+	for round := 0; round < pathRounds; round++ {
+		for i, t := range targets {
+			d, err := pathRound(client, t, body, want, per)
+			if err != nil {
+				b.Fatalf("%s: %v", t.name, err)
+			}
+			elapsed[i] += d
+			done[i] += per
+		}
+	}
+	b.StopTimer()
+	rate := make([]float64, len(targets))
+	for i, t := range targets {
+		rate[i] = float64(done[i]) / elapsed[i].Seconds()
+		b.ReportMetric(rate[i], t.name+"-req/s")
+	}
+	b.ReportMetric(rate[2]/rate[0], "gateway/direct")
+	b.ReportMetric(rate[1]/rate[0], "mesh/direct")
+}
+
+// pathTargets returns the three paths to the Director (direct, mesh, gateway), for a user of tenant whose
+// token is in user.
+func pathTargets(tb testing.TB, tenant string, user http.Header) []pathTarget {
+	signed := func(audience ...string) http.Header {
+		now := time.Now()
+		raw, err := stack.SignAssertion(assertion.Claims{
+			Claims: jwt.Claims{Issuer: assertion.Issuer, Subject: "e2e", Audience: audience,
+				ID: fmt.Sprintf("bench-path-%d", now.UnixNano()), IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))},
+			Tenant: tenant, ConsumerType: identity.ConsumerUser, Scopes: identity.AllScopes,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return http.Header{assertion.Header: {raw}}
+	}
+	targets := []pathTarget{
+		{name: "direct", url: stack.AppURL("director") + "/graphql", header: func() http.Header {
+			h := signed("director", "connector")
+			h.Set("dapr-api-token", stack.AppToken)
+			return h
+		}},
+		{name: "mesh", url: stack.SidecarURL("gateway") + "/v1.0/invoke/director/method/graphql", header: func() http.Header {
+			h := signed("director", "connector")
+			h.Set("dapr-api-token", stack.SidecarToken("gateway"))
+			return h
+		}},
+		{name: "gateway", url: stack.AppURL("gateway") + "/director/graphql", header: func() http.Header { return user }},
+	}
+	return targets
+}
+
+// pathRound sends n requests to t with pathConcurrency in flight and returns how long they took. Every
+// answer must be 200 with the application and no GraphQL errors.
+func pathRound(client *http.Client, t pathTarget, body, want []byte, n int) (time.Duration, error) {
+	h := t.header()
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range pathConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) && failed.Load() == nil {
+				if err := pathRequest(client, t.url, h, body, want); err != nil {
+					failed.Store(&err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := failed.Load(); p != nil {
+		return 0, *p
+	}
+	return time.Since(start), nil
+}
+
+func pathRequest(client *http.Client, url string, h http.Header, body, want []byte) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(raw, want) || bytes.Contains(raw, []byte(`"errors"`)) {
+		return fmt.Errorf("status %d: %.300s", resp.StatusCode, raw)
+	}
+	return nil
+}
