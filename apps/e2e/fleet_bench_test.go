@@ -128,6 +128,24 @@ type fleetResult struct {
 	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every agent reported
 	errors            []string
 	errorCount        int
+	intervals         [3]time.Duration // heartbeat, long poll, fallback fetch
+	sidecarRates      map[string][]fleetsim.Rate
+}
+
+// scrapeSidecars reads the counters of the plane's sidecars; a sidecar that cannot be read is logged and
+// left out.
+func scrapeSidecars(b *testing.B) map[string]fleetsim.Counters {
+	out := map[string]fleetsim.Counters{}
+	for _, app := range []string{"gateway", "connector", "director", "governor"} {
+		url, err := stack.MetricsURL(app)
+		if err == nil {
+			out[app], err = fleetsim.ScrapeCounters(context.Background(), url)
+		}
+		if err != nil {
+			b.Logf("metrics of %s's sidecar: %v", app, err)
+		}
+	}
+	return out
 }
 
 func measureFleet(b *testing.B, n int) *fleetResult {
@@ -169,9 +187,16 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The agent's intervals; the variables exist for experiments that take one kind of traffic away.
+	r.intervals = [3]time.Duration{
+		benchDuration("MP_FLEET_HEARTBEAT_INTERVAL", fleetsim.AgentHeartbeatInterval),
+		benchDuration("MP_FLEET_POLL_WAIT", fleetsim.AgentPollWait),
+		benchDuration("MP_FLEET_FULL_FETCH", fleetsim.AgentFullFetchEvery),
+	}
 	fleet := fleetsim.New(fleetsim.Config{
 		GatewayURL: stack.AppURL("gateway"), GatewaySecureURL: stack.AppTLSURL("gateway"), GatewayCA: pool,
 		Admin: admin, LabelKey: "fleet", LabelValue: tag,
+		HeartbeatInterval: r.intervals[0], PollWait: r.intervals[1], FullFetchEvery: r.intervals[2],
 	})
 	defer func() {
 		fleet.SetPhase("stop")
@@ -205,6 +230,7 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 	self := os.Getpid()
 	selfA, _ := fleetsim.ReadProc(self)
 	a = take()
+	countersA := scrapeSidecars(b)
 	r.load[0] = fleetsim.LoadAvg()
 	for end := time.Now().Add(window); time.Now().Before(end); {
 		time.Sleep(min(5*time.Second, time.Until(end)))
@@ -217,6 +243,11 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 		r.final = s
 	}
 	r.steady = fleetsim.Between(a, r.final)
+	countersB := scrapeSidecars(b)
+	r.sidecarRates = map[string][]fleetsim.Rate{}
+	for app, cb := range countersB {
+		r.sidecarRates[app] = fleetsim.Rates(countersA[app], cb, r.steady.Wall, 0.2)
+	}
 	r.load[1] = fleetsim.LoadAvg()
 	selfB, _ := fleetsim.ReadProc(self)
 	r.sim = float64(selfB.CPU-selfA.CPU) / float64(r.steady.Wall)
@@ -293,6 +324,9 @@ func (r *fleetResult) print() {
 	fmt.Fprintf(&w, "enrolment     %d enrolled, %d failed in %s: %.1f runtimes/s (register p50 %s, token p50 %s, pair p50 %s p99 %s)\n",
 		e.Enrolled, e.Failed, e.Wall.Round(time.Second), e.Rate(), ms(e.Register.Percentile(0.5)), ms(e.Token.Percentile(0.5)),
 		ms(e.Pair.Percentile(0.5)), ms(e.Pair.Percentile(0.99)))
+	if r.intervals != [3]time.Duration{fleetsim.AgentHeartbeatInterval, fleetsim.AgentPollWait, fleetsim.AgentFullFetchEvery} {
+		fmt.Fprintf(&w, "EXPERIMENT    not the agent's intervals: heartbeat %s, long poll %s, fallback fetch %s\n", r.intervals[0], r.intervals[1], r.intervals[2])
+	}
 	fmt.Fprintf(&w, "start         %d agents beating and configured after %s\n", r.ready, r.readyIn.Round(time.Second))
 	fmt.Fprintf(&w, "steady state  plane %.2f cores (idle before the fleet: %.2f), RSS %.0f MB (peak %.0f MB), %.0f agent requests/s; this process %.2f cores, %d fds, %d goroutines\n",
 		r.steady.TotalCores, r.idle.TotalCores, float64(r.steady.TotalRSS)/(1<<20), float64(r.peakRSS)/(1<<20), r.rate, r.sim, r.simFDs, r.simGorout)
@@ -305,6 +339,18 @@ func (r *fleetResult) print() {
 	for _, name := range names {
 		p := r.final.Procs[name]
 		fmt.Fprintf(&w, "  %-16s %6.3f %6.3f %6.0f %6d %6d %8d\n", name, r.steady.Cores[name], r.idle.Cores[name], float64(p.RSS)/(1<<20), p.FDs, p.Sockets, p.Threads)
+	}
+	for _, app := range []string{"gateway", "connector", "director", "governor"} {
+		rates := r.sidecarRates[app]
+		fmt.Fprintf(&w, "  %s-daprd, per second over the window:", app)
+		for i, rt := range rates {
+			if i == 12 {
+				fmt.Fprintf(&w, " (%d more)", len(rates)-i)
+				break
+			}
+			fmt.Fprintf(&w, "\n    %8.1f  %s", rt.PerSecond, rt.Series)
+		}
+		fmt.Fprintln(&w)
 	}
 	fmt.Fprintf(&w, "heartbeats    %d in the window, round trip p50 %s p99 %s; runtimes by condition %v\n",
 		len(r.beats), ms(r.beats.Percentile(0.5)), ms(r.beats.Percentile(0.99)), r.conditions)

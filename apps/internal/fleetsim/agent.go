@@ -1,9 +1,12 @@
 package fleetsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/connectorclient"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/credentials"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/heartbeat"
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/planeapi"
@@ -56,14 +60,14 @@ func (a *Agent) pair(ctx context.Context, token string) error {
 	if err := a.creds.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("pair runtime %s: %w", a.ID, err)
 	}
-	a.api = planeapi.New(a.fleet.cfg.GatewaySecureURL, a.creds.HTTPClient())
+	a.api = planeapi.New(a.fleet.cfg.GatewaySecureURL, &http.Client{Transport: reportWatch{next: a.creds.HTTPClient().Transport, a: a}})
 	return nil
 }
 
 // run does what the agent's main does once it has credentials, until ctx ends.
 func (a *Agent) run(ctx context.Context) {
 	f := a.fleet
-	loop := reconcile.New(source{a}, applier{}, nil, reconcile.Config{
+	loop := reconcile.New(source{Client: a.api, a: a}, applier{}, nil, reconcile.Config{
 		RuntimeID:      a.ID,
 		PollWait:       f.cfg.PollWait,
 		FullFetchEvery: f.cfg.FullFetchEvery,
@@ -113,13 +117,18 @@ func markerOfRevision(rev revision.Revision) string {
 	return ""
 }
 
-// source is the Governor as the reconcile loop sees it: the agent's planeapi client, timed.
-type source struct{ a *Agent }
+// source is the Governor as the reconcile loop sees it: the agent's planeapi client, its answers timed.
+// Reports go through the client untouched (reportWatch times them), so that the loop's Source interface
+// can change with the agent without the simulation following it.
+type source struct {
+	*planeapi.Client
+	a *Agent
+}
 
 func (s source) RuntimeConfiguration(ctx context.Context, runtimeID string, after int, wait time.Duration) (revision.Revision, error) {
 	f := s.a.fleet
 	start := time.Now()
-	rev, err := s.a.api.RuntimeConfiguration(ctx, runtimeID, after, wait)
+	rev, err := s.Client.RuntimeConfiguration(ctx, runtimeID, after, wait)
 	op, calls := "poll", &f.Polls
 	if wait == 0 {
 		op, calls = "fetch", &f.Fetches
@@ -143,26 +152,66 @@ func (s source) RuntimeConfiguration(ctx context.Context, runtimeID string, afte
 	return rev, nil
 }
 
-func (s source) ReportConfigurationStatus(ctx context.Context, runtimeID string, rev int, status revision.Status, reason string) error {
-	f := s.a.fleet
+// reportWatch times the agent's reportConfigurationStatus requests on their way to the gateway and
+// notes when an APPLIED report of a marked revision was taken.
+type reportWatch struct {
+	next http.RoundTripper
+	a    *Agent
+}
+
+// reportPrefix is how planeapi's report request begins (encoding/json writes "query" before "variables").
+var reportPrefix = []byte(`{"query":"mutation reportConfigurationStatus`)
+
+func (w reportWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	var report struct {
+		Variables struct {
+			Revision int
+			Status   string
+		}
+	}
+	isReport := false
+	if req.GetBody != nil {
+		if body, err := req.GetBody(); err == nil {
+			raw, _ := io.ReadAll(body)
+			if bytes.HasPrefix(raw, reportPrefix) && json.Unmarshal(raw, &report) == nil {
+				isReport = true
+			}
+		}
+	}
+	if !isReport {
+		return w.next.RoundTrip(req)
+	}
+	f := w.a.fleet
 	start := time.Now()
-	err := s.a.api.ReportConfigurationStatus(ctx, runtimeID, rev, status, reason)
+	resp, err := w.next.RoundTrip(req)
 	if err != nil {
-		if ctx.Err() == nil {
+		if req.Context().Err() == nil {
 			f.Errors.Add(f.Phase(), "report", err)
 		}
-		return err
+		return resp, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	if err == nil {
+		err = gqlclient.Decode(resp.StatusCode, bytes.NewReader(raw), 0, nil)
+	}
+	if err != nil {
+		if req.Context().Err() == nil {
+			f.Errors.Add(f.Phase(), "report", err)
+		}
+		return resp, nil // the agent's client reads the same answer and decides for itself
 	}
 	now := time.Now()
 	f.Reports.Add(start, now.Sub(start))
-	s.a.mu.Lock()
-	if m := s.a.markerOf[rev]; m != "" && status == revision.Applied {
-		if _, ok := s.a.reported[m]; !ok {
-			s.a.reported[m] = now
+	w.a.mu.Lock()
+	if m := w.a.markerOf[report.Variables.Revision]; m != "" && report.Variables.Status == string(revision.Applied) {
+		if _, ok := w.a.reported[m]; !ok {
+			w.a.reported[m] = now
 		}
 	}
-	s.a.mu.Unlock()
-	return nil
+	w.a.mu.Unlock()
+	return resp, nil
 }
 
 // beater is the Director's heartbeat as the heartbeat loop sees it: the agent's planeapi client, timed.
