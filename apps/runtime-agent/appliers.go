@@ -18,8 +18,14 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/standalone"
 )
 
+// applier writes revisions and finds drift from them; both modes do both.
+type applier interface {
+	reconcile.Applier
+	reconcile.Inspector
+}
+
 // newApplier builds the applier APPLY_MODE names.
-func newApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcile.Applier, error) {
+func newApplier(ctx context.Context, cfg config, log *slog.Logger) (applier, error) {
 	switch cfg.ApplyMode {
 	case "standalone":
 		return standalone.New(standalone.Config{
@@ -82,7 +88,7 @@ func newPairingReporter(cfg config) (func(context.Context, agentpairing.Status) 
 	return kube.PairingReporter{Core: core, Namespace: ns, Secret: cfg.PairingSecret}.Report, nil
 }
 
-func newKubeApplier(ctx context.Context, cfg config, log *slog.Logger) (reconcile.Applier, error) {
+func newKubeApplier(ctx context.Context, cfg config, log *slog.Logger) (*kube.Applier, error) {
 	rc, ns, err := kubeAccess(cfg)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,11 @@ type config struct {
 	FullFetchInterval time.Duration `conf:"default:60s,env:FULL_FETCH_INTERVAL"`
 	HeartbeatInterval time.Duration `conf:"default:10s,env:HEARTBEAT_INTERVAL"`
 	RetryMax          time.Duration `conf:"default:5m,env:RETRY_MAX"`
-	ShutdownTimeout   time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	// Drift: what the runtime runs is compared with the revision applied on every change seen (files
+	// watched, or a Kubernetes watch) and every DRIFT_CHECK_INTERVAL; DRIFT_CHECK_INTERVAL=0 turns it off.
+	DriftCheckInterval time.Duration `conf:"default:30s,env:DRIFT_CHECK_INTERVAL"`
+	DriftSettle        time.Duration `conf:"default:500ms,env:DRIFT_SETTLE,help:quiet time after a change before the runtime is compared"`
+	ShutdownTimeout    time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 }
 
 func main() {
@@ -169,7 +173,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 		FullFetchEvery: cfg.FullFetchInterval,
 		RetryMin:       time.Second,
 		RetryMax:       min(cfg.RetryMax, 30*time.Second),
+
+		DriftCheckEvery: cfg.DriftCheckInterval,
+		DriftSettle:     cfg.DriftSettle,
 	}, log)
+	if cfg.DriftCheckInterval > 0 {
+		rl.WatchDrift(applier)
+	} else {
+		log.WarnContext(ctx, "drift detection is off (DRIFT_CHECK_INTERVAL=0)")
+	}
 	loop.Store(rl)
 
 	wg.Add(3)

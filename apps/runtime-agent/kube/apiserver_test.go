@@ -290,6 +290,11 @@ func TestRealServerWritesOwnsAndCleansUp(t *testing.T) {
 	if typ := st.secrets["mgmtplane-agent-logging"].Type; typ != corev1.SecretTypeOpaque {
 		t.Errorf("secret type %s", typ)
 	}
+	// What the server keeps compares equal to what the agent wrote: no drift from its own writes (the
+	// server's defaults and conversions included).
+	if d, err := app.Diff(ctx, rev); err != nil || len(d) != 0 {
+		t.Errorf("drift right after applying: %+v, %v", d, err)
+	}
 
 	// The same revision again writes nothing: no resource version moves.
 	if err := app.Apply(ctx, rev); err != nil {

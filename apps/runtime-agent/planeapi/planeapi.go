@@ -41,6 +41,7 @@ const runtimeConfigurationQuery = `query runtimeConfiguration($runtimeID: ID!, $
     runtimeID
     revision
     secretsIncluded
+    driftPolicy
     bindings { name type version metadata { name value } secretMetadata { name value } scopes }
   }
 }`
@@ -67,17 +68,21 @@ func (c *Client) RuntimeConfiguration(ctx context.Context, runtimeID string, aft
 	return *out.RuntimeConfiguration, nil
 }
 
-const reportStatusMutation = `mutation reportConfigurationStatus($runtimeID: ID!, $revision: Int!, $status: ConfigurationApplyStatus!, $reason: String) {
-  reportConfigurationStatus(runtimeID: $runtimeID, revision: $revision, status: $status, reason: $reason) { revision status }
+const reportStatusMutation = `mutation reportConfigurationStatus($runtimeID: ID!, $revision: Int!, $status: ConfigurationApplyStatus!, $reason: String,
+  $drift: [DriftItemInput!], $driftCorrected: Boolean) {
+  reportConfigurationStatus(runtimeID: $runtimeID, revision: $revision, status: $status, reason: $reason,
+    drift: $drift, driftCorrected: $driftCorrected) { revision status }
 }`
 
-// ReportConfigurationStatus tells the Governor how applying revision rev went.
-func (c *Client) ReportConfigurationStatus(ctx context.Context, runtimeID string, rev int, status revision.Status, reason string) error {
+// ReportConfigurationStatus tells the Governor how applying a revision went, or that the runtime drifted
+// from it.
+func (c *Client) ReportConfigurationStatus(ctx context.Context, runtimeID string, r revision.Report) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	vars := map[string]any{"runtimeID": runtimeID, "revision": rev, "status": string(status), "reason": nil}
-	if reason != "" {
-		vars["reason"] = reason
+	vars := map[string]any{"runtimeID": runtimeID, "revision": r.Revision, "status": string(r.Status), "reason": nil,
+		"drift": r.Drift, "driftCorrected": r.DriftCorrected}
+	if r.Reason != "" {
+		vars["reason"] = r.Reason
 	}
 	if err := c.do(ctx, c.governorURL, reportStatusMutation, vars, nil); err != nil {
 		return fmt.Errorf("reportConfigurationStatus: %w", err)

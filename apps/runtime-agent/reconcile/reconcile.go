@@ -18,7 +18,7 @@ import (
 // Source is the Runtime Governor.
 type Source interface {
 	RuntimeConfiguration(ctx context.Context, runtimeID string, afterRevision int, wait time.Duration) (revision.Revision, error)
-	ReportConfigurationStatus(ctx context.Context, runtimeID string, rev int, status revision.Status, reason string) error
+	ReportConfigurationStatus(ctx context.Context, runtimeID string, r revision.Report) error
 }
 
 // Applier turns a revision into components where the runtime's sidecars load them.
@@ -42,6 +42,12 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// ReportAttempts is how often a status report is tried before it is given up.
 	ReportAttempts int
+	// DriftCheckEvery is the period of the comparison of the runtime with the revision applied, besides
+	// the one each watched change asks for (see Inspector).
+	DriftCheckEvery time.Duration
+	// DriftSettle is how long the runtime must stay quiet after a watched change before it is compared:
+	// an editor's save or a tool's several writes are one change, not several.
+	DriftSettle time.Duration
 }
 
 // State is the outcome of the last revision the loop handled, for health endpoints and logs.
@@ -50,6 +56,8 @@ type State struct {
 	Status   revision.Status `json:"status,omitempty"`
 	Reason   string          `json:"reason,omitempty"`
 	At       time.Time       `json:"at"`
+	// Drift is what differs from the revision now, when the runtime drifted from it.
+	Drift []revision.Difference `json:"drift,omitempty"`
 }
 
 // Loop is the agent's reconcile loop.
@@ -67,6 +75,10 @@ type Loop struct {
 	wake    chan struct{}
 	// retries paces the attempts at a revision that failed for a passing reason; only applyLoop uses it.
 	retries *retry.Backoff
+	// ins, when set, finds drift; drift is what applyLoop knows of it.
+	ins     Inspector
+	changed chan struct{}
+	drift   driftState
 }
 
 // New returns a loop. ver may be nil: revisions then count as applied once written.
@@ -86,10 +98,17 @@ func New(src Source, app Applier, ver Verifier, cfg Config, log *slog.Logger) *L
 	if cfg.ReportAttempts <= 0 {
 		cfg.ReportAttempts = 5
 	}
+	if cfg.DriftCheckEvery <= 0 {
+		cfg.DriftCheckEvery = 30 * time.Second
+	}
+	if cfg.DriftSettle <= 0 {
+		cfg.DriftSettle = 500 * time.Millisecond
+	}
 	// offered starts below every revision, so that the first configuration fetched is applied even when
 	// it is revision 0: that clears components a previous run left behind.
 	return &Loop{src: src, app: app, ver: ver, cfg: cfg, log: log, offered: -1, state: State{Revision: -1}, wake: make(chan struct{}, 1),
-		retries: retry.New(cfg.RetryMin, cfg.RetryMax)}
+		retries: retry.New(cfg.RetryMin, cfg.RetryMax), changed: make(chan struct{}, 1),
+		drift: driftState{corrections: retry.New(cfg.RetryMin, cfg.RetryMax)}}
 }
 
 // State returns the outcome of the last revision handled.
@@ -108,6 +127,10 @@ func (l *Loop) Run(ctx context.Context) {
 	wg.Add(2)
 	go func() { defer wg.Done(); l.longPoll(ctx) }()
 	go func() { defer wg.Done(); l.fullFetch(ctx) }()
+	if l.ins != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.watch(ctx) }()
+	}
 	l.applyLoop(ctx)
 	wg.Wait()
 }
@@ -171,12 +194,36 @@ func (l *Loop) fullFetch(ctx context.Context) {
 	}
 }
 
+// applyLoop applies revisions and, between them, looks for drift from the last one applied. Both run
+// here, one at a time, so that a comparison never sees a revision half written.
 func (l *Loop) applyLoop(ctx context.Context) {
 	var applied []revision.Binding // bindings of the last revision written, to tell which are gone
+	var checks <-chan time.Time
+	if l.ins != nil {
+		t := time.NewTicker(l.cfg.DriftCheckEvery)
+		defer t.Stop()
+		checks = t.C
+	}
+	settle := time.NewTimer(0)
+	<-settle.C
+	defer settle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-l.changed:
+			// Wait until the runtime is quiet: every change within the settle time pushes it back.
+			settle.Reset(l.cfg.DriftSettle)
+			continue
+		case <-settle.C:
+			l.checkDrift(ctx, false)
+			continue
+		case <-checks:
+			l.checkDrift(ctx, true)
+			continue
+		case <-l.drift.retry:
+			l.checkDrift(ctx, false)
+			continue
 		case <-l.wake:
 		}
 		l.mu.Lock()
@@ -198,11 +245,16 @@ func (l *Loop) applyLoop(ctx context.Context) {
 		} else {
 			l.retries.Reset()
 		}
-		l.mu.Lock()
-		l.state = State{Revision: rev.Number, Status: status, Reason: reason, At: time.Now()}
-		l.mu.Unlock()
-		l.report(ctx, rev.Number, status, reason)
+		l.drift.applied(rev, status)
+		l.setState(State{Revision: rev.Number, Status: status, Reason: reason, At: time.Now()})
+		l.report(ctx, revision.Report{Revision: rev.Number, Status: status, Reason: reason})
 	}
+}
+
+func (l *Loop) setState(st State) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state = st
 }
 
 // handle applies and verifies one revision. written reports whether its components were written (even if
@@ -266,18 +318,18 @@ func gone(prev, next []revision.Binding) []string {
 // maxReason keeps reports readable; the agent's log has the full error.
 const maxReason = 2000
 
-func (l *Loop) report(ctx context.Context, rev int, status revision.Status, reason string) {
+func (l *Loop) report(ctx context.Context, r revision.Report) {
 	// Revision 0 is "nothing configured yet": there is nothing for the Governor to record.
-	if rev <= 0 {
+	if r.Revision <= 0 {
 		return
 	}
-	if len(reason) > maxReason {
-		reason = reason[:maxReason] + "..."
+	if len(r.Reason) > maxReason {
+		r.Reason = r.Reason[:maxReason] + "..."
 	}
 	b := retry.New(l.cfg.RetryMin, l.cfg.RetryMax)
 	var err error
 	for attempt := 1; attempt <= l.cfg.ReportAttempts; attempt++ {
-		if err = l.src.ReportConfigurationStatus(ctx, l.cfg.RuntimeID, rev, status, reason); err == nil {
+		if err = l.src.ReportConfigurationStatus(ctx, l.cfg.RuntimeID, r); err == nil {
 			return
 		}
 		if ctx.Err() != nil {
@@ -287,7 +339,7 @@ func (l *Loop) report(ctx context.Context, rev int, status revision.Status, reas
 			sleep(ctx, b.Next())
 		}
 	}
-	l.log.ErrorContext(ctx, "reporting the revision status failed", "revision", rev, "status", status, "err", err)
+	l.log.ErrorContext(ctx, "reporting the revision status failed", "revision", r.Revision, "status", r.Status, "err", err)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

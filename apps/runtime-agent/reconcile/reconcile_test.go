@@ -36,9 +36,11 @@ type governor struct {
 }
 
 type report struct {
-	Revision int
-	Status   string
-	Reason   string
+	Revision       int
+	Status         string
+	Reason         string
+	Drift          []revision.Difference
+	DriftCorrected bool
 }
 
 func newGovernor(rev revision.Revision) *governor {
@@ -93,6 +95,11 @@ func (g *governor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s, ok := req.Variables["reason"].(string); ok {
 			rep.Reason = s
 		}
+		if d, ok := req.Variables["drift"]; ok && d != nil {
+			raw, _ := json.Marshal(d)
+			_ = json.Unmarshal(raw, &rep.Drift)
+		}
+		rep.DriftCorrected, _ = req.Variables["driftCorrected"].(bool)
 		g.reports <- rep
 		_, _ = io.WriteString(w, `{"data":{"reportConfigurationStatus":true}}`)
 	default:
@@ -136,9 +143,11 @@ type stack struct {
 	gov  *governor
 	sc   *daprd
 	loop *reconcile.Loop
+	app  *standalone.Applier
 }
 
-func start(t *testing.T, first revision.Revision, cfg reconcile.Config) *stack {
+// start runs a loop on a real resources folder; watch, when given, changes how it watches for drift.
+func start(t *testing.T, first revision.Revision, cfg reconcile.Config, watch ...func(reconcile.Inspector) reconcile.Inspector) *stack {
 	t.Helper()
 	root := t.TempDir()
 	res := filepath.Join(root, "resources")
@@ -149,7 +158,7 @@ func start(t *testing.T, first revision.Revision, cfg reconcile.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{gov: newGovernor(first), sc: &daprd{dir: res, refuse: map[string]bool{}}}
+	s := &stack{gov: newGovernor(first), sc: &daprd{dir: res, refuse: map[string]bool{}}, app: app}
 	gw := httptest.NewServer(s.gov)
 	sc := httptest.NewServer(s.sc)
 	t.Cleanup(gw.Close)
@@ -158,6 +167,12 @@ func start(t *testing.T, first revision.Revision, cfg reconcile.Config) *stack {
 	cfg.RuntimeID = "rt-1"
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	s.loop = reconcile.New(planeapi.New(gw.URL, gw.Client()), app, ver, cfg, quiet)
+	// Drift detection runs in every test: none of them may see the agent's own writes as drift.
+	var ins reconcile.Inspector = app
+	for _, w := range watch {
+		ins = w(ins)
+	}
+	s.loop.WatchDrift(ins)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -121,55 +121,22 @@ func (a *Applier) storeFile(hash string) string {
 // Apply makes the resources folder match rev: it writes the secrets file, the secret store (when a binding
 // has secrets) and one component file per binding, then deletes the agent's files that rev no longer has. Files it does not
 // own are never changed; a binding whose name is taken by such a file fails the revision before anything
-// is written.
+// is written. Applying the same revision again rewrites only what differs from it: that is how drift is
+// corrected.
 func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
-	if err := rev.Validate(a.cfg.SecretStoreName); err != nil {
+	want, err := a.plan(rev)
+	if err != nil {
 		return err
 	}
-	for _, b := range rev.Bindings {
-		if strings.HasPrefix(b.Name, a.cfg.SecretStoreName+"-") {
-			return fmt.Errorf("%w: binding %q: names starting with %q are reserved for the agent's secret store", revision.ErrInvalid, b.Name, a.cfg.SecretStoreName+"-")
-		}
-	}
-
-	secrets := map[string]map[string]string{}
-	for _, b := range rev.Bindings {
-		if s := b.Secrets(); s != nil {
-			secrets[b.Name] = s
-		}
-	}
-	// The secret store exists only while a binding has secrets. (With daprd 1.16 it had to stay, because
-	// that loader panicked when the last component left the folder; 1.18 handles an empty folder.)
-	hash := component.KeyedHash(a.hashKey, secrets)
-	storeName := a.cfg.SecretStoreName + "-" + hash
-	opts := component.Options{RuntimeID: a.cfg.RuntimeID, IgnoreErrors: a.cfg.IgnoreErrors, SecretStore: storeName}
-
-	type file struct {
-		name string
-		comp component.Component
-	}
-	var storeFiles []file
-	if len(secrets) > 0 {
-		storeFiles = append(storeFiles, file{a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts)})
-	}
-	var bindingFiles []file
-	for _, b := range rev.Bindings {
-		version := ""
-		if s := b.Secrets(); s != nil {
-			version = component.KeyedHash(a.hashKey, s)
-		}
-		bindingFiles = append(bindingFiles, file{a.BindingFile(b.Name), component.ForBinding(b, version, opts)})
-	}
-
 	cur, err := a.scan()
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, f := range append(slices.Clone(storeFiles), bindingFiles...) {
-		want[f.name] = true
-		if foreign, ok := cur.foreignNames[f.comp.Metadata.Name]; ok {
-			return fmt.Errorf("%w: component %q is already defined in %s", ErrConflict, f.comp.Metadata.Name, foreign)
+	wanted := map[string]bool{}
+	for _, f := range append(slices.Clone(want.stores), want.bindings...) {
+		wanted[f.name] = true
+		if foreign, ok := cur.foreignNames[f.component]; ok {
+			return fmt.Errorf("%w: component %q is already defined in %s", ErrConflict, f.component, foreign)
 		}
 		if cur.foreignFiles[f.name] {
 			return fmt.Errorf("%w: file %s exists and does not carry the agent's %s annotation", ErrConflict, f.name, component.ManagedByAnnotation)
@@ -182,22 +149,18 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 	// Order matters to the sidecar: secret values first, then the store that reads them, then the
 	// components that use it; the old store goes last, so no component ever points at a missing store
 	// (Dapr would park it waiting for that store).
-	if err := a.writeSecrets(secrets); err != nil {
+	if err := a.writeSecrets(want.secretsData); err != nil {
 		return err
 	}
-	for _, group := range [][]file{storeFiles, bindingFiles} {
+	for _, group := range [][]file{want.stores, want.bindings} {
 		for _, f := range group {
-			data, err := f.comp.YAML(a.headerText)
-			if err != nil {
-				return err
-			}
-			if err := a.writeIfChanged(f.name, data); err != nil {
+			if err := a.writeIfChanged(f.name, f.data); err != nil {
 				return err
 			}
 		}
 	}
 	for name := range cur.owned {
-		if want[name] {
+		if wanted[name] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(a.cfg.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -208,17 +171,85 @@ func (a *Applier) Apply(ctx context.Context, rev revision.Revision) error {
 	return nil
 }
 
+// file is one component file the agent writes.
+type file struct {
+	name      string // in the resources folder
+	component string // the component's name
+	data      []byte
+}
+
+// desired is what a revision makes of the resources folder and the secrets file.
+type desired struct {
+	stores, bindings []file
+	secrets          map[string]map[string]string // binding -> metadata name -> value
+	secretsData      []byte                       // the secrets file
+}
+
+// plan renders what rev makes of the resources folder and the secrets file, byte for byte: Apply writes
+// it, Diff compares the folder with it.
+func (a *Applier) plan(rev revision.Revision) (*desired, error) {
+	if err := rev.Validate(a.cfg.SecretStoreName); err != nil {
+		return nil, err
+	}
+	for _, b := range rev.Bindings {
+		if strings.HasPrefix(b.Name, a.cfg.SecretStoreName+"-") {
+			return nil, fmt.Errorf("%w: binding %q: names starting with %q are reserved for the agent's secret store", revision.ErrInvalid, b.Name, a.cfg.SecretStoreName+"-")
+		}
+	}
+
+	d := &desired{secrets: map[string]map[string]string{}}
+	for _, b := range rev.Bindings {
+		if s := b.Secrets(); s != nil {
+			d.secrets[b.Name] = s
+		}
+	}
+	// The secret store exists only while a binding has secrets. (With daprd 1.16 it had to stay, because
+	// that loader panicked when the last component left the folder; 1.18 handles an empty folder.)
+	hash := component.KeyedHash(a.hashKey, d.secrets)
+	storeName := a.cfg.SecretStoreName + "-" + hash
+	opts := component.Options{RuntimeID: a.cfg.RuntimeID, IgnoreErrors: a.cfg.IgnoreErrors, SecretStore: storeName}
+	render := func(name string, c component.Component) (file, error) {
+		data, err := c.YAML(a.headerText)
+		return file{name: name, component: c.Metadata.Name, data: data}, err
+	}
+	if len(d.secrets) > 0 {
+		f, err := render(a.storeFile(hash), component.LocalFileSecretStore(storeName, a.cfg.SecretsFile, opts))
+		if err != nil {
+			return nil, err
+		}
+		d.stores = append(d.stores, f)
+	}
+	for _, b := range rev.Bindings {
+		version := ""
+		if s := b.Secrets(); s != nil {
+			version = component.KeyedHash(a.hashKey, s)
+		}
+		f, err := render(a.BindingFile(b.Name), component.ForBinding(b, version, opts))
+		if err != nil {
+			return nil, err
+		}
+		d.bindings = append(d.bindings, f)
+	}
+	data, err := json.MarshalIndent(d.secrets, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode secrets: %w", err)
+	}
+	d.secretsData = data
+	return d, nil
+}
+
 // contents is what the resources folder holds.
 type contents struct {
-	owned        map[string]bool   // file names the agent owns
-	foreignFiles map[string]bool   // file names with the agent's prefix that it does not own
-	foreignNames map[string]string // component name -> file, for components the agent does not own
+	owned        map[string]bool     // file names the agent owns
+	ownedNames   map[string][]string // file name -> the components in it, for the files the agent owns
+	foreignFiles map[string]bool     // file names with the agent's prefix that it does not own
+	foreignNames map[string]string   // component name -> file, for components the agent does not own
 }
 
 // scan reads the resources folder. A file is the agent's when its name has the prefix and every component
 // in it carries the ownership annotation; anything else is someone else's.
 func (a *Applier) scan() (contents, error) {
-	c := contents{owned: map[string]bool{}, foreignFiles: map[string]bool{}, foreignNames: map[string]string{}}
+	c := contents{owned: map[string]bool{}, ownedNames: map[string][]string{}, foreignFiles: map[string]bool{}, foreignNames: map[string]string{}}
 	entries, err := os.ReadDir(a.cfg.Dir)
 	if err != nil {
 		return c, fmt.Errorf("read resources dir: %w", err)
@@ -239,6 +270,9 @@ func (a *Applier) scan() (contents, error) {
 		}
 		if owned {
 			c.owned[name] = true
+			for _, comp := range comps {
+				c.ownedNames[name] = append(c.ownedNames[name], componentName(comp.Metadata.Name))
+			}
 			continue
 		}
 		if strings.HasPrefix(name, a.cfg.FilePrefix) {
@@ -264,13 +298,8 @@ func (a *Applier) writeIfChanged(name string, data []byte) error {
 	return atomicWrite(a.staging, path, data, 0o644)
 }
 
-// writeSecrets writes the secret values as {"<binding>": {"<metadata name>": "<value>"}}, readable by the
-// agent's user only.
-func (a *Applier) writeSecrets(secrets map[string]map[string]string) error {
-	data, err := json.MarshalIndent(secrets, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode secrets: %w", err)
-	}
+// writeSecrets writes the secrets file, readable by the agent's user only, unless it holds data already.
+func (a *Applier) writeSecrets(data []byte) error {
 	if old, err := os.ReadFile(a.cfg.SecretsFile); err == nil && string(old) == string(data) {
 		return nil
 	}
