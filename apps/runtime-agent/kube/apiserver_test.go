@@ -295,6 +295,32 @@ func TestRealServerWritesOwnsAndCleansUp(t *testing.T) {
 	if d, err := app.Diff(ctx, rev); err != nil || len(d) != 0 {
 		t.Errorf("drift right after applying: %+v, %v", d, err)
 	}
+	// The agent's Role lets it watch what it wrote: a component deleted by someone else is seen.
+	changed := make(chan struct{}, 64)
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan error, 1)
+	go func() { watched <- app.Watch(wctx, func() { changed <- struct{}{} }) }()
+	time.Sleep(500 * time.Millisecond)
+	for len(changed) > 0 {
+		<-changed
+	}
+	if err := r.dyn.Resource(kube.ComponentGVR).Namespace(r.ns).Delete(ctx, "ticker", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Error("the agent's watch did not see a component deleted")
+	}
+	stopWatch()
+	<-watched
+	if d, err := app.Diff(ctx, rev); err != nil || !slices.Contains(d, revision.Difference{Component: "ticker", Kind: revision.Missing, Resource: revision.ResourceComponent}) {
+		t.Errorf("drift after the deletion: %+v, %v", d, err)
+	}
+	if err := app.Apply(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	st = r.state(t)
 
 	// The same revision again writes nothing: no resource version moves.
 	if err := app.Apply(ctx, rev); err != nil {
