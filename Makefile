@@ -57,6 +57,10 @@ test-unit: ## Run the tests that need no sidecar
 bench: install ## Run the benchmarks against a real stack (MP_BENCH_APPS sets the large tenant's size, default 100000)
 	MP_REQUIRE_E2E=1 go test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 90m ./apps/...
 
+.PHONY: bench-fleet
+bench-fleet: install ## Simulate 100, 500, 1000 runtime agents on a real stack: plane CPU, memory, heartbeats, fan-out (MP_FLEET_SIZES=100 for a quick run)
+	MP_REQUIRE_E2E=1 go test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 60m ./apps/e2e/
+
 .PHONY: token
 token: ## Print a development token: make token TENANT=<id> [SCOPES="application:read ..."]
 	@test -n "$(TENANT)" || { echo "usage: make token TENANT=<id> [SCOPES=...]" >&2; exit 2; }
