@@ -23,6 +23,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/profiling"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 )
 
@@ -39,7 +40,10 @@ type config struct {
 	// the gateway loads.
 	KeyStore string `conf:"default:gatewaysecrets,env:ASSERTION_KEY_STORE"`
 	// AssertionTTL is how long an assertion of the caller's identity is good for (at most 60s).
-	AssertionTTL     time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
+	AssertionTTL time.Duration `conf:"default:30s,env:ASSERTION_TTL"`
+	// AssertionReuse is how long an assertion is handed out again for the same caller and audience
+	// (0: a new one for every request); at most a third of AssertionTTL.
+	AssertionReuse   time.Duration `conf:"default:10s,env:ASSERTION_REUSE"`
 	SidecarWait      time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	DaprAPIToken     string        `conf:"env:DAPR_API_TOKEN,mask"`
 	DirectorAppID    string        `conf:"default:director,env:DIRECTOR_APP_ID"`
@@ -58,6 +62,8 @@ type config struct {
 	// Above the Governor's longest long-poll (30 s), which runtime agents hold open through the gateway.
 	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
+	PprofAddr string `conf:"env:PPROF_ADDR"`
 }
 
 func main() {
@@ -95,7 +101,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}}
+	// Verified tokens are remembered until they expire, as long as the key set stays the one that verified
+	// them (authn.Verifier.Remember).
+	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Remember: true}}
 
 	// The key that vouches for callers to the apps comes from the secret store, through the sidecar.
 	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
@@ -103,13 +111,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer client.Close()
-	signer := &assertion.SecretSigner{Getter: client, Store: cfg.KeyStore, TTL: cfg.AssertionTTL}
+	signer := &assertion.SecretSigner{Getter: client, Store: cfg.KeyStore, TTL: cfg.AssertionTTL, Reuse: cfg.AssertionReuse}
 	if err := signer.Load(ctx); err != nil {
 		return fmt.Errorf("assertion signing key (secret %s in store %s): %w", assertion.SigningKeySecret, cfg.KeyStore, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go signer.Watch(ctx, log, time.Minute)
+	if _, err := profiling.Serve(ctx, log, cfg.PprofAddr); err != nil {
+		return err
+	}
 
 	// Every call the gateway makes for itself carries its own service identity; forwarded requests carry
 	// the caller's.
@@ -123,6 +134,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 			}},
 			Issuer:        cfg.ConnectorIssuer,
 			ConsumerTypes: []string{identity.ConsumerApplication, identity.ConsumerRuntime, identity.ConsumerIntegrationSystem},
+			// The signature only: whether the client still exists is asked on every request.
+			Remember: true,
 		},
 		Clients: connector,
 	}

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
-
+	"github.com/mgmtplane/mgmtplane/apps/internal/expiring"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -137,7 +138,26 @@ type Verifier struct {
 	// ConsumerTypes are the consumer types the tokens may name; nil means users and integration systems,
 	// the callers an identity provider vouches for.
 	ConsumerTypes []string
+	// Remember, when set, keeps the tokens that verified until they expire, with the key set they verified
+	// against: a client sends the same token on every request, and the signature check is most of what
+	// verifying costs. A remembered token is believed only while the key source still gives that same key
+	// set (a rotated or withdrawn key makes it check again) and only until its exp; checks beyond the token
+	// (a client's credentials still existing, ClientCredentials) run on every request all the same.
+	Remember bool
+
+	once     sync.Once
+	verified *expiring.Map[[sha256.Size]byte, verifiedToken]
 }
+
+// verifiedToken is a token that checked out, and the key set it checked out against.
+type verifiedToken struct {
+	id     identity.Identity
+	claims devtoken.Claims
+	keys   *jose.JSONWebKeySet
+}
+
+// tokenCacheSize bounds the tokens a Verifier remembers: the callers active within a token's lifetime.
+const tokenCacheSize = 10000
 
 // Errors returned by Verify, all answered with 401.
 var (
@@ -156,35 +176,70 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Identity, e
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (identity.Identity, devtoken.Claims, error) {
-	var claims devtoken.Claims
-	id, err := v.check(ctx, raw, &claims)
-	return id, claims, err
-}
-
-func (v *Verifier) check(ctx context.Context, raw string, claims *devtoken.Claims) (identity.Identity, error) {
-	tok, err := jwt.ParseSigned(raw, acceptedAlgorithms)
-	if err != nil {
-		return identity.Identity{}, ErrBadToken
-	}
-	set, err := v.Keys.Keys(ctx)
-	if err != nil {
-		return identity.Identity{}, err
-	}
-	if err := v.claims(tok, set, claims); err != nil {
-		if u, ok := v.Keys.(*URLKeys); ok && errors.Is(err, ErrBadSignature) {
-			if set, rerr := u.refresh(ctx); rerr == nil {
-				err = v.claims(tok, set, claims)
-			}
-		}
-		if err != nil {
-			return identity.Identity{}, err
-		}
-	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
-	exp := jwt.Expected{Time: now(), Issuer: v.Issuer}
+	t := now()
+	if !v.Remember {
+		var claims devtoken.Claims
+		id, _, err := v.check(ctx, raw, &claims, t)
+		return id, claims, err
+	}
+	v.once.Do(func() { v.verified = expiring.New[[sha256.Size]byte, verifiedToken](tokenCacheSize) })
+	// Keyed by a hash: the cache need not hold credentials.
+	sum := sha256.Sum256([]byte(raw))
+	if hit, ok := v.verified.Get(sum, t); ok {
+		set, err := v.Keys.Keys(ctx)
+		if err != nil {
+			return identity.Identity{}, devtoken.Claims{}, err
+		}
+		if set == hit.keys {
+			return hit.id, hit.claims, nil
+		}
+		v.verified.Delete(sum)
+	}
+	var claims devtoken.Claims
+	id, set, err := v.check(ctx, raw, &claims, t)
+	if err != nil {
+		return identity.Identity{}, devtoken.Claims{}, err
+	}
+	// Requests share the remembered identity: clipped, an append to its scopes copies instead of writing
+	// into another request's slice. Remembered until exp exactly; past it the full check (with its leeway)
+	// decides again.
+	id.Scopes = slices.Clip(id.Scopes)
+	v.verified.Put(sum, verifiedToken{id: id, claims: claims, keys: set}, claims.Expiry.Time(), t)
+	return id, claims, nil
+}
+
+// check verifies raw completely at time now and returns the caller and the key set that verified it.
+func (v *Verifier) check(ctx context.Context, raw string, claims *devtoken.Claims, now time.Time) (identity.Identity, *jose.JSONWebKeySet, error) {
+	tok, err := jwt.ParseSigned(raw, acceptedAlgorithms)
+	if err != nil {
+		return identity.Identity{}, nil, ErrBadToken
+	}
+	set, err := v.Keys.Keys(ctx)
+	if err != nil {
+		return identity.Identity{}, nil, err
+	}
+	if err := v.claims(tok, set, claims); err != nil {
+		if u, ok := v.Keys.(*URLKeys); ok && errors.Is(err, ErrBadSignature) {
+			var rerr error
+			if set, rerr = u.refresh(ctx); rerr == nil {
+				err = v.claims(tok, set, claims)
+			}
+		}
+		if err != nil {
+			return identity.Identity{}, nil, err
+		}
+	}
+	id, err := v.validate(claims, now)
+	return id, set, err
+}
+
+// validate checks a token's claims, its signature checked, at time now.
+func (v *Verifier) validate(claims *devtoken.Claims, now time.Time) (identity.Identity, error) {
+	exp := jwt.Expected{Time: now, Issuer: v.Issuer}
 	if v.Audience != "" {
 		exp.AnyAudience = jwt.Audience{v.Audience}
 	}

@@ -11,16 +11,21 @@ package assertion
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/expiring"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -61,6 +66,27 @@ type Signer struct {
 	signer jose.Signer
 	ttl    time.Duration
 	now    func() time.Time
+	// reuse is how long an assertion is handed out again for the same caller and audience (0: never); see
+	// Reuse.
+	reuse  time.Duration
+	signed *expiring.Map[string, string]
+}
+
+// cacheSize bounds the assertions a Signer keeps for reuse and the verified ones a Verifier remembers:
+// beyond the callers active within a few seconds, an entry only saves one signature.
+const cacheSize = 10000
+
+// Reuse makes s hand out an assertion it signed less than d ago again, for the same caller (every field
+// of the identity) and the same audience, instead of signing a new one on every request: signing is most
+// of what vouching costs, and an app that verified an assertion can skip checking the same one again.
+// d is at most a third of the assertion's lifetime, so that a reused assertion still has two thirds of it
+// left when it leaves the gateway. Assertions for one-time tokens are never reused.
+func (s *Signer) Reuse(d time.Duration) *Signer {
+	s.reuse = min(d, s.ttl/3)
+	if s.reuse > 0 {
+		s.signed = expiring.New[string, string](cacheSize)
+	}
+	return s
 }
 
 // NewSigner returns a signer for the private key (an ECDSA P-256 JWK with a key id) whose assertions live
@@ -85,6 +111,13 @@ func (s *Signer) Sign(id identity.Identity, audience ...string) (string, error) 
 		return "", errors.New("assertion: no audience")
 	}
 	now := s.now()
+	var key string
+	if s.signed != nil && id.ConnectorToken == "" {
+		key = reuseKey(id, audience)
+		if raw, ok := s.signed.Get(key, now); ok {
+			return raw, nil
+		}
+	}
 	var jti [12]byte
 	_, _ = rand.Read(jti[:])
 	c := Claims{
@@ -99,7 +132,30 @@ func (s *Signer) Sign(id identity.Identity, audience ...string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("sign assertion: %w", err)
 	}
+	if key != "" {
+		s.signed.Put(key, raw, now.Add(s.reuse), now)
+	}
 	return raw, nil
+}
+
+// reuseKey names a caller and audience: every field that goes into an assertion, separated by a byte
+// that none of them contains (tenants, subjects, scopes and serials are printable).
+func reuseKey(id identity.Identity, audience []string) string {
+	var b strings.Builder
+	for _, f := range []string{id.Tenant, id.Subject, id.ConsumerType, id.CertSerial} {
+		b.WriteString(f)
+		b.WriteByte(0)
+	}
+	for _, sc := range id.Scopes {
+		b.WriteString(sc)
+		b.WriteByte(1)
+	}
+	b.WriteByte(0)
+	for _, a := range audience {
+		b.WriteString(a)
+		b.WriteByte(1)
+	}
+	return b.String()
 }
 
 // Keys finds the public key with a key id; SecretKeys reads them from a Dapr secret store.
@@ -124,6 +180,21 @@ type Verifier struct {
 	// Audience is this app's Dapr app id; assertions must name it.
 	Audience string
 	Now      func() time.Time
+	// Remember, when set, keeps the assertions that verified until they expire, so that the same
+	// assertion on the next request (the gateway reuses them for a few seconds, see Signer.Reuse) skips
+	// parsing and the signature check. Every other check runs again on each request, and the key that
+	// signed it must still be in the key set under its id.
+	Remember bool
+
+	once     sync.Once
+	verified *expiring.Map[[sha256.Size]byte, verified]
+}
+
+// verified is an assertion whose signature checked out, and the key that signed it.
+type verified struct {
+	claims Claims
+	kid    string
+	key    *ecdsa.PublicKey
 }
 
 // Verify checks raw and returns the claims it carries.
@@ -131,29 +202,78 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 	if raw == "" {
 		return Claims{}, ErrMissing
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil || len(tok.Headers) != 1 {
-		return Claims{}, ErrMalformed
-	}
-	key, err := v.Keys.Key(ctx, tok.Headers[0].KeyID)
-	if err != nil {
-		return Claims{}, err
-	}
-	var c Claims
-	if err := tok.Claims(key, &c); err != nil {
-		return Claims{}, ErrSignature
-	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
+	if !v.Remember {
+		c, _, err := v.verifySignature(ctx, raw)
+		if err != nil {
+			return Claims{}, err
+		}
+		return v.validate(c, now())
+	}
+	v.once.Do(func() { v.verified = expiring.New[[sha256.Size]byte, verified](cacheSize) })
+	// Keyed by a hash: the cache need not hold credentials.
+	sum := sha256.Sum256([]byte(raw))
+	t := now()
+	if hit, ok := v.verified.Get(sum, t); ok {
+		key, err := v.Keys.Key(ctx, hit.kid)
+		if err != nil {
+			// The key was retired (or cannot be read): no assertion it signed is believed any more.
+			v.verified.Delete(sum)
+			return Claims{}, err
+		}
+		if pub, ok := key.Key.(*ecdsa.PublicKey); ok && pub.Equal(hit.key) {
+			return v.validate(hit.claims, t)
+		}
+		v.verified.Delete(sum)
+	}
+	c, sig, err := v.verifySignature(ctx, raw)
+	if err != nil {
+		return Claims{}, err
+	}
+	if c, err = v.validate(c, t); err != nil {
+		return Claims{}, err
+	}
+	if sig.key != nil {
+		// Requests share the remembered claims: clipped, an append to them copies instead of writing
+		// into another request's slice.
+		c.Scopes, c.Audience = slices.Clip(c.Scopes), slices.Clip(c.Audience)
+		sig.claims = c
+		v.verified.Put(sum, sig, c.Expiry.Time().Add(leeway), t)
+	}
+	return c, nil
+}
+
+// verifySignature parses raw and checks its signature; it returns the claims and the key that signed them.
+func (v *Verifier) verifySignature(ctx context.Context, raw string) (Claims, verified, error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return Claims{}, verified{}, ErrMalformed
+	}
+	kid := tok.Headers[0].KeyID
+	key, err := v.Keys.Key(ctx, kid)
+	if err != nil {
+		return Claims{}, verified{}, err
+	}
+	var c Claims
+	if err := tok.Claims(key, &c); err != nil {
+		return Claims{}, verified{}, ErrSignature
+	}
+	pub, _ := key.Key.(*ecdsa.PublicKey)
+	return c, verified{kid: kid, key: pub}, nil
+}
+
+// validate checks everything but the signature: lifetime, time, issuer, audience, tenant.
+func (v *Verifier) validate(c Claims, now time.Time) (Claims, error) {
 	if c.Expiry == nil || c.IssuedAt == nil || c.ID == "" {
 		return Claims{}, fmt.Errorf("%w: exp, iat and jti are required", ErrMalformed)
 	}
 	if c.Expiry.Time().Sub(c.IssuedAt.Time()) > MaxTTL {
 		return Claims{}, ErrLifetime
 	}
-	err = c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: Issuer, Time: now()}, leeway)
+	err := c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: Issuer, Time: now}, leeway)
 	switch {
 	case errors.Is(err, jwt.ErrExpired), errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
 		return Claims{}, ErrExpired

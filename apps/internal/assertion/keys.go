@@ -214,9 +214,10 @@ func EnsureLocal(publicFile, signingFile string, rotate bool) error {
 	return secret.WriteFile(signingFile, SigningKeySecret, map[string]string{SigningKeyField: priv})
 }
 
-// ForApp returns the verifier of the app appID, reading the public keys from store through its sidecar.
+// ForApp returns the verifier of the app appID, reading the public keys from store through its sidecar. It
+// remembers the assertions that verified (Verifier.Remember).
 func ForApp(g secret.Getter, store, appID string) *Verifier {
-	return &Verifier{Keys: &SecretKeys{Getter: g, Store: store}, Audience: appID}
+	return &Verifier{Keys: &SecretKeys{Getter: g, Store: store}, Audience: appID, Remember: true}
 }
 
 // SecretSigner signs with the key in the secret store and picks up a rotated key without a restart.
@@ -224,6 +225,8 @@ type SecretSigner struct {
 	Getter secret.Getter
 	Store  string
 	TTL    time.Duration
+	// Reuse is how long an assertion is handed out again for the same caller and audience (Signer.Reuse).
+	Reuse time.Duration
 
 	cur atomic.Pointer[Signer]
 	kid atomic.Pointer[string]
@@ -242,7 +245,8 @@ func (s *SecretSigner) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cur.Store(signer)
+	// A new key starts with nothing to reuse: assertions signed with the old one are not handed out again.
+	s.cur.Store(signer.Reuse(s.Reuse))
 	s.kid.Store(&key.KeyID)
 	return nil
 }
