@@ -29,7 +29,8 @@ type Inspector interface {
 // revision writes, and comparisons and applies take turns in one goroutine, so a comparison sees a
 // revision either not yet written or written whole. A correction rewrites only what differs, so the
 // sidecar's hot reload sees exactly the files it has to reload; and corrections back off (RetryMin up
-// to RetryMax) while something keeps undoing them, instead of fighting it.
+// to RetryMax) while something keeps undoing them (drift again within DriftQuiet of the last correction),
+// instead of fighting it.
 func (l *Loop) WatchDrift(ins Inspector) { l.ins = ins }
 
 // driftState is what applyLoop knows about drift; only applyLoop touches it.
@@ -39,9 +40,11 @@ type driftState struct {
 	current *revision.Revision
 	// reported is the drift last reported for current; nil when none is open.
 	reported []revision.Difference
-	// corrections paces corrections that something keeps undoing; notBefore is when the next may go.
-	corrections *retry.Backoff
-	notBefore   time.Time
+	// corrections paces corrections that something keeps undoing; notBefore is when the next may go,
+	// lastCorrection when the last went.
+	corrections    *retry.Backoff
+	notBefore      time.Time
+	lastCorrection time.Time
 	// retry fires when a correction held back may go.
 	retry <-chan time.Time
 	timer *time.Timer
@@ -87,8 +90,7 @@ func (l *Loop) watch(ctx context.Context) {
 }
 
 // checkDrift compares the runtime with the revision applied and reports and corrects what differs.
-// periodic tells a check of the clock from one a change asked for.
-func (l *Loop) checkDrift(ctx context.Context, periodic bool) {
+func (l *Loop) checkDrift(ctx context.Context) {
 	d := &l.drift
 	if l.ins == nil || d.current == nil {
 		return
@@ -109,9 +111,6 @@ func (l *Loop) checkDrift(ctx context.Context, periodic bool) {
 		return
 	}
 	if len(diffs) == 0 {
-		if periodic {
-			d.corrections.Reset() // quiet for a while: the next drift is corrected at once
-		}
 		if d.reported != nil {
 			// Gone without the agent: restored by hand, or the policy is report-only and someone undid it.
 			log.InfoContext(ctx, "the runtime runs the revision applied again")
@@ -131,13 +130,18 @@ func (l *Loop) checkDrift(ctx context.Context, periodic bool) {
 	if !rev.Corrects() {
 		return
 	}
+	if time.Since(d.lastCorrection) > l.cfg.DriftQuiet {
+		// Drift long after the last correction is someone's edit, not something undoing the agent: at once.
+		d.corrections.Reset()
+		d.notBefore = time.Time{}
+	}
 	if wait := time.Until(d.notBefore); wait > 0 {
 		log.InfoContext(ctx, "holding the correction back: something keeps undoing it", "for", wait.Round(time.Millisecond))
 		d.retryIn(wait)
 		return
 	}
-	d.notBefore = time.Now().Add(d.corrections.Next())
 	start := time.Now()
+	d.lastCorrection, d.notBefore = start, start.Add(d.corrections.Next())
 	if err := l.app.Apply(ctx, rev); err != nil {
 		log.ErrorContext(ctx, "correcting drift failed", "err", err)
 		d.retryIn(time.Until(d.notBefore))

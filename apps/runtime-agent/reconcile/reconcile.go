@@ -48,6 +48,9 @@ type Config struct {
 	// DriftSettle is how long the runtime must stay quiet after a watched change before it is compared:
 	// an editor's save or a tool's several writes are one change, not several.
 	DriftSettle time.Duration
+	// DriftQuiet is how long after a correction drift counts as something undoing the agent, which
+	// corrections then back off from; later drift is corrected at once.
+	DriftQuiet time.Duration
 }
 
 // State is the outcome of the last revision the loop handled, for health endpoints and logs.
@@ -103,6 +106,9 @@ func New(src Source, app Applier, ver Verifier, cfg Config, log *slog.Logger) *L
 	}
 	if cfg.DriftSettle <= 0 {
 		cfg.DriftSettle = 500 * time.Millisecond
+	}
+	if cfg.DriftQuiet <= 0 {
+		cfg.DriftQuiet = 5 * time.Second
 	}
 	// offered starts below every revision, so that the first configuration fetched is applied even when
 	// it is revision 0: that clears components a previous run left behind.
@@ -216,13 +222,13 @@ func (l *Loop) applyLoop(ctx context.Context) {
 			settle.Reset(l.cfg.DriftSettle)
 			continue
 		case <-settle.C:
-			l.checkDrift(ctx, false)
+			l.checkDrift(ctx)
 			continue
 		case <-checks:
-			l.checkDrift(ctx, true)
+			l.checkDrift(ctx)
 			continue
 		case <-l.drift.retry:
-			l.checkDrift(ctx, false)
+			l.checkDrift(ctx)
 			continue
 		case <-l.wake:
 		}
