@@ -78,6 +78,7 @@ type config struct {
 	// watched, or a Kubernetes watch) and every DRIFT_CHECK_INTERVAL; DRIFT_CHECK_INTERVAL=0 turns it off.
 	DriftCheckInterval time.Duration `conf:"default:30s,env:DRIFT_CHECK_INTERVAL"`
 	DriftSettle        time.Duration `conf:"default:500ms,env:DRIFT_SETTLE,help:quiet time after a change before the runtime is compared"`
+	DriftQuiet         time.Duration `conf:"default:5s,env:DRIFT_QUIET,help:drift again within this time of a correction makes corrections back off"`
 	ShutdownTimeout    time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 }
 
@@ -176,6 +177,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 		DriftCheckEvery: cfg.DriftCheckInterval,
 		DriftSettle:     cfg.DriftSettle,
+		DriftQuiet:      cfg.DriftQuiet,
 	}, log)
 	if cfg.DriftCheckInterval > 0 {
 		rl.WatchDrift(applier)
