@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,6 +238,54 @@ func TestCockpitInABrowser(t *testing.T) {
 		chromedp.Click(`//table[@id="webhooks"]//button[normalize-space(.)="Remove"]`),
 		chromedp.WaitVisible(`//table[@id="webhooks"]//td[text()="No webhooks."]`),
 	)
+
+	// Edit the application in place; the provider it was registered with stays.
+	appID := get(t, ctx, "app id", chromedp.Evaluate[string](`document.querySelector('.facts dd code').textContent`))
+	do(t, ctx, "edit the application",
+		chromedp.Click(chromedp.CSS(`#edit-app summary`)),
+		js(`document.querySelector('#ed-desc').value = 'The shop front'`),
+		chromedp.Submit(chromedp.CSS(`#ed-desc`)),
+		chromedp.WaitVisible(`//dl[@id="app-facts"]//dd[text()="The shop front"]`),
+	)
+	if got := text(t, ctx, "#app-facts"); !strings.Contains(got, "ACME") {
+		t.Fatalf("after the edit the facts are %q; the provider was lost", got)
+	}
+
+	// A bundle with an OpenAPI specification, registered as an application would: its page outlines the
+	// operations, and a document written on the page is read back rendered, the application's script gone.
+	var bundle struct {
+		AddBundle struct{ ID string }
+	}
+	ok(t, gql(t, tenant, `mutation($app: ID!, $spec: CLOB!) { addBundle(applicationID: $app, in: {name: "orders",
+		apiDefinitions: [{name: "orders-api", targetURL: "https://shop.example.com/api", spec: {data: $spec, type: OPEN_API, format: YAML}}]}) { id } }`,
+		map[string]any{"app": appID, "spec": "openapi: 3.0.3\ninfo: {title: Orders, version: '1'}\npaths:\n  /orders:\n    get: {summary: List orders}\n    post: {summary: Place an order}\n"}), &bundle)
+	do(t, ctx, "the bundle's specification",
+		chromedp.Navigate(cockpitURL("/applications/"+appID)),
+		chromedp.Click(`//a[text()="orders"]`),
+		chromedp.Click(`//a[contains(., "OPEN_API")]`),
+		chromedp.WaitVisible(chromedp.CSS(`#outline`)),
+	)
+	if got := text(t, ctx, "#outline"); !strings.Contains(got, "/orders") || !strings.Contains(got, "Place an order") || !strings.Contains(got, "OpenAPI 3.0.3") {
+		t.Fatalf("the specification's outline shows %q", got)
+	}
+	screenshot(t, ctx, "specification")
+	do(t, ctx, "add a document",
+		chromedp.Navigate(cockpitURL("/applications/"+appID+"/bundles/"+bundle.AddBundle.ID)),
+		chromedp.Click(`//summary[text()="Add a document…"]`),
+		chromedp.SendKeys(chromedp.CSS(`#doc-title`), "guide"),
+		chromedp.SendKeys(chromedp.CSS(`#doc-name`), "Ordering guide"),
+		chromedp.SendKeys(chromedp.CSS(`#doc-desc`), "How to order"),
+		js("document.querySelector('#doc-data').value = '## Steps\\n\\n1. Pick\\n2. Pay\\n\\n<script>window.pwned = 1</script>'"),
+		chromedp.Submit(chromedp.CSS(`#doc-title`)),
+		chromedp.Click(`//table[@id="documents"]//a[text()="Ordering guide"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#doc-text h2`)),
+	)
+	if got := text(t, ctx, "#doc-text"); !strings.Contains(got, "Steps") || !strings.Contains(got, "Pay") {
+		t.Fatalf("the document reads %q", got)
+	}
+	if pwned := get(t, ctx, "script from the document", chromedp.Evaluate[bool](`window.pwned === 1 || document.querySelector('#doc-text script') !== null`)); pwned {
+		t.Fatal("the document's script made it into the page")
+	}
 
 	// A template, and an application registered from it.
 	do(t, ctx, "template",
@@ -478,6 +527,29 @@ func TestCockpitInABrowser(t *testing.T) {
 		if !strings.Contains(list, "shop") {
 			t.Errorf("the viewer's list lacks the application: %q", list)
 		}
+	})
+
+	t.Run("service instances a runtime made through the System Broker", func(t *testing.T) {
+		needBroker(t)
+		const brokerTenant = "tenant-cockpit-broker"
+		w := newBrokerWorld(t, brokerTenant)
+		provision := map[string]any{"service_id": w.app, "plan_id": w.syncPlan}
+		wantOSB(t, "provision", brokerDo(t, "PUT", "/v2/service_instances/inst-cockpit", basic(w.clientID, w.secret, "2.17"), provision), http.StatusCreated, "")
+		wantOSB(t, "bind", brokerDo(t, "PUT", "/v2/service_instances/inst-cockpit/service_bindings/bind-cockpit", basic(w.clientID, w.secret, "2.17"), provision), http.StatusCreated, "")
+		bctx := browser(t)
+		signIn(t, bctx, brokerTenant, "viewer")
+		do(t, bctx, "the service instances page",
+			chromedp.Click(chromedp.CSS(`nav a[href$="/instances"]`)),
+			chromedp.WaitVisible(`//table[contains(@class, "instances")]//code[text()="inst-cockpit"]`),
+		)
+		if got := text(t, bctx, "table.instances"); !strings.Contains(got, "bind-cockpit") || !strings.Contains(got, w.runtimeID) {
+			t.Fatalf("the instances page shows %q", got)
+		}
+		screenshot(t, bctx, "service-instances")
+		do(t, bctx, "the runtime's page", chromedp.Navigate(cockpitURL("/runtimes/"+w.runtimeID)),
+			chromedp.WaitVisible(`//section[@id="runtime-instances"]//code[text()="inst-cockpit"]`))
+		do(t, bctx, "the binding's instance auth", chromedp.Click(`//section[@id="runtime-instances"]//a[code[text()="bind-cockpit"]]`),
+			chromedp.WaitVisible(`//div[@id="instance-auths"]//code[text()="bind-cockpit"]`))
 	})
 
 	t.Run("the keyboard reaches the skip link first", func(t *testing.T) {

@@ -8,7 +8,10 @@ import (
 // ClientCredentials are OAuth client credentials for an application, runtime or integration system; the
 // secret is known only in the answer that created them.
 type ClientCredentials struct {
-	AuthID       string
+	AuthID string
+	// Certificate: the credentials are a client certificate the holder got by pairing with a one-time
+	// token, so there is no client ID to show.
+	Certificate  bool
 	ClientID     string
 	ClientSecret string
 	TokenURL     string
@@ -32,8 +35,8 @@ type systemAuth struct {
 const systemAuthFields = `id auth { credential { ... on OAuthCredentialData { clientId clientSecret url } ... on BasicCredentialData { username } } }`
 
 func (a systemAuth) credentials() ClientCredentials {
-	cc := ClientCredentials{AuthID: a.ID}
-	if a.Auth != nil && a.Auth.Credential != nil {
+	cc := ClientCredentials{AuthID: a.ID, Certificate: a.Auth == nil || a.Auth.Credential == nil}
+	if !cc.Certificate {
 		c := a.Auth.Credential
 		cc.ClientID, cc.ClientSecret, cc.TokenURL = c.ClientID, c.ClientSecret, c.URL
 		if cc.ClientID == "" {

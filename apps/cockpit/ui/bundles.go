@@ -96,9 +96,9 @@ func (s *server) addDocument(w http.ResponseWriter, r *http.Request, sess *sessi
 	for _, k := range []string{"title", "displayName", "description", "kind", "data"} {
 		form[k] = strings.TrimSpace(r.PostFormValue(k))
 	}
-	if form["title"] == "" || form["displayName"] == "" || form["data"] == "" {
+	if form["title"] == "" || form["displayName"] == "" || form["description"] == "" || form["data"] == "" {
 		s.bundleForm(w, r, sess, http.StatusBadRequest, &plane.Error{Code: "INVALID_INPUT", RequestID: requestID(r),
-			Message: "A document needs a title, a display name and its text."}, form)
+			Message: "A document needs a title, a display name, a description and its text."}, form)
 		return
 	}
 	_, err := s.Plane.AddDocument(r.Context(), sess.Token, r.PathValue("bundle"), plane.Document{Title: form["title"],

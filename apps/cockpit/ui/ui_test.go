@@ -49,11 +49,16 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.tokens = append(g.tokens, r.Header.Get("Authorization"))
 	g.bodies = append(g.bodies, string(raw))
 	w.Header().Set("X-Request-Id", "rid-gw")
-	for field, data := range g.answers {
-		if strings.Contains(body.Query, field+"(") {
-			_, _ = io.WriteString(w, data)
-			return
+	// The longest key that matches wins, so a test can tell "o: runtime" (a runtime's auths) from "runtime".
+	best := ""
+	for field := range g.answers {
+		if strings.Contains(body.Query, field+"(") && len(field) > len(best) {
+			best = field
 		}
+	}
+	if best != "" {
+		_, _ = io.WriteString(w, g.answers[best])
+		return
 	}
 	_, _ = io.WriteString(w, `{"data":{}}`)
 }
@@ -384,7 +389,7 @@ func TestBundleDocuments(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "display name") || !strings.Contains(body, "# FAQ") {
 		t.Errorf("a document without a display name: %d, or the form lost what was typed", resp.StatusCode)
 	}
-	resp, _ = c.post(t, Base+"/applications/a-1/bundles/b-1/documents", url.Values{"csrf": {csrf}, "title": {"faq"}, "displayName": {"FAQ"}, "data": {"# FAQ"}})
+	resp, _ = c.post(t, Base+"/applications/a-1/bundles/b-1/documents", url.Values{"csrf": {csrf}, "title": {"faq"}, "displayName": {"FAQ"}, "description": {"Questions"}, "data": {"# FAQ"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(c.gw.bodies[len(c.gw.bodies)-1], "addDocumentToBundle") {
 		t.Errorf("add a document: %d", resp.StatusCode)
 	}
@@ -432,5 +437,23 @@ func TestServiceInstances(t *testing.T) {
 	}
 	if q := c.gw.bodies[len(c.gw.bodies)-1]; !strings.Contains(q, "runtimeId=rt-1") || !strings.Contains(q, "first=50") {
 		t.Errorf("the broker was asked %q", q)
+	}
+}
+
+// A runtime that paired with a one-time token holds a client certificate, not a client ID: it is listed as
+// such, not as an empty row.
+func TestCertificateCredentialsAreNamed(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "administrator")
+	c.gw.answers["runtime"] = `{"data":{"runtime":{"id":"r-1","name":"edge","status":{"condition":"CONNECTED","timestamp":"2026-12-01T00:00:00Z"}}}}`
+	c.gw.answers["o: runtime"] = `{"data":{"o":{"auths":[{"id":"sa-1","auth":null},{"id":"sa-2","auth":{"credential":{"clientId":"client-7","clientSecret":"","url":"https://t"}}}]}}}`
+	_, page := c.get(t, Base+"/runtimes/r-1")
+	for _, want := range []string{"Client certificate, from pairing with a one-time token", "<code>client-7</code>", `aria-label="Withdraw the client certificate"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the runtime page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<td><code></code></td>") {
+		t.Error("the runtime page lists credentials with an empty client ID")
 	}
 }
