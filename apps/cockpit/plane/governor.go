@@ -20,6 +20,12 @@ type Configuration struct {
 	RevisedBy      string       `json:"revisedBy"`
 	// RolloutStrategy is how its changes roll out (label selectors only); nil: at once.
 	RolloutStrategy *RolloutStrategy `json:"rolloutStrategy"`
+	// DriftPolicy is what agents do when a runtime's components drift: CORRECT or REPORT.
+	DriftPolicy string `json:"driftPolicy"`
+	// AutoRollback: a FAILED report of the latest revision rolls it back (one runtime only).
+	AutoRollback bool `json:"autoRollback"`
+	// RollbackReason says why, for a revision an automatic rollback made.
+	RollbackReason string `json:"rollbackReason"`
 }
 
 // RolloutStrategy is a staged rollout's plan: a canary, then batches, each soaked, with a failure budget.
@@ -121,7 +127,7 @@ type ConfigurationPage struct {
 
 const configurationFields = `id revision deleted rolledBackFrom runtimeID labelSelector { key value }
   bindings { name type metadata { name value } secretMetadata { name } scopes }
-  createdAt revisedAt revisedBy
+  createdAt revisedAt revisedBy driftPolicy autoRollback rollbackReason
   rolloutStrategy { canaryCount canaryPercent canaryLabel { key value } batchSize batchPercent soakSeconds failureBudget stepTimeoutSeconds }`
 
 // Configurations is one page of the tenant's configurations.
@@ -164,8 +170,11 @@ type ConfigurationInput struct {
 	RuntimeID     string       `json:"runtimeID,omitempty"`
 	LabelSelector []LabelMatch `json:"labelSelector,omitempty"`
 	Bindings      []Binding    `json:"bindings"`
-	// Rollout is the strategy; the input is the whole truth, so an update without it drops it.
-	Rollout *RolloutStrategy `json:"rollout,omitempty"`
+	// Rollout is the strategy; the input is the whole truth, so an update without it drops it, and the
+	// same goes for the drift policy and automatic rollback (empty and false are their defaults).
+	Rollout      *RolloutStrategy `json:"rollout,omitempty"`
+	DriftPolicy  string           `json:"driftPolicy,omitempty"`
+	AutoRollback bool             `json:"autoRollback,omitempty"`
 }
 
 // CreateConfiguration writes a new configuration and returns its ID.
@@ -208,15 +217,51 @@ type RuntimeConfig struct {
 		ConfigurationID string `json:"configurationID"`
 		Revision        int    `json:"revision"`
 	} `json:"sources"`
-	Status *ApplyStatus `json:"status"`
+	DriftPolicy string       `json:"driftPolicy"`
+	Status      *ApplyStatus `json:"status"`
+	// State is what the runtime should run against what its agent applied, with its drift.
+	State *ConfigState `json:"state"`
 }
 
-// ApplyStatus is an agent's report about applying a revision of its runtime's configuration.
+// ApplyStatus is an agent's report about applying a revision of its runtime's configuration, or about
+// the runtime drifting from it.
 type ApplyStatus struct {
-	Revision   int       `json:"revision"`
-	Status     string    `json:"status"`
-	Reason     string    `json:"reason"`
-	ReportedAt time.Time `json:"reportedAt"`
+	Revision       int         `json:"revision"`
+	Status         string      `json:"status"`
+	Reason         string      `json:"reason"`
+	ReportedAt     time.Time   `json:"reportedAt"`
+	Drift          []DriftItem `json:"drift"`
+	DriftCorrected bool        `json:"driftCorrected"`
+}
+
+// DriftItem is one difference between what a runtime runs and what its agent applied.
+type DriftItem struct {
+	Component string `json:"component"`
+	Kind      string `json:"kind"`
+	Resource  string `json:"resource"`
+}
+
+// ConfigState is a runtime's desired against applied revision, its last drift and automatic rollback.
+type ConfigState struct {
+	DesiredRevision int        `json:"desiredRevision"`
+	AppliedRevision *int       `json:"appliedRevision"`
+	AppliedAt       *time.Time `json:"appliedAt"`
+	InSync          bool       `json:"inSync"`
+	Drift           *struct {
+		Revision   int         `json:"revision"`
+		Items      []DriftItem `json:"items"`
+		DetectedAt time.Time   `json:"detectedAt"`
+		ResolvedAt *time.Time  `json:"resolvedAt"`
+		Corrected  bool        `json:"corrected"`
+	} `json:"drift"`
+	LastAutoRollback *struct {
+		ConfigurationID  string    `json:"configurationID"`
+		FailedRevision   int       `json:"failedRevision"`
+		RestoredRevision int       `json:"restoredRevision"`
+		NewRevision      int       `json:"newRevision"`
+		Reason           string    `json:"reason"`
+		At               time.Time `json:"at"`
+	} `json:"lastAutoRollback"`
 }
 
 // RuntimeConfiguration reads a runtime's effective configuration and its agent's last report, at once
@@ -225,13 +270,19 @@ func (c *Client) RuntimeConfiguration(ctx context.Context, token, runtimeID stri
 	var raw struct {
 		RC     RuntimeConfig `json:"runtimeConfiguration"`
 		Status *ApplyStatus  `json:"runtimeConfigurationStatus"`
+		State  *ConfigState  `json:"runtimeConfigurationState"`
 	}
 	err := c.Do(ctx, token, Governor, `query RuntimeConfiguration($id: ID!) {
-  runtimeConfiguration(runtimeID: $id) { revision bindings { name type } sources { configurationID revision } }
-  runtimeConfigurationStatus(runtimeID: $id) { revision status reason reportedAt }
+  runtimeConfiguration(runtimeID: $id) { revision driftPolicy bindings { name type } sources { configurationID revision } }
+  runtimeConfigurationStatus(runtimeID: $id) { revision status reason reportedAt drift { component kind resource } driftCorrected }
+  runtimeConfigurationState(runtimeID: $id) {
+    desiredRevision appliedRevision appliedAt inSync
+    drift { revision items { component kind resource } detectedAt resolvedAt corrected }
+    lastAutoRollback { configurationID failedRevision restoredRevision newRevision reason at }
+  }
 }`, map[string]any{"id": runtimeID}, &raw)
 	rc := raw.RC
-	rc.Status = raw.Status
+	rc.Status, rc.State = raw.Status, raw.State
 	return rc, err
 }
 

@@ -96,14 +96,21 @@ func parseSelector(s string) ([]plane.LabelMatch, error) {
 func (s *server) createConfiguration(w http.ResponseWriter, r *http.Request, sess *session.Session) {
 	b, form, err := bindingForm(r)
 	form["target"], form["runtimeID"], form["selector"] = r.PostFormValue("target"), strings.TrimSpace(r.PostFormValue("runtimeID")), strings.TrimSpace(r.PostFormValue("selector"))
+	form["driftPolicy"], form["autoRollback"] = r.PostFormValue("driftPolicy"), r.PostFormValue("autoRollback")
 	in := plane.ConfigurationInput{Bindings: []plane.Binding{b}}
+	switch form["driftPolicy"] {
+	case "", "CORRECT", "REPORT":
+		in.DriftPolicy = form["driftPolicy"]
+	default:
+		err = errors.Join(err, fmt.Errorf("drift policy: CORRECT or REPORT"))
+	}
 	if form["target"] == "selector" {
 		sel, serr := parseSelector(form["selector"])
 		strategy, rerr := strategyForm(r, form)
 		err = errors.Join(err, serr, rerr)
 		in.LabelSelector, in.Rollout = sel, strategy
 	} else {
-		in.RuntimeID = form["runtimeID"]
+		in.RuntimeID, in.AutoRollback = form["runtimeID"], form["autoRollback"] == "on"
 	}
 	if err != nil {
 		s.configurationList(w, r, sess, http.StatusBadRequest, &plane.Error{Code: "INVALID_INPUT", Message: err.Error(), RequestID: requestID(r)}, form)
@@ -295,7 +302,7 @@ func (s *server) rewrite(w http.ResponseWriter, r *http.Request, sess *session.S
 	}
 	if err == nil {
 		in := plane.ConfigurationInput{RuntimeID: cfg.RuntimeID, LabelSelector: cfg.LabelSelector, Bindings: change(cfg.Bindings),
-			Rollout: cfg.RolloutStrategy}
+			Rollout: cfg.RolloutStrategy, DriftPolicy: cfg.DriftPolicy, AutoRollback: cfg.AutoRollback}
 		err = s.Plane.UpdateConfiguration(r.Context(), sess.Token, id, in)
 	}
 	s.finish(w, r, err, Base+"/configurations/"+id, s.configurationAgain(w, r, sess, form))

@@ -298,15 +298,15 @@ func TestInstanceAuthsCanBeAnsweredFromTheBundle(t *testing.T) {
 	}
 }
 
-// Changing a binding rewrites the whole configuration, which must keep its rollout strategy: the input is
-// the whole truth, and one without it would drop the strategy.
+// Changing a binding rewrites the whole configuration, which must keep its rollout strategy and drift
+// policy: the input is the whole truth, and one without them would drop them.
 func TestBindingChangesKeepTheRolloutStrategy(t *testing.T) {
 	c := newCockpit(t, true)
 	csrf := c.signIn(t, "t1", "administrator")
 	c.gw.answers["configuration"] = `{"data":{"configuration":{"id":"c-1","revision":1,"labelSelector":[{"key":"env","value":"prod"}],
 		"bindings":[{"name":"a","type":"bindings.http","metadata":[{"name":"url","value":"http://x"}],"secretMetadata":[{"name":"securityToken"}],"scopes":[]}],
 		"createdAt":"2026-12-01T00:00:00Z","revisedAt":"2026-12-01T00:00:00Z",
-		"rolloutStrategy":{"canaryCount":1,"batchSize":2,"soakSeconds":30,"failureBudget":0,"stepTimeoutSeconds":600}}}}`
+		"rolloutStrategy":{"canaryCount":1,"batchSize":2,"soakSeconds":30,"failureBudget":0,"stepTimeoutSeconds":600},"driftPolicy":"REPORT"}}}`
 	resp, _ := c.post(t, Base+"/configurations/c-1/bindings", url.Values{"csrf": {csrf}, "name": {"b"}, "type": {"bindings.http"}, "metadata": {"url=http://y"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("add a binding: %d", resp.StatusCode)
@@ -320,15 +320,17 @@ func TestBindingChangesKeepTheRolloutStrategy(t *testing.T) {
 	var sent struct {
 		Variables struct {
 			In struct {
-				Rollout  map[string]any   `json:"rollout"`
-				Bindings []map[string]any `json:"bindings"`
+				Rollout     map[string]any   `json:"rollout"`
+				Bindings    []map[string]any `json:"bindings"`
+				DriftPolicy string           `json:"driftPolicy"`
 			} `json:"in"`
 		} `json:"variables"`
 	}
 	if err := json.Unmarshal([]byte(update), &sent); err != nil {
 		t.Fatalf("no update sent: %v", err)
 	}
-	if sent.Variables.In.Rollout["canaryCount"] != float64(1) || sent.Variables.In.Rollout["soakSeconds"] != float64(30) || len(sent.Variables.In.Bindings) != 2 {
+	if sent.Variables.In.Rollout["canaryCount"] != float64(1) || sent.Variables.In.Rollout["soakSeconds"] != float64(30) || len(sent.Variables.In.Bindings) != 2 ||
+		sent.Variables.In.DriftPolicy != "REPORT" {
 		t.Errorf("the update sent %s", update)
 	}
 	if strings.Contains(update, `"securityToken","value"`) {
@@ -455,5 +457,23 @@ func TestCertificateCredentialsAreNamed(t *testing.T) {
 	}
 	if strings.Contains(page, "<td><code></code></td>") {
 		t.Error("the runtime page lists credentials with an empty client ID")
+	}
+}
+
+// A runtime's page shows whether it runs what it should, its last drift and an automatic rollback.
+func TestRuntimeDriftIsShown(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "administrator")
+	c.gw.answers["runtime"] = `{"data":{"runtime":{"id":"r-1","name":"edge","status":{"condition":"CONNECTED","timestamp":"2026-12-01T00:00:00Z"}}}}`
+	c.gw.answers["runtimeConfiguration"] = `{"data":{"runtimeConfiguration":{"revision":3,"driftPolicy":"REPORT","bindings":[],"sources":[]},
+		"runtimeConfigurationStatus":{"revision":3,"status":"DRIFTED","reportedAt":"2026-12-01T00:00:00Z","drift":[{"component":"logging","kind":"MISSING","resource":"COMPONENT"}],"driftCorrected":false},
+		"runtimeConfigurationState":{"desiredRevision":3,"appliedRevision":3,"inSync":false,
+			"drift":{"revision":3,"items":[{"component":"logging","kind":"MISSING","resource":"COMPONENT"}],"detectedAt":"2026-12-01T00:00:00Z","resolvedAt":null,"corrected":false},
+			"lastAutoRollback":{"configurationID":"c-9","failedRevision":4,"restoredRevision":2,"newRevision":5,"reason":"the agent reported revision 4 FAILED","at":"2026-12-01T00:00:00Z"}}}}`
+	_, page := c.get(t, Base+"/runtimes/r-1")
+	for _, want := range []string{"DRIFTED", "logging: component missing", "still drifted", "only reported", "revision 4 failed, back to 2 as revision 5", "/configurations/c-9"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the runtime page lacks %q", want)
+		}
 	}
 }
