@@ -411,3 +411,76 @@ func TestRolloutThroughGraphQL(t *testing.T) {
 		t.Fatalf("rollout of nothing: %s", out)
 	}
 }
+
+// The agent's drift reports and the runtime's state go through GraphQL as the Cockpit and the agent send
+// them: a DRIFTED report with its items, the correction, and the state that shows both.
+func TestDriftThroughGraphQL(t *testing.T) {
+	c := newClient(t)
+	var created struct{ CreateConfiguration struct{ ID string } }
+	c.MustPost(`mutation($in: ConfigurationInput!) { createConfiguration(in: $in) { id } }`, &created, as(admin),
+		client.Var("in", map[string]any{"runtimeID": "rt-1", "bindings": []any{logBinding("http://a", secret)}, "driftPolicy": "REPORT", "autoRollback": true}))
+	var eff struct {
+		RuntimeConfiguration struct {
+			Revision    int
+			DriftPolicy string
+		}
+	}
+	c.MustPost(`{ runtimeConfiguration(runtimeID: "rt-1") { revision driftPolicy } }`, &eff, as(runtime1))
+	if eff.RuntimeConfiguration.DriftPolicy != "REPORT" {
+		t.Fatalf("effective configuration %+v", eff.RuntimeConfiguration)
+	}
+	report := `mutation($rev: Int!, $status: ConfigurationApplyStatus!, $drift: [DriftItemInput!], $corrected: Boolean) {
+		reportConfigurationStatus(runtimeID: "rt-1", revision: $rev, status: $status, drift: $drift, driftCorrected: $corrected) {
+			status drift { component kind resource } driftCorrected } }`
+	drift := []any{map[string]any{"component": "log", "kind": "MODIFIED", "resource": "SECRET"}}
+	c.MustPost(report, &map[string]any{}, as(runtime1), client.Var("rev", eff.RuntimeConfiguration.Revision), client.Var("status", "APPLIED"))
+	var drifted struct {
+		ReportConfigurationStatus struct {
+			Status         string
+			Drift          []struct{ Component, Kind, Resource string }
+			DriftCorrected bool
+		}
+	}
+	c.MustPost(report, &drifted, as(runtime1), client.Var("rev", eff.RuntimeConfiguration.Revision), client.Var("status", "DRIFTED"), client.Var("drift", drift))
+	if d := drifted.ReportConfigurationStatus; d.Status != "DRIFTED" || len(d.Drift) != 1 || d.Drift[0].Kind != "MODIFIED" || d.Drift[0].Resource != "SECRET" {
+		t.Fatalf("DRIFTED report answered %+v", d)
+	}
+	const stateQuery = `{ runtimeConfigurationState(runtimeID: "rt-1") { desiredRevision appliedRevision inSync
+		drift { items { component } resolvedAt corrected } } }`
+	var st struct {
+		RuntimeConfigurationState struct {
+			DesiredRevision, AppliedRevision int
+			InSync                           bool
+			Drift                            struct {
+				Items      []struct{ Component string }
+				ResolvedAt *string
+				Corrected  bool
+			}
+		}
+	}
+	c.MustPost(stateQuery, &st, as(reader))
+	if s := st.RuntimeConfigurationState; s.InSync || s.AppliedRevision != s.DesiredRevision || len(s.Drift.Items) != 1 || s.Drift.ResolvedAt != nil {
+		t.Fatalf("state while drifted: %+v", s)
+	}
+	c.MustPost(report, &map[string]any{}, as(runtime1), client.Var("rev", eff.RuntimeConfiguration.Revision), client.Var("status", "APPLIED"),
+		client.Var("drift", drift), client.Var("corrected", true))
+	c.MustPost(stateQuery, &st, as(reader))
+	if s := st.RuntimeConfigurationState; !s.InSync || s.Drift.ResolvedAt == nil || !s.Drift.Corrected {
+		t.Fatalf("state after the correction: %+v", s)
+	}
+
+	var cfg struct {
+		Configuration struct {
+			DriftPolicy  string
+			AutoRollback bool
+		}
+	}
+	c.MustPost(`query($id: ID!) { configuration(id: $id) { driftPolicy autoRollback } }`, &cfg, as(reader), client.Var("id", created.CreateConfiguration.ID))
+	if cfg.Configuration.DriftPolicy != "REPORT" || !cfg.Configuration.AutoRollback {
+		t.Fatalf("configuration %+v", cfg.Configuration)
+	}
+	// The state is for readers of configurations, not for the runtime itself.
+	if _, errs := raw(t, c, stateQuery, as(runtime1)); len(errs) == 0 || errs[0].Extensions["code"] != "FORBIDDEN" {
+		t.Fatalf("the runtime read its state: %+v", errs)
+	}
+}
