@@ -229,7 +229,8 @@ func (f *Fleet) Change(ctx context.Context, configID, marker string, timeout tim
 	var out Fanout
 	start := time.Now()
 	if err := f.cfg.Admin.UpdateConfiguration(ctx, configID, f.cfg.LabelKey, f.cfg.LabelValue, marker); err != nil {
-		return out, err
+		// It may still land; the agents that get it meanwhile are not counted, since its start is unknown.
+		return Fanout{Missed: len(f.Agents)}, err
 	}
 	out.Write = time.Since(start)
 	deadline := start.Add(timeout)
