@@ -250,3 +250,37 @@ func TestAutoRollbackOfASingleRuntimeConfiguration(t *testing.T) {
 	_, err = e.svc.Create(user, sel)
 	wantCode(t, err, apperr.CodeInvalidInput)
 }
+
+// A runtime that applied a rollout's revision and then drifted has still applied it: drift is someone's
+// change to the runtime, which its agent restores, not the revision failing, so the rollout goes on.
+func TestDriftedRuntimeDoesNotHoldARolloutBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := asUser("t1")
+	for _, id := range []string{"rt-00", "rt-01"} {
+		e.director.set("t1", id, map[string]any{"env": "prod"})
+	}
+	sel := map[string]string{"env": "prod"}
+	c := mustCreate(t, ctx, e.svc, forLabels(sel, httpBinding("log", "http://v1")))
+	staged := forLabels(sel, httpBinding("log", "http://v2"))
+	staged.Rollout = &configuration.Strategy{CanaryCount: 1, BatchSize: 1}
+	if _, err := e.svc.Update(ctx, c.ID, staged); err != nil {
+		t.Fatal(err)
+	}
+	rt := asRuntime("t1", "rt-00")
+	eff, err := e.svc.Effective(rt, "rt-00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ReportStatus(rt, "rt-00", eff.Revision, "APPLIED", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Report(rt, configuration.Report{RuntimeID: "rt-00", Revision: eff.Revision, Status: "DRIFTED",
+		Drift: []configuration.DriftItem{{Component: "log", Kind: configuration.DriftMissing, Resource: configuration.DriftComponent}}}); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, e.svc)
+	ro, err := e.svc.RolloutOf(ctx, c.ID)
+	if err != nil || ro.Phase != configuration.PhaseProgressing || ro.Step != 1 || ro.Runtimes[0].State != configuration.RuntimeApplied {
+		t.Fatalf("rollout with a drifted canary: %+v, %v", ro, err)
+	}
+}

@@ -357,7 +357,9 @@ func (s *Service) observe(ctx context.Context, id string, from, to int, runtimeI
 		}
 		o := observed{Observation: Observation{Left: left}}
 		switch st.Status {
-		case StatusApplied:
+		case StatusApplied, StatusDrifted:
+			// A drifted runtime did apply the revision; drift is someone's change to it, not the revision's
+			// failure, and the agent restores it (or was told to leave it).
 			o.AppliedRevision = rev
 			o.Applied = rev == to
 		case StatusFailed:
