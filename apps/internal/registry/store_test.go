@@ -94,3 +94,40 @@ func TestLongKeysAreShortenedAndStayApart(t *testing.T) {
 		t.Fatal("a second entity claimed a long unique key")
 	}
 }
+
+// loser is a store on which another replica commits first, again and again: the first n transactions
+// fail their ETag checks.
+type loser struct {
+	*memstate.Store
+	mu   sync.Mutex
+	lose int
+}
+
+func (l *loser) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
+	l.mu.Lock()
+	lost := l.lose > 0
+	l.lose--
+	l.mu.Unlock()
+	if lost {
+		return fmt.Errorf("possible etag mismatch. error from state store: etag mismatch")
+	}
+	return l.Store.ExecuteStateTransaction(ctx, store, meta, ops)
+}
+
+// A writer that loses many times in a row to another replica keeps trying within its time budget, instead
+// of failing after a fixed number of attempts: each loss was someone else's progress.
+func TestWriterLosingManyTimesStillCommits(t *testing.T) {
+	st := &loser{Store: memstate.New(), lose: 30}
+	reg := registry.New(st, "registry")
+	s := registry.Scope{Tenant: "t1", Kind: "widget"}
+	err := reg.Mutate(context.Background(), s, "w1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: map[string]string{"name": "w1"}}, nil
+	})
+	if err != nil {
+		t.Fatalf("after 30 conflicts: %v", err)
+	}
+	var got map[string]string
+	if err := reg.Get(context.Background(), s, "w1", &got); err != nil || got["name"] != "w1" {
+		t.Fatalf("%v %v", got, err)
+	}
+}
