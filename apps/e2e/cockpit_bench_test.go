@@ -56,3 +56,24 @@ func measureCockpitPages(b *testing.B, c *http.Client, query string, wantTotal i
 	}
 	reportLatency(b, durations)
 }
+
+// measureCockpitSearch finds an application by name (given unnormalized, as a person types it) b.N times
+// and reports p50/p99; the page must list exactly that one application.
+func measureCockpitSearch(b *testing.B, c *http.Client, name string) {
+	durations := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		resp, err := c.Get(cockpitURL("/applications?name=" + url.QueryEscape(name)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		durations = append(durations, time.Since(start))
+		if page := string(body); resp.StatusCode != http.StatusOK || len(listedApplications.FindAllString(page, -1)) != 1 ||
+			!strings.Contains(page, "The application named") {
+			b.Fatalf("finding %q (%d) lists %d applications, want 1", name, resp.StatusCode, len(listedApplications.FindAllString(page, -1)))
+		}
+	}
+	reportLatency(b, durations)
+}

@@ -251,6 +251,17 @@ func TestCockpitInABrowser(t *testing.T) {
 		t.Fatalf("after the edit the facts are %q; the provider was lost", got)
 	}
 
+	// Found by name, typed as a person types it.
+	do(t, ctx, "find the application by name",
+		chromedp.Navigate(cockpitURL("/applications")),
+		chromedp.SendKeys(chromedp.CSS(`#app-search`), "SHOP"),
+		chromedp.Submit(chromedp.CSS(`#app-search`)),
+		chromedp.WaitVisible(`//div[@id="app-list"]//a[text()="shop"]`),
+	)
+	if got := get(t, ctx, "rows found", chromedp.Evaluate[int](`document.querySelectorAll('#app-list tbody a').length`)); got != 1 {
+		t.Fatalf("finding shop lists %d applications", got)
+	}
+
 	// A bundle with an OpenAPI specification, registered as an application would: its page outlines the
 	// operations, and a document written on the page is read back rendered, the application's script gone.
 	var bundle struct {

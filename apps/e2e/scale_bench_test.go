@@ -151,5 +151,8 @@ func BenchmarkApplicationsAtScale(b *testing.B) {
 		b.Run(fmt.Sprintf("apps=%d/cockpit-label-filtered-page", n), func(b *testing.B) {
 			measureCockpitPages(b, user, "filter=group%3Dg3", n/10)
 		})
+		b.Run(fmt.Sprintf("apps=%d/cockpit-find-by-name", n), func(b *testing.B) {
+			measureCockpitSearch(b, user, fmt.Sprintf("APP %07d", n*9/10))
+		})
 	}
 }

@@ -122,6 +122,17 @@ func (c *Client) Applications(ctx context.Context, token string, filters []Label
 	return out.Applications, err
 }
 
+// ApplicationByName is the application with this name (names compare normalized, as in Compass), or nil.
+func (c *Client) ApplicationByName(ctx context.Context, token, name string) (*Application, error) {
+	var out struct {
+		Application *Application `json:"applicationByName"`
+	}
+	err := c.Do(ctx, token, Director, `query ApplicationByName($name: String!) {
+  applicationByName(name: $name) { `+applicationListFields+` }
+}`, map[string]any{"name": name}, &out)
+	return out.Application, err
+}
+
 // Application is one application with its webhooks and bundles, or nil when there is none with this ID.
 func (c *Client) Application(ctx context.Context, token, id string) (*Application, error) {
 	var out struct {

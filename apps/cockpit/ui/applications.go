@@ -15,6 +15,8 @@ type listView[T any] struct {
 	Page   T
 	Filter string
 	After  string
+	// Name is the name searched for; the page then holds the application of that name, if any.
+	Name string
 	// Form holds what a failed form on the page was sent with, to show it again.
 	Form map[string]string
 }
@@ -25,8 +27,19 @@ func (s *server) applications(w http.ResponseWriter, r *http.Request, sess *sess
 
 func (s *server) applicationList(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, formErr *plane.Error, form map[string]string) {
 	q := r.URL.Query()
-	filter, after := q.Get("filter"), q.Get("after")
-	page, err := s.Plane.Applications(r.Context(), sess.Token, plane.ParseFilter(filter), PageSize, after)
+	filter, after, name := q.Get("filter"), q.Get("after"), strings.TrimSpace(q.Get("name"))
+	var page plane.ApplicationPage
+	var err error
+	if name != "" {
+		// A name is unique in a tenant, so the Director finds it in one read however many there are.
+		var app *plane.Application
+		if app, err = s.Plane.ApplicationByName(r.Context(), sess.Token, name); app != nil {
+			page.Data, page.TotalCount = []plane.Application{*app}, 1
+		}
+		filter, after = "", ""
+	} else {
+		page, err = s.Plane.Applications(r.Context(), sess.Token, plane.ParseFilter(filter), PageSize, after)
+	}
 	if err != nil {
 		status, formErr = s.apiError(r, err)
 	}
@@ -35,7 +48,7 @@ func (s *server) applicationList(w http.ResponseWriter, r *http.Request, sess *s
 		ids = append(ids, a.ID)
 	}
 	s.render(w, r, status, "applications", &view{Title: "Applications", Nav: "applications", Session: sess, Err: formErr,
-		Live: watch(sess, ids...), Data: listView[plane.ApplicationPage]{Page: page, Filter: filter, After: after, Form: form}})
+		Live: watch(sess, ids...), Data: listView[plane.ApplicationPage]{Page: page, Filter: filter, After: after, Name: name, Form: form}})
 }
 
 func (s *server) registerApplication(w http.ResponseWriter, r *http.Request, sess *session.Session) {

@@ -477,3 +477,20 @@ func TestRuntimeDriftIsShown(t *testing.T) {
 		}
 	}
 }
+
+func TestFindApplicationByName(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "viewer")
+	_, page := c.get(t, Base+"/applications?name=App+Shop")
+	if !strings.Contains(page, "No application is named App Shop") {
+		t.Errorf("a name nobody has: the page does not say so")
+	}
+	c.gw.answers["applicationByName"] = `{"data":{"applicationByName":{"id":"a-7","name":"app-shop","labels":{},"status":{"condition":"INITIAL","timestamp":"2026-12-01T00:00:00Z"},"bundles":{"totalCount":0}}}}`
+	_, page = c.get(t, Base+"/applications?name=App+Shop&filter=env%3Dprod")
+	if !strings.Contains(page, `<a href="/cockpit/applications/a-7">app-shop</a>`) || !strings.Contains(page, "The application named App Shop") {
+		t.Errorf("the application found is not listed:\n%s", page)
+	}
+	if q := c.gw.bodies[len(c.gw.bodies)-1]; !strings.Contains(q, `"name":"App Shop"`) || strings.Contains(q, "filter") {
+		t.Errorf("the Director was asked %s", q)
+	}
+}

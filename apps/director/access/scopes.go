@@ -14,6 +14,7 @@ const anyCaller = gqlserver.AnyCaller
 var scopeOf = map[string]string{
 	// queries
 	"applications": identity.ScopeApplicationRead, "application": identity.ScopeApplicationRead,
+	"applicationByName":      identity.ScopeApplicationRead,
 	"applicationsForRuntime": identity.ScopeApplicationRead, "bundleByInstanceAuth": identity.ScopeApplicationRead,
 	"bundleInstanceAuth": identity.ScopeApplicationRead,
 	"runtimes":           identity.ScopeRuntimeRead, "runtime": identity.ScopeRuntimeRead,

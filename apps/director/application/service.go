@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -264,6 +265,32 @@ func (s *Service) Get(ctx context.Context, id string) (*model.Application, error
 		return nil, access.NotAllowed()
 	}
 	return app, nil
+}
+
+// ByName finds the tenant's application with this name, compared as Compass compares names (normalized:
+// "App Shop" finds "app-shop"). It reads the unique key every application holds, so it costs one read
+// however many applications the tenant has; the caller sees it only where Get would show it.
+func (s *Service) ByName(ctx context.Context, name string) (*model.Application, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, apperr.Invalid("name: required")
+	}
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.store.Owner(ctx, sc, nameKey(name))
+	if errors.Is(err, registry.ErrNotFound) {
+		// Applications stored before names were normalized hold the name as it was given (see nameKey).
+		id, err = s.store.Owner(ctx, sc, "name:"+name)
+	}
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, apperr.NotFound("application", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find application %q: %w", name, err)
+	}
+	return s.Get(ctx, id)
 }
 
 // List returns a page of the calling tenant's applications matching filters, oldest first. An application

@@ -96,3 +96,32 @@ func TestNamesFreeFormUniqueWhenNormalized(t *testing.T) {
 		t.Fatalf("after unregistering app@wordpress: %v", err)
 	}
 }
+
+// An application is found by its name as names compare (normalized), in its own tenant only.
+func TestByName(t *testing.T) {
+	reg := directortest.Registry()
+	apps := application.NewService(reg, label.NewDefinitions(reg))
+	ctx := directortest.Tenant("t1")
+	shop, err := apps.Register(ctx, model.ApplicationRegisterInput{Name: "App Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apps.Register(ctx, model.ApplicationRegisterInput{Name: "crm"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"App Shop", "app@shop", " mp-app-shop "} {
+		got, err := apps.ByName(ctx, name)
+		if err != nil || got.ID != shop.ID {
+			t.Errorf("ByName(%q) = %+v, %v; want %s", name, got, err, shop.ID)
+		}
+	}
+	if _, err := apps.ByName(ctx, "shop"); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Errorf("a name no application has: %v", err)
+	}
+	if _, err := apps.ByName(directortest.Tenant("t2"), "App Shop"); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Errorf("another tenant finds t1's application: %v", err)
+	}
+	if _, err := apps.ByName(ctx, "  "); apperr.CodeOf(err) != apperr.CodeInvalidInput {
+		t.Errorf("an empty name: %v", err)
+	}
+}

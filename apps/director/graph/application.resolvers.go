@@ -79,6 +79,11 @@ func (r *queryResolver) Application(ctx context.Context, id string) (*model.Appl
 	return forCaller(ctx, app), err
 }
 
+func (r *queryResolver) ApplicationByName(ctx context.Context, name string) (*model.Application, error) {
+	app, err := nullIfNotFound(r.Apps.ByName(ctx, name))
+	return forCaller(ctx, app), err
+}
+
 func (r *queryResolver) ApplicationsForRuntime(ctx context.Context, runtimeID string, first *int, after *string) (*model.ApplicationPage, error) {
 	rt, err := r.RuntimeSvc.Get(ctx, runtimeID)
 	if err != nil {
