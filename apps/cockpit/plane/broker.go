@@ -48,24 +48,11 @@ func (c *Client) ServiceInstances(ctx context.Context, token, runtimeID string, 
 		q.Set("after", after)
 	}
 	var page ServiceInstancePage
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Gateway+"/broker/v1/instances?"+q.Encode(), nil)
+	resp, rid, err := c.send(ctx, token, http.MethodGet, "/broker/v1/instances?"+q.Encode(), nil)
 	if err != nil {
-		return page, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	rid, _ := ctx.Value(requestIDKey{}).(string)
-	if rid != "" {
-		req.Header.Set("X-Request-Id", rid)
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return page, fmt.Errorf("%w: %w", &Error{Code: "UNAVAILABLE", Message: "the gateway cannot be reached now; try again shortly", RequestID: rid}, err)
+		return page, err
 	}
 	defer resp.Body.Close()
-	if id := resp.Header.Get("X-Request-Id"); id != "" {
-		rid = id
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return page, fmt.Errorf("%w: %w", &Error{Code: "UNAVAILABLE", Message: "the System Broker's answer was cut off", RequestID: rid}, err)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -59,26 +60,11 @@ func (c *Client) Do(ctx context.Context, token string, api API, query string, va
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Gateway+"/"+string(api)+"/graphql", bytes.NewReader(body))
+	resp, rid, err := c.send(ctx, token, http.MethodPost, "/"+string(api)+"/graphql", bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	rid, _ := ctx.Value(requestIDKey{}).(string)
-	if rid != "" {
-		req.Header.Set("X-Request-Id", rid)
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		// The address stays in the log, not on the page.
-		return fmt.Errorf("%w: %w", &Error{Code: "UNAVAILABLE", Message: "the gateway cannot be reached now; try again shortly", RequestID: rid}, err)
+		return err
 	}
 	defer resp.Body.Close()
-	if id := resp.Header.Get("X-Request-Id"); id != "" {
-		rid = id
-	}
 	err = gqlclient.Decode(resp.StatusCode, resp.Body, 0, out)
 	var gerr *gqlclient.Error
 	var serr *gqlclient.StatusError
@@ -91,6 +77,33 @@ func (c *Client) Do(ctx context.Context, token string, api API, query string, va
 		return fmt.Errorf("%w: %w", &Error{Code: "UNAVAILABLE", Message: fmt.Sprintf("the %s API answered %d", api, serr.Status), RequestID: rid}, err)
 	}
 	return fmt.Errorf("%w: %w", &Error{Code: "INTERNAL", Message: "the answer could not be read", RequestID: rid}, err)
+}
+
+// send makes one call to the gateway as the holder of token, carrying the page's request ID. It answers
+// the gateway's request ID for the call, which is the one its logs and the apps' know.
+func (c *Client) send(ctx context.Context, token, method, path string, body io.Reader) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.Gateway+path, body)
+	if err != nil {
+		return nil, "", fmt.Errorf("build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	rid, _ := ctx.Value(requestIDKey{}).(string)
+	if rid != "" {
+		req.Header.Set("X-Request-Id", rid)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		// The address stays in the log, not on the page.
+		return nil, rid, fmt.Errorf("%w: %w", &Error{Code: "UNAVAILABLE", Message: "the gateway cannot be reached now; try again shortly", RequestID: rid}, err)
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		rid = id
+	}
+	return resp, rid, nil
 }
 
 // PageInfo is a page's place in a list.
