@@ -8,6 +8,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
@@ -87,7 +89,7 @@ func (s *Service) Report(ctx context.Context, r Report) (*Status, error) {
 		if ev := followDrift(sc.Tenant, prev, st); ev != nil {
 			events = append(events, registry.Event{Topic: TopicDrift, Data: ev})
 		}
-		return registry.Change{Data: st, Events: events}, nil
+		return registry.Change{Data: st, Events: events, Indexes: statusIndexes(st)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store status of runtime %s: %w", r.RuntimeID, err)
@@ -117,7 +119,7 @@ func (s *Service) recordAutoRollback(ctx context.Context, sc registry.Scope, run
 			}
 		}
 		st.LastAutoRollback = auto
-		return registry.Change{Data: &st}, nil
+		return registry.Change{Data: &st, Indexes: statusIndexes(&st)}, nil
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "record automatic rollback with the runtime's status", "runtime", runtimeID, "err", err)
@@ -144,4 +146,50 @@ func (s *Service) Status(ctx context.Context, runtimeID string) (*Status, error)
 		return nil, fmt.Errorf("read status of runtime %s: %w", runtimeID, err)
 	}
 	return &st, nil
+}
+
+// statusIndex lists the runtimes whose last report has one status, so that what needs attention (FAILED,
+// DRIFTED) is found without reading every runtime's report. Every write of a report names it: a write
+// without it would take the runtime out of the list.
+func statusIndex(status string) string { return "status/" + status }
+
+func statusIndexes(st *Status) []string { return []string{statusIndex(st.Status)} }
+
+// StatusPage is one page of runtimes' last reports.
+type StatusPage struct {
+	Items       []*Status
+	StartCursor string
+	EndCursor   string
+	HasNextPage bool
+	TotalCount  int
+}
+
+// Statuses pages through the tenant's runtimes whose last report has this status, in the order they came
+// to have it. Runtimes have no business here: each sees only its own report (Status).
+func (s *Service) Statuses(ctx context.Context, status string, first int, after string) (*StatusPage, error) {
+	if id, _ := identity.FromContext(ctx); id.ConsumerType == identity.ConsumerRuntime {
+		return nil, apperr.New(apperr.CodeForbidden, "a runtime may only read its own status")
+	}
+	if status != StatusApplied && status != StatusFailed && status != StatusDrifted {
+		return nil, apperr.Invalid("status: %s, %s or %s", StatusApplied, StatusFailed, StatusDrifted)
+	}
+	if first < 0 || first > MaxPageSize {
+		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
+	}
+	if registry.CheckCursor(after) != nil {
+		return nil, apperr.Invalid("after: not a cursor this API handed out")
+	}
+	sc, err := registry.TenantScope(ctx, kindStatus)
+	if err != nil {
+		return nil, err
+	}
+	items, p, err := registry.ListAs[Status](ctx, s.store, sc, statusIndex(status), first, after)
+	if err != nil {
+		return nil, fmt.Errorf("list %s statuses: %w", status, err)
+	}
+	out := &StatusPage{Items: items, StartCursor: after, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage, TotalCount: int(p.TotalCount)}
+	if out.EndCursor == "" {
+		out.EndCursor = after
+	}
+	return out, nil
 }

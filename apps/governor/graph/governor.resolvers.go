@@ -104,6 +104,20 @@ func (r *queryResolver) RuntimeConfigurationState(ctx context.Context, runtimeID
 	return toState(st), nil
 }
 
+func (r *queryResolver) RuntimeConfigurationStatuses(ctx context.Context, status model.ConfigurationApplyStatus, first *int, after *string) (*model.RuntimeConfigurationStatusPage, error) {
+	p, err := r.ConfigurationSvc.Statuses(ctx, string(status), intOr(first, configuration.MaxPageSize), deref(after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.RuntimeConfigurationStatusPage{Data: make([]*model.RuntimeConfigurationStatus, 0, len(p.Items)),
+		PageInfo:   &model.PageInfo{StartCursor: p.StartCursor, EndCursor: p.EndCursor, HasNextPage: p.HasNextPage},
+		TotalCount: p.TotalCount}
+	for _, st := range p.Items {
+		out.Data = append(out.Data, toStatus(st))
+	}
+	return out, nil
+}
+
 func (r *queryResolver) BindingTypes(ctx context.Context) ([]*model.BindingType, error) {
 	return toBindingTypes(configuration.BindingTypes()), nil
 }

@@ -36,6 +36,7 @@ type QueryResolver interface {
 	RuntimeConfiguration(ctx context.Context, runtimeID string, afterRevision *int, waitSeconds *int) (*model.RuntimeConfiguration, error)
 	RuntimeConfigurationStatus(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationStatus, error)
 	RuntimeConfigurationState(ctx context.Context, runtimeID string) (*model.RuntimeConfigurationState, error)
+	RuntimeConfigurationStatuses(ctx context.Context, status model.ConfigurationApplyStatus, first *int, after *string) (*model.RuntimeConfigurationStatusPage, error)
 	BindingTypes(ctx context.Context) ([]*model.BindingType, error)
 	Rollout(ctx context.Context, configurationID string) (*model.Rollout, error)
 }
@@ -345,6 +346,36 @@ func (ec *executionContext) field_Query_runtimeConfigurationStatus_args(ctx cont
 		return nil, err
 	}
 	args["runtimeID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_runtimeConfigurationStatuses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (model.ConfigurationApplyStatus, error) {
+			return ec.unmarshalNConfigurationApplyStatus2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐConfigurationApplyStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOPageCursor2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -2213,6 +2244,50 @@ func (ec *executionContext) fieldContext_Query_runtimeConfigurationState(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_runtimeConfigurationStatuses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_runtimeConfigurationStatuses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RuntimeConfigurationStatuses(ctx, fc.Args["status"].(model.ConfigurationApplyStatus), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RuntimeConfigurationStatusPage) graphql.Marshaler {
+			return ec.marshalNRuntimeConfigurationStatusPage2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatusPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_runtimeConfigurationStatuses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeConfigurationStatusPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_runtimeConfigurationStatuses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_bindingTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3596,6 +3671,93 @@ func (ec *executionContext) fieldContext_RuntimeConfigurationStatus_driftCorrect
 	return graphql.NewScalarFieldContext("RuntimeConfigurationStatus", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _RuntimeConfigurationStatusPage_data(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatusPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationStatusPage_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RuntimeConfigurationStatus) graphql.Marshaler {
+			return ec.marshalNRuntimeConfigurationStatus2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationStatusPage_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationStatusPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeConfigurationStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeConfigurationStatusPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatusPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationStatusPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationStatusPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeConfigurationStatusPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeConfigurationStatusPage_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeConfigurationStatusPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeConfigurationStatusPage_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeConfigurationStatusPage_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeConfigurationStatusPage", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _RuntimeDrift_revision(ctx context.Context, field graphql.CollectedField, obj *model.RuntimeDrift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4971,6 +5133,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "runtimeConfigurationStatuses":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_runtimeConfigurationStatuses(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "bindingTypes":
 			field := field
 
@@ -5426,6 +5610,55 @@ func (ec *executionContext) _RuntimeConfigurationStatus(ctx context.Context, sel
 			}
 		case "driftCorrected":
 			out.Values[i] = ec._RuntimeConfigurationStatus_driftCorrected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var runtimeConfigurationStatusPageImplementors = []string{"RuntimeConfigurationStatusPage"}
+
+func (ec *executionContext) _RuntimeConfigurationStatusPage(ctx context.Context, sel ast.SelectionSet, obj *model.RuntimeConfigurationStatusPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runtimeConfigurationStatusPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuntimeConfigurationStatusPage")
+		case "data":
+			out.Values[i] = ec._RuntimeConfigurationStatusPage_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._RuntimeConfigurationStatusPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._RuntimeConfigurationStatusPage_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5945,6 +6178,22 @@ func (ec *executionContext) marshalNRuntimeConfigurationStatus2githubᚗcomᚋmg
 	return ec._RuntimeConfigurationStatus(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNRuntimeConfigurationStatus2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RuntimeConfigurationStatus) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRuntimeConfigurationStatus2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNRuntimeConfigurationStatus2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatus(ctx context.Context, sel ast.SelectionSet, v *model.RuntimeConfigurationStatus) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -5953,6 +6202,20 @@ func (ec *executionContext) marshalNRuntimeConfigurationStatus2ᚖgithubᚗcom�
 		return graphql.Null
 	}
 	return ec._RuntimeConfigurationStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRuntimeConfigurationStatusPage2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatusPage(ctx context.Context, sel ast.SelectionSet, v model.RuntimeConfigurationStatusPage) graphql.Marshaler {
+	return ec._RuntimeConfigurationStatusPage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRuntimeConfigurationStatusPage2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐRuntimeConfigurationStatusPage(ctx context.Context, sel ast.SelectionSet, v *model.RuntimeConfigurationStatusPage) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RuntimeConfigurationStatusPage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSecretMetadataItem2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋgovernorᚋgraphᚋmodelᚐSecretMetadataItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SecretMetadataItem) graphql.Marshaler {

@@ -121,14 +121,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		BindingTypes               func(childComplexity int) int
-		Configuration              func(childComplexity int, id string) int
-		ConfigurationRevisions     func(childComplexity int, id string, first *int, after *string) int
-		Configurations             func(childComplexity int, first *int, after *string) int
-		Rollout                    func(childComplexity int, configurationID string) int
-		RuntimeConfiguration       func(childComplexity int, runtimeID string, afterRevision *int, waitSeconds *int) int
-		RuntimeConfigurationState  func(childComplexity int, runtimeID string) int
-		RuntimeConfigurationStatus func(childComplexity int, runtimeID string) int
+		BindingTypes                 func(childComplexity int) int
+		Configuration                func(childComplexity int, id string) int
+		ConfigurationRevisions       func(childComplexity int, id string, first *int, after *string) int
+		Configurations               func(childComplexity int, first *int, after *string) int
+		Rollout                      func(childComplexity int, configurationID string) int
+		RuntimeConfiguration         func(childComplexity int, runtimeID string, afterRevision *int, waitSeconds *int) int
+		RuntimeConfigurationState    func(childComplexity int, runtimeID string) int
+		RuntimeConfigurationStatus   func(childComplexity int, runtimeID string) int
+		RuntimeConfigurationStatuses func(childComplexity int, status model.ConfigurationApplyStatus, first *int, after *string) int
 	}
 
 	Rollout struct {
@@ -197,6 +198,12 @@ type ComplexityRoot struct {
 		Revision       func(childComplexity int) int
 		RuntimeID      func(childComplexity int) int
 		Status         func(childComplexity int) int
+	}
+
+	RuntimeConfigurationStatusPage struct {
+		Data       func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	RuntimeDrift struct {
@@ -762,6 +769,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.RuntimeConfigurationStatus(childComplexity, args["runtimeID"].(string)), true
 
+	case "Query.runtimeConfigurationStatuses":
+		if e.ComplexityRoot.Query.RuntimeConfigurationStatuses == nil {
+			break
+		}
+
+		args, err := ec.field_Query_runtimeConfigurationStatuses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RuntimeConfigurationStatuses(childComplexity, args["status"].(model.ConfigurationApplyStatus), args["first"].(*int), args["after"].(*string)), true
+
 	case "Rollout.configurationID":
 		if e.ComplexityRoot.Rollout.ConfigurationID == nil {
 			break
@@ -1112,6 +1131,27 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RuntimeConfigurationStatus.Status(childComplexity), true
 
+	case "RuntimeConfigurationStatusPage.data":
+		if e.ComplexityRoot.RuntimeConfigurationStatusPage.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationStatusPage.Data(childComplexity), true
+
+	case "RuntimeConfigurationStatusPage.pageInfo":
+		if e.ComplexityRoot.RuntimeConfigurationStatusPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationStatusPage.PageInfo(childComplexity), true
+
+	case "RuntimeConfigurationStatusPage.totalCount":
+		if e.ComplexityRoot.RuntimeConfigurationStatusPage.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeConfigurationStatusPage.TotalCount(childComplexity), true
+
 	case "RuntimeDrift.corrected":
 		if e.ComplexityRoot.RuntimeDrift.Corrected == nil {
 			break
@@ -1301,6 +1341,12 @@ type Query {
   rollback. Computing the desired revision reads the runtime's labels from the Director.
   """
   runtimeConfigurationState(runtimeID: ID!): RuntimeConfigurationState!
+
+  """
+  The runtimes whose agent's last report has this status, in the order they came to have it: FAILED
+  (applying failed) and DRIFTED (the runtime no longer runs what was applied) are what needs attention.
+  """
+  runtimeConfigurationStatuses(status: ConfigurationApplyStatus!, first: Int = 200, after: PageCursor): RuntimeConfigurationStatusPage!
 
   "The binding types the Governor accepts and the metadata each requires."
   bindingTypes: [BindingType!]!
@@ -1661,6 +1707,12 @@ type RuntimeConfigurationStatus {
   "With DRIFTED, what differs; with APPLIED and driftCorrected, what the agent restored."
   drift: [DriftItem!]!
   driftCorrected: Boolean!
+}
+
+type RuntimeConfigurationStatusPage {
+  data: [RuntimeConfigurationStatus!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
 }
 
 type BindingType {
@@ -2030,6 +2082,18 @@ func (ec *executionContext) childFields_RuntimeConfigurationStatus(ctx context.C
 		return ec.fieldContext_RuntimeConfigurationStatus_driftCorrected(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuntimeConfigurationStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_RuntimeConfigurationStatusPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "data":
+		return ec.fieldContext_RuntimeConfigurationStatusPage_data(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_RuntimeConfigurationStatusPage_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_RuntimeConfigurationStatusPage_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuntimeConfigurationStatusPage", field.Name)
 }
 
 func (ec *executionContext) childFields_RuntimeDrift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

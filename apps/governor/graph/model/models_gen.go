@@ -291,6 +291,12 @@ type RuntimeConfigurationStatus struct {
 	DriftCorrected bool         `json:"driftCorrected"`
 }
 
+type RuntimeConfigurationStatusPage struct {
+	Data       []*RuntimeConfigurationStatus `json:"data"`
+	PageInfo   *PageInfo                     `json:"pageInfo"`
+	TotalCount int                           `json:"totalCount"`
+}
+
 // The last drift a runtime's agent reported.
 type RuntimeDrift struct {
 	// The effective revision the runtime had applied when it drifted.
