@@ -286,6 +286,28 @@ func (c *Client) RuntimeConfiguration(ctx context.Context, token, runtimeID stri
 	return rc, err
 }
 
+// ApplyStatusPage is one page of runtimes' last reports.
+type ApplyStatusPage struct {
+	Data []struct {
+		RuntimeID string `json:"runtimeID"`
+		ApplyStatus
+	} `json:"data"`
+	TotalCount int `json:"totalCount"`
+}
+
+// RuntimesWithStatus lists the first runtimes whose agent's last report has status (FAILED, DRIFTED).
+func (c *Client) RuntimesWithStatus(ctx context.Context, token, status string, first int) (ApplyStatusPage, error) {
+	var out struct {
+		P ApplyStatusPage `json:"runtimeConfigurationStatuses"`
+	}
+	err := c.Do(ctx, token, Governor, `query RuntimesWithStatus($status: ConfigurationApplyStatus!, $first: Int) {
+  runtimeConfigurationStatuses(status: $status, first: $first) {
+    totalCount data { runtimeID revision status reason reportedAt drift { component kind resource } driftCorrected }
+  }
+}`, map[string]any{"status": status, "first": first}, &out)
+	return out.P, err
+}
+
 // BindingType is a binding type the Governor accepts.
 type BindingType struct {
 	Type             string   `json:"type"`

@@ -116,6 +116,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_ = c.DeleteConfiguration(ctx, "tok", "c-1")
 	_ = c.Rollback(ctx, "tok", "c-1", 1)
 	_, _ = c.RuntimeConfiguration(ctx, "tok", "r-1")
+	_, _ = c.RuntimesWithStatus(ctx, "tok", "FAILED", 20)
 	_, _ = c.BindingTypes(ctx, "tok")
 	_, _ = c.Rollout(ctx, "tok", "c-1")
 	for _, a := range []RolloutAction{PauseRollout, ResumeRollout, PromoteRollout, AbortRollout} {
@@ -140,7 +141,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 49 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 15 {
+	if len(g.sent[Director]) != 49 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 16 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -14,6 +14,9 @@ import (
 // they stop short, rather than the page reading a whole fleet on every visit.
 const overviewScan = 1000
 
+// attentionShown is how many runtimes with a failed apply, or drifted, the overview lists of each.
+const attentionShown = 20
+
 type overviewView struct {
 	Applications int
 	AppsErr      *plane.Error
@@ -25,6 +28,10 @@ type overviewView struct {
 	Scanned int
 	// Attention lists the FAILED runtimes read, the first thing to look at.
 	Attention []plane.Runtime
+	// FailedApplies and Drifted are the runtimes whose agent last reported FAILED or DRIFTED (the first
+	// attentionShown of each, with the totals); ConfigErr says why they could not be read.
+	FailedApplies, Drifted plane.ApplyStatusPage
+	ConfigErr              *plane.Error
 	// Recent is what happened lately in the tenant, newest first.
 	Recent []audit.Record
 }
@@ -71,6 +78,19 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, sess *session.
 			v.ByStatus = append(v.ByStatus, statusCount{c, n})
 		}
 		sort.Slice(v.ByStatus, func(i, j int) bool { return v.ByStatus[i].Condition < v.ByStatus[j].Condition })
+	}
+	if sess.Can(identity.ScopeConfigurationRead) {
+		for status, dst := range map[string]*plane.ApplyStatusPage{"FAILED": &v.FailedApplies, "DRIFTED": &v.Drifted} {
+			page, err := s.Plane.RuntimesWithStatus(r.Context(), sess.Token, status, attentionShown)
+			if err != nil {
+				_, v.ConfigErr = s.apiError(r, err)
+				continue
+			}
+			*dst = page
+			for _, st := range page.Data {
+				ids = append(ids, st.RuntimeID)
+			}
+		}
 	}
 	if s.Activity != nil {
 		v.Recent = s.Activity.Recent(r.Context(), sess.Tenant, 15)

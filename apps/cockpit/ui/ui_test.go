@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -492,5 +493,31 @@ func TestFindApplicationByName(t *testing.T) {
 	}
 	if q := c.gw.bodies[len(c.gw.bodies)-1]; !strings.Contains(q, `"name":"App Shop"`) || strings.Contains(q, "filter") {
 		t.Errorf("the Director was asked %s", q)
+	}
+}
+
+// The overview lists the runtimes whose configuration failed to apply or drifted, from the Governor.
+func TestOverviewListsFailedAppliesAndDrift(t *testing.T) {
+	c := newCockpit(t, true)
+	c.signIn(t, "t1", "viewer")
+	c.gw.answers["runtimeConfigurationStatuses"] = `{"data":{"runtimeConfigurationStatuses":{"totalCount":41,"data":[
+		{"runtimeID":"rt-9","revision":4,"status":"FAILED","reason":"component logging not loaded","reportedAt":"2026-12-01T00:00:00Z","drift":[{"component":"logging","kind":"MODIFIED","resource":"SECRET"}],"driftCorrected":false}]}}}`
+	_, page := c.get(t, Base+"/")
+	for _, want := range []string{"Configuration not applied (41)", "Drifted from their configuration (41)", `href="/cockpit/runtimes/rt-9"`,
+		"component logging not loaded", "logging: secret modified"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the overview lacks %q", want)
+		}
+	}
+	var asked []string
+	for _, b := range c.gw.bodies {
+		if strings.Contains(b, "runtimeConfigurationStatuses") {
+			var q struct{ Variables struct{ Status string } }
+			_ = json.Unmarshal([]byte(b), &q)
+			asked = append(asked, q.Variables.Status)
+		}
+	}
+	if len(asked) != 2 || !slices.Contains(asked, "FAILED") || !slices.Contains(asked, "DRIFTED") {
+		t.Errorf("the Governor was asked for %v", asked)
 	}
 }
