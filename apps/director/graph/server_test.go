@@ -145,3 +145,20 @@ func TestPresentErrorClasses(t *testing.T) {
 		}
 	}
 }
+
+// A query text seen before skips parsing and validation, but nothing decided per request: the access rules
+// (the caller's scopes) hold for it every time.
+func TestRepeatedQueriesAreCheckedEachTime(t *testing.T) {
+	c := labelServer()
+	const q = `{ labelDefinitions { key } }`
+	for range 2 {
+		if _, errs := post(t, c, admin, q); len(errs) > 0 {
+			t.Fatalf("errors %+v", errs)
+		}
+	}
+	reader := admin
+	reader.Scopes = nil
+	if _, errs := post(t, c, reader, q); len(errs) == 0 {
+		t.Fatal("a cached query ran without the scope it needs")
+	}
+}
