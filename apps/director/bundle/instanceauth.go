@@ -28,6 +28,18 @@ type authRecord struct {
 func (r *authRecord) model() *model.BundleInstanceAuth { v := r.BundleInstanceAuth; return &v }
 func (r *authRecord) parent() string                   { return r.BundleID }
 
+// indexes are the lists an instance auth is on: its bundle's, and its condition's across the tenant (what
+// needs attention: FAILED ones). Every write names both, or the record leaves the one it omits.
+func (r *authRecord) indexes() []string {
+	idx := []string{bundleIndex(r.BundleID)}
+	if r.Status != nil {
+		idx = append(idx, conditionIndex(r.Status.Condition))
+	}
+	return idx
+}
+
+func conditionIndex(c model.BundleInstanceAuthStatusCondition) string { return "condition:" + string(c) }
+
 // Reasons and messages of the statuses this package sets; the reasons are Compass's.
 const (
 	reasonPendingNotification = "PendingNotification"
@@ -87,11 +99,9 @@ func (s *Service) RequestInstanceAuth(ctx context.Context, bundleID string, in *
 	}
 	now := s.now().UTC()
 	r := &authRecord{BundleID: b.ID, RuntimeID: requestingRuntime(ctx), BundleInstanceAuth: model.BundleInstanceAuth{ID: id, Context: in.Context, InputParams: in.InputParams}}
-	indexes := []string{bundleIndex(b.ID)}
-
 	if b.DefaultInstanceAuth != nil {
 		r.Auth, r.Status = b.DefaultInstanceAuth, succeeded(now)
-		if err := create(ctx, s.store, sc, instanceAuthWhat, id, r, indexes); err != nil {
+		if err := create(ctx, s.store, sc, instanceAuthWhat, id, r, r.indexes()); err != nil {
 			return nil, err
 		}
 		return r.model(), nil
@@ -102,7 +112,7 @@ func (s *Service) RequestInstanceAuth(ctx context.Context, bundleID string, in *
 		return nil, err
 	}
 	r.Status = authStatus(model.BundleInstanceAuthStatusConditionPending, reasonPendingNotification, "Credentials were not yet provided.", now)
-	if err := create(ctx, s.store, sc, instanceAuthWhat, id, r, indexes); err != nil {
+	if err := create(ctx, s.store, sc, instanceAuthWhat, id, r, r.indexes()); err != nil {
 		return nil, err
 	}
 	hook := credentialsWebhook(app)
@@ -120,7 +130,7 @@ func (s *Service) RequestInstanceAuth(ctx context.Context, bundleID string, in *
 		if v.Status.Condition == model.BundleInstanceAuthStatusConditionPending {
 			v.Auth, v.Status = auth, status
 		}
-		return v, []string{bundleIndex(v.BundleID)}, nil
+		return v, v.indexes(), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record the application's answer: %w", err)
@@ -198,7 +208,7 @@ func (s *Service) SetInstanceAuth(ctx context.Context, id string, in *model.Bund
 			return nil, nil, apperr.New(apperr.CodeConflict, "bundle instance auth %q is %s; only PENDING ones can be set", id, v.Status.Condition)
 		}
 		v.Auth, v.Status = auth, status
-		return v, []string{bundleIndex(v.BundleID)}, nil
+		return v, v.indexes(), nil
 	})
 	if err != nil {
 		return nil, err
@@ -271,7 +281,7 @@ func (s *Service) RequestInstanceAuthDeletion(ctx context.Context, id string) (*
 		}
 		v.Status = authStatus(model.BundleInstanceAuthStatusConditionUnused, reasonPendingDeletion,
 			"Credentials for given Bundle Instance Auth are ready for being deleted by Application or Integration System.", now)
-		return v, []string{bundleIndex(v.BundleID)}, nil
+		return v, v.indexes(), nil
 	})
 	if err != nil {
 		return nil, err

@@ -116,6 +116,18 @@ func (r *queryResolver) BundleInstanceAuth(ctx context.Context, id string) (*mod
 	return nullIfNotFound(r.Bundles.InstanceAuth(ctx, id))
 }
 
+func (r *queryResolver) BundleInstanceAuthsByCondition(ctx context.Context, condition model.BundleInstanceAuthStatusCondition, first *int, after *string) (*model.BundleInstanceAuthRefPage, error) {
+	p, err := r.Bundles.InstanceAuthsByCondition(ctx, condition, pageSize(first), deref(after))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.BundleInstanceAuthRefPage{Data: make([]*model.BundleInstanceAuthRef, 0, len(p.Items)), PageInfo: p.PageInfo, TotalCount: p.Total}
+	for _, it := range p.Items {
+		out.Data = append(out.Data, &model.BundleInstanceAuthRef{ApplicationID: it.ApplicationID, BundleID: it.BundleID, InstanceAuth: it.Auth})
+	}
+	return out, nil
+}
+
 func (r *Resolver) Bundle() generated.BundleResolver { return &bundleResolver{r} }
 
 type bundleResolver struct{ *Resolver }

@@ -1166,6 +1166,171 @@ func (ec *executionContext) fieldContext_BundleInstanceAuth_status(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _BundleInstanceAuthRef_applicationID(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRef_applicationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRef_applicationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BundleInstanceAuthRef", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _BundleInstanceAuthRef_bundleID(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRef_bundleID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BundleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRef_bundleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BundleInstanceAuthRef", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _BundleInstanceAuthRef_instanceAuth(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRef_instanceAuth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InstanceAuth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BundleInstanceAuth) graphql.Marshaler {
+			return ec.marshalNBundleInstanceAuth2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRef_instanceAuth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BundleInstanceAuthRef",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BundleInstanceAuth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BundleInstanceAuthRefPage_data(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRefPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRefPage_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.BundleInstanceAuthRef) graphql.Marshaler {
+			return ec.marshalNBundleInstanceAuthRef2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRefᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRefPage_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BundleInstanceAuthRefPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BundleInstanceAuthRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BundleInstanceAuthRefPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRefPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRefPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRefPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BundleInstanceAuthRefPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BundleInstanceAuthRefPage_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthRefPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BundleInstanceAuthRefPage_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BundleInstanceAuthRefPage_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BundleInstanceAuthRefPage", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _BundleInstanceAuthStatus_condition(ctx context.Context, field graphql.CollectedField, obj *model.BundleInstanceAuthStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3486,6 +3651,104 @@ func (ec *executionContext) _BundleInstanceAuth(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var bundleInstanceAuthRefImplementors = []string{"BundleInstanceAuthRef"}
+
+func (ec *executionContext) _BundleInstanceAuthRef(ctx context.Context, sel ast.SelectionSet, obj *model.BundleInstanceAuthRef) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bundleInstanceAuthRefImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BundleInstanceAuthRef")
+		case "applicationID":
+			out.Values[i] = ec._BundleInstanceAuthRef_applicationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bundleID":
+			out.Values[i] = ec._BundleInstanceAuthRef_bundleID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "instanceAuth":
+			out.Values[i] = ec._BundleInstanceAuthRef_instanceAuth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var bundleInstanceAuthRefPageImplementors = []string{"BundleInstanceAuthRefPage", "Pageable"}
+
+func (ec *executionContext) _BundleInstanceAuthRefPage(ctx context.Context, sel ast.SelectionSet, obj *model.BundleInstanceAuthRefPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bundleInstanceAuthRefPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BundleInstanceAuthRefPage")
+		case "data":
+			out.Values[i] = ec._BundleInstanceAuthRefPage_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._BundleInstanceAuthRefPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._BundleInstanceAuthRefPage_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var bundleInstanceAuthStatusImplementors = []string{"BundleInstanceAuthStatus"}
 
 func (ec *executionContext) _BundleInstanceAuthStatus(ctx context.Context, sel ast.SelectionSet, obj *model.BundleInstanceAuthStatus) graphql.Marshaler {
@@ -4137,6 +4400,46 @@ func (ec *executionContext) marshalNBundleInstanceAuth2ᚖgithubᚗcomᚋmgmtpla
 		return graphql.Null
 	}
 	return ec._BundleInstanceAuth(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBundleInstanceAuthRef2ᚕᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRefᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BundleInstanceAuthRef) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBundleInstanceAuthRef2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRef(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBundleInstanceAuthRef2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRef(ctx context.Context, sel ast.SelectionSet, v *model.BundleInstanceAuthRef) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BundleInstanceAuthRef(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBundleInstanceAuthRefPage2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRefPage(ctx context.Context, sel ast.SelectionSet, v model.BundleInstanceAuthRefPage) graphql.Marshaler {
+	return ec._BundleInstanceAuthRefPage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNBundleInstanceAuthRefPage2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRefPage(ctx context.Context, sel ast.SelectionSet, v *model.BundleInstanceAuthRefPage) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BundleInstanceAuthRefPage(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNBundleInstanceAuthRequestInput2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRequestInput(ctx context.Context, v any) (model.BundleInstanceAuthRequestInput, error) {

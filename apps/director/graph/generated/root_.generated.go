@@ -155,6 +155,18 @@ type ComplexityRoot struct {
 		Status      func(childComplexity int) int
 	}
 
+	BundleInstanceAuthRef struct {
+		ApplicationID func(childComplexity int) int
+		BundleID      func(childComplexity int) int
+		InstanceAuth  func(childComplexity int) int
+	}
+
+	BundleInstanceAuthRefPage struct {
+		Data       func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
 	BundleInstanceAuthStatus struct {
 		Condition func(childComplexity int) int
 		Message   func(childComplexity int) int
@@ -376,6 +388,7 @@ type ComplexityRoot struct {
 		AutomaticScenarioAssignmentsForSelector func(childComplexity int, selector model.LabelSelectorInput) int
 		BundleByInstanceAuth                    func(childComplexity int, authID string) int
 		BundleInstanceAuth                      func(childComplexity int, id string) int
+		BundleInstanceAuthsByCondition          func(childComplexity int, condition model.BundleInstanceAuthStatusCondition, first *int, after *string) int
 		HealthChecks                            func(childComplexity int, types []model.HealthCheckType, origin *string, first *int, after *string) int
 		IntegrationSystem                       func(childComplexity int, id string) int
 		IntegrationSystems                      func(childComplexity int, first *int, after *string) int
@@ -1048,6 +1061,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BundleInstanceAuth.Status(childComplexity), true
+
+	case "BundleInstanceAuthRef.applicationID":
+		if e.ComplexityRoot.BundleInstanceAuthRef.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRef.ApplicationID(childComplexity), true
+
+	case "BundleInstanceAuthRef.bundleID":
+		if e.ComplexityRoot.BundleInstanceAuthRef.BundleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRef.BundleID(childComplexity), true
+
+	case "BundleInstanceAuthRef.instanceAuth":
+		if e.ComplexityRoot.BundleInstanceAuthRef.InstanceAuth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRef.InstanceAuth(childComplexity), true
+
+	case "BundleInstanceAuthRefPage.data":
+		if e.ComplexityRoot.BundleInstanceAuthRefPage.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRefPage.Data(childComplexity), true
+
+	case "BundleInstanceAuthRefPage.pageInfo":
+		if e.ComplexityRoot.BundleInstanceAuthRefPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRefPage.PageInfo(childComplexity), true
+
+	case "BundleInstanceAuthRefPage.totalCount":
+		if e.ComplexityRoot.BundleInstanceAuthRefPage.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BundleInstanceAuthRefPage.TotalCount(childComplexity), true
 
 	case "BundleInstanceAuthStatus.condition":
 		if e.ComplexityRoot.BundleInstanceAuthStatus.Condition == nil {
@@ -2446,6 +2501,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.BundleInstanceAuth(childComplexity, args["id"].(string)), true
 
+	case "Query.bundleInstanceAuthsByCondition":
+		if e.ComplexityRoot.Query.BundleInstanceAuthsByCondition == nil {
+			break
+		}
+
+		args, err := ec.field_Query_bundleInstanceAuthsByCondition_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BundleInstanceAuthsByCondition(childComplexity, args["condition"].(model.BundleInstanceAuthStatusCondition), args["first"].(*int), args["after"].(*string)), true
+
 	case "Query.healthChecks":
 		if e.ComplexityRoot.Query.HealthChecks == nil {
 			break
@@ -3768,6 +3835,26 @@ extend type Query {
 
   "One bundle instance auth, or null when none has this ID."
   bundleInstanceAuth(id: ID!): BundleInstanceAuth
+
+  """
+  The tenant's instance auths in one condition, in the order they came to it:
+  FAILED ones are what needs attention. An extension of the Compass API, for
+  users and integration systems.
+  """
+  bundleInstanceAuthsByCondition(condition: BundleInstanceAuthStatusCondition!, first: Int = 200, after: PageCursor): BundleInstanceAuthRefPage!
+}
+
+"An instance auth with the bundle and application it belongs to."
+type BundleInstanceAuthRef {
+  applicationID: ID!
+  bundleID: ID!
+  instanceAuth: BundleInstanceAuth!
+}
+
+type BundleInstanceAuthRefPage implements Pageable {
+  data: [BundleInstanceAuthRef!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
 }
 
 extend type Mutation {
@@ -4640,6 +4727,30 @@ func (ec *executionContext) childFields_BundleInstanceAuth(ctx context.Context, 
 		return ec.fieldContext_BundleInstanceAuth_status(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BundleInstanceAuth", field.Name)
+}
+
+func (ec *executionContext) childFields_BundleInstanceAuthRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "applicationID":
+		return ec.fieldContext_BundleInstanceAuthRef_applicationID(ctx, field)
+	case "bundleID":
+		return ec.fieldContext_BundleInstanceAuthRef_bundleID(ctx, field)
+	case "instanceAuth":
+		return ec.fieldContext_BundleInstanceAuthRef_instanceAuth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BundleInstanceAuthRef", field.Name)
+}
+
+func (ec *executionContext) childFields_BundleInstanceAuthRefPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "data":
+		return ec.fieldContext_BundleInstanceAuthRefPage_data(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BundleInstanceAuthRefPage_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_BundleInstanceAuthRefPage_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BundleInstanceAuthRefPage", field.Name)
 }
 
 func (ec *executionContext) childFields_BundleInstanceAuthStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

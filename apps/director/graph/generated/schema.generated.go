@@ -87,6 +87,7 @@ type QueryResolver interface {
 	ApplicationTemplate(ctx context.Context, id string) (*model.ApplicationTemplate, error)
 	BundleByInstanceAuth(ctx context.Context, authID string) (*model.Bundle, error)
 	BundleInstanceAuth(ctx context.Context, id string) (*model.BundleInstanceAuth, error)
+	BundleInstanceAuthsByCondition(ctx context.Context, condition model.BundleInstanceAuthStatusCondition, first *int, after *string) (*model.BundleInstanceAuthRefPage, error)
 	HealthChecks(ctx context.Context, types []model.HealthCheckType, origin *string, first *int, after *string) (*model.HealthCheckPage, error)
 	IntegrationSystems(ctx context.Context, first *int, after *string) (*model.IntegrationSystemPage, error)
 	IntegrationSystem(ctx context.Context, id string) (*model.IntegrationSystem, error)
@@ -1324,6 +1325,36 @@ func (ec *executionContext) field_Query_bundleInstanceAuth_args(ctx context.Cont
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_bundleInstanceAuthsByCondition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "condition",
+		func(ctx context.Context, v any) (model.BundleInstanceAuthStatusCondition, error) {
+			return ec.unmarshalNBundleInstanceAuthStatusCondition2githubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthStatusCondition(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["condition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOPageCursor2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -4498,6 +4529,50 @@ func (ec *executionContext) fieldContext_Query_bundleInstanceAuth(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_bundleInstanceAuthsByCondition(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_bundleInstanceAuthsByCondition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().BundleInstanceAuthsByCondition(ctx, fc.Args["condition"].(model.BundleInstanceAuthStatusCondition), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BundleInstanceAuthRefPage) graphql.Marshaler {
+			return ec.marshalNBundleInstanceAuthRefPage2ᚖgithubᚗcomᚋmgmtplaneᚋmgmtplaneᚋappsᚋdirectorᚋgraphᚋmodelᚐBundleInstanceAuthRefPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_bundleInstanceAuthsByCondition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BundleInstanceAuthRefPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_bundleInstanceAuthsByCondition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_healthChecks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5215,6 +5290,13 @@ func (ec *executionContext) _Pageable(ctx context.Context, sel ast.SelectionSet,
 			return graphql.Null
 		}
 		return ec._BundlePage(ctx, sel, obj)
+	case model.BundleInstanceAuthRefPage:
+		return ec._BundleInstanceAuthRefPage(ctx, sel, &obj)
+	case *model.BundleInstanceAuthRefPage:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._BundleInstanceAuthRefPage(ctx, sel, obj)
 	case model.AutomaticScenarioAssignmentPage:
 		return ec._AutomaticScenarioAssignmentPage(ctx, sel, &obj)
 	case *model.AutomaticScenarioAssignmentPage:
@@ -5955,6 +6037,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_bundleInstanceAuth(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "bundleInstanceAuthsByCondition":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_bundleInstanceAuthsByCondition(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
 				return res
 			}
 

@@ -298,6 +298,21 @@ type BundleInstanceAuth struct {
 	Status *BundleInstanceAuthStatus `json:"status"`
 }
 
+// An instance auth with the bundle and application it belongs to.
+type BundleInstanceAuthRef struct {
+	ApplicationID string              `json:"applicationID"`
+	BundleID      string              `json:"bundleID"`
+	InstanceAuth  *BundleInstanceAuth `json:"instanceAuth"`
+}
+
+type BundleInstanceAuthRefPage struct {
+	Data       []*BundleInstanceAuthRef `json:"data"`
+	PageInfo   *PageInfo                `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (BundleInstanceAuthRefPage) IsPageable() {}
+
 // Data a consumer sends when asking for credentials to a bundle.
 type BundleInstanceAuthRequestInput struct {
 	// Optional ID to give the new instance auth; generated when omitted.
