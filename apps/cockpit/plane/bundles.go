@@ -166,6 +166,29 @@ func (c *Client) DeleteDocument(ctx context.Context, token, id string) error {
 		map[string]any{"id": id}, nil)
 }
 
+// InstanceAuthRefPage is one page of instance auths across the tenant, each with its bundle and application.
+type InstanceAuthRefPage struct {
+	Data []struct {
+		ApplicationID string       `json:"applicationID"`
+		BundleID      string       `json:"bundleID"`
+		InstanceAuth  InstanceAuth `json:"instanceAuth"`
+	} `json:"data"`
+	TotalCount int `json:"totalCount"`
+}
+
+// InstanceAuthsWithCondition lists the first of the tenant's instance auths in a condition (FAILED).
+func (c *Client) InstanceAuthsWithCondition(ctx context.Context, token, condition string, first int) (InstanceAuthRefPage, error) {
+	var out struct {
+		P InstanceAuthRefPage `json:"bundleInstanceAuthsByCondition"`
+	}
+	err := c.Do(ctx, token, Director, `query InstanceAuths($condition: BundleInstanceAuthStatusCondition!, $first: Int) {
+  bundleInstanceAuthsByCondition(condition: $condition, first: $first) {
+    totalCount data { applicationID bundleID instanceAuth { id context status { condition timestamp message reason } } }
+  }
+}`, map[string]any{"condition": condition, "first": first}, &out)
+	return out.P, err
+}
+
 // Credentials answer an instance auth: Basic (Username, Password) or OAuth client credentials.
 type Credentials struct {
 	Username, Password               string

@@ -61,6 +61,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 	_, _ = c.Applications(ctx, "tok", f, 50, "cursor")
 	_, _ = c.Application(ctx, "tok", "a-1")
 	_, _ = c.ApplicationByName(ctx, "tok", "shop")
+	_, _ = c.InstanceAuthsWithCondition(ctx, "tok", "FAILED", 20)
 	_, _ = c.RegisterApplication(ctx, "tok", ApplicationInput{Name: "shop"})
 	_ = c.UnregisterApplication(ctx, "tok", "a-1")
 	_ = c.UpdateApplication(ctx, "tok", "a-1", ApplicationUpdate{Description: "d", IntegrationSystemID: "is-1"})
@@ -141,7 +142,7 @@ func TestDocumentsMatchTheSchemas(t *testing.T) {
 			schematest.Validate(t, schema, fmt.Sprintf("%s document %d", api, i), d)
 		}
 	}
-	if len(g.sent[Director]) != 49 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 16 {
+	if len(g.sent[Director]) != 50 || len(g.sent[Provisioner]) != 3 || len(g.sent[Governor]) != 16 {
 		t.Errorf("sent %d Director, %d Provisioner and %d Governor documents", len(g.sent[Director]), len(g.sent[Provisioner]), len(g.sent[Governor]))
 	}
 	for i := range g.auth {

@@ -32,6 +32,9 @@ type overviewView struct {
 	// attentionShown of each, with the totals); ConfigErr says why they could not be read.
 	FailedApplies, Drifted plane.ApplyStatusPage
 	ConfigErr              *plane.Error
+	// FailedAuths are instance auths the applications refused or failed to answer.
+	FailedAuths    plane.InstanceAuthRefPage
+	FailedAuthsErr *plane.Error
 	// Recent is what happened lately in the tenant, newest first.
 	Recent []audit.Record
 }
@@ -78,6 +81,12 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, sess *session.
 			v.ByStatus = append(v.ByStatus, statusCount{c, n})
 		}
 		sort.Slice(v.ByStatus, func(i, j int) bool { return v.ByStatus[i].Condition < v.ByStatus[j].Condition })
+	}
+	if sess.Can(identity.ScopeApplicationRead) {
+		var err error
+		if v.FailedAuths, err = s.Plane.InstanceAuthsWithCondition(r.Context(), sess.Token, "FAILED", attentionShown); err != nil {
+			_, v.FailedAuthsErr = s.apiError(r, err)
+		}
 	}
 	if sess.Can(identity.ScopeConfigurationRead) {
 		for status, dst := range map[string]*plane.ApplyStatusPage{"FAILED": &v.FailedApplies, "DRIFTED": &v.Drifted} {

@@ -496,14 +496,18 @@ func TestFindApplicationByName(t *testing.T) {
 	}
 }
 
-// The overview lists the runtimes whose configuration failed to apply or drifted, from the Governor.
+// The overview lists the runtimes whose configuration failed to apply or drifted, from the Governor, and
+// the instance auths that failed, from the Director.
 func TestOverviewListsFailedAppliesAndDrift(t *testing.T) {
 	c := newCockpit(t, true)
 	c.signIn(t, "t1", "viewer")
 	c.gw.answers["runtimeConfigurationStatuses"] = `{"data":{"runtimeConfigurationStatuses":{"totalCount":41,"data":[
 		{"runtimeID":"rt-9","revision":4,"status":"FAILED","reason":"component logging not loaded","reportedAt":"2026-12-01T00:00:00Z","drift":[{"component":"logging","kind":"MODIFIED","resource":"SECRET"}],"driftCorrected":false}]}}}`
+	c.gw.answers["bundleInstanceAuthsByCondition"] = `{"data":{"bundleInstanceAuthsByCondition":{"totalCount":3,"data":[
+		{"applicationID":"a-1","bundleID":"b-1","instanceAuth":{"id":"ia-7","status":{"condition":"FAILED","timestamp":"2026-12-01T00:00:00Z","message":"no seats left","reason":"QuotaExceeded"}}}]}}}`
 	_, page := c.get(t, Base+"/")
-	for _, want := range []string{"Configuration not applied (41)", "Drifted from their configuration (41)", `href="/cockpit/runtimes/rt-9"`,
+	for _, want := range []string{"Credential requests that failed (3)", `href="/cockpit/applications/a-1/bundles/b-1#instance-auths"`, "QuotaExceeded: no seats left",
+		"Configuration not applied (41)", "Drifted from their configuration (41)", `href="/cockpit/runtimes/rt-9"`,
 		"component logging not loaded", "logging: secret modified"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the overview lacks %q", want)
