@@ -441,12 +441,20 @@ func (s *Service) Revisions(ctx context.Context, id string, first int, after str
 	return s.page(ctx, kindRevision, revisionIndex(id), first, after)
 }
 
-func (s *Service) page(ctx context.Context, kind, index string, first int, after string) (*Page, error) {
+// checkPage refuses a page size or cursor a list cannot take.
+func checkPage(first int, after string) error {
 	if first < 0 || first > MaxPageSize {
-		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
+		return apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
 	}
 	if registry.CheckCursor(after) != nil {
-		return nil, apperr.Invalid("after: not a cursor this API handed out")
+		return apperr.Invalid("after: not a cursor this API handed out")
+	}
+	return nil
+}
+
+func (s *Service) page(ctx context.Context, kind, index string, first int, after string) (*Page, error) {
+	if err := checkPage(first, after); err != nil {
+		return nil, err
 	}
 	sc, err := registry.TenantScope(ctx, kind)
 	if err != nil {

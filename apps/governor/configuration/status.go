@@ -173,11 +173,8 @@ func (s *Service) Statuses(ctx context.Context, status string, first int, after 
 	if status != StatusApplied && status != StatusFailed && status != StatusDrifted {
 		return nil, apperr.Invalid("status: %s, %s or %s", StatusApplied, StatusFailed, StatusDrifted)
 	}
-	if first < 0 || first > MaxPageSize {
-		return nil, apperr.Invalid("first: must be between 0 and %d", MaxPageSize)
-	}
-	if registry.CheckCursor(after) != nil {
-		return nil, apperr.Invalid("after: not a cursor this API handed out")
+	if err := checkPage(first, after); err != nil {
+		return nil, err
 	}
 	sc, err := registry.TenantScope(ctx, kindStatus)
 	if err != nil {
