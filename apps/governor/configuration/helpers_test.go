@@ -19,12 +19,17 @@ import (
 type fakeDirector struct {
 	mu       sync.Mutex
 	runtimes map[string]map[string]map[string]any // tenant -> runtime -> labels
+	// refuse, when set, is the answer to every labels request (the caller's assertion expired, say).
+	refuse error
 }
 
 func (f *fakeDirector) RuntimeLabels(ctx context.Context, runtimeID string) (map[string]any, error) {
 	id, _ := identity.FromContext(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
 	labels, ok := f.runtimes[id.Tenant][runtimeID]
 	if !ok {
 		return nil, apperr.NotFound("runtime", runtimeID)

@@ -32,22 +32,32 @@ func (s *Service) Watch(ctx context.Context, runtimeID string, after int, wait t
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	var last *Effective
 	for {
 		// Taken before computing, so that a change landing during the computation still wakes us.
 		tenantChanged := s.hub.Changed(notify.TenantKey(sc.Tenant))
 		runtimeChanged := s.hub.Changed(notify.RuntimeKey(runtimeID))
-		eff, err := s.Effective(ctx, runtimeID)
-		if err != nil || eff.Revision > after || wait == 0 {
-			return eff, err
+		next, err := s.Effective(ctx, runtimeID)
+		switch {
+		case err != nil && last != nil && apperr.CodeOf(err) == apperr.CodeUnauthenticated:
+			// The caller's assertion, good when the poll came in, has run out while it waited (the gateway
+			// reuses one for a few seconds, and it lives 30 s): answer what was computed with it. The agent
+			// asks again at once, with a fresh one, and learns of the change then.
+			return last, nil
+		case err != nil || next.Revision > after || wait == 0:
+			return next, err
 		}
+		last = next
 		select {
 		case <-tenantChanged:
 		case <-runtimeChanged:
 		case <-timer.C:
-			// Labels may have changed without an event reaching us: answer what holds now.
-			return s.Effective(ctx, runtimeID)
+			// Answer what was computed, not a fresh computation: that would ask the Director for the
+			// runtime's labels once more with an assertion near its end. A label change that sent no event
+			// shows on the agent's next poll, which comes at once.
+			return last, nil
 		case <-s.hub.Closed():
-			return eff, nil
+			return last, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -229,3 +229,40 @@ func TestSubscriptionWakesAnotherReplica(t *testing.T) {
 		t.Fatal("the event did not wake the long-poll")
 	}
 }
+
+// A long poll whose caller's assertion runs out while it waits still answers: with what it computed while
+// the assertion was good, at the end of the wait or when woken, rather than an error the agent would
+// report and back off from.
+func TestWatchOutlivesTheCallersAssertion(t *testing.T) {
+	for _, woken := range []bool{false, true} {
+		e := newEnv(t)
+		e.director.set("t1", "rt-1", map[string]any{"env": "dev"})
+		c := mustCreate(t, asUser("t1"), e.svc, forRuntime("rt-1", httpBinding("log", "http://old")))
+		res := watch(asRuntime("t1", "rt-1"), e.svc, "rt-1", 1, 300*time.Millisecond)
+		settle()
+		e.director.mu.Lock()
+		e.director.refuse = apperr.New(apperr.CodeUnauthenticated, "caller assertion expired or not yet valid")
+		e.director.mu.Unlock()
+		if woken {
+			if _, err := e.svc.Update(asUser("t1"), c.ID, forRuntime("rt-1", httpBinding("log", "http://new"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case r := <-res:
+			if r.err != nil || r.eff == nil || r.eff.Revision != 1 {
+				t.Fatalf("woken %v: answered %+v, %v; want revision 1 as computed before", woken, r.eff, r.err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("woken %v: no answer", woken)
+		}
+	}
+	// Refused at once, before anything was computed, the refusal is the answer.
+	e := newEnv(t)
+	e.director.set("t1", "rt-1", nil)
+	mustCreate(t, asUser("t1"), e.svc, forRuntime("rt-1", httpBinding("log", "http://old")))
+	e.director.refuse = apperr.New(apperr.CodeUnauthenticated, "caller assertion expired or not yet valid")
+	if _, err := e.svc.Watch(asRuntime("t1", "rt-1"), "rt-1", 1, time.Second); apperr.CodeOf(err) != apperr.CodeUnauthenticated {
+		t.Fatalf("a poll refused from the start: %v", err)
+	}
+}
