@@ -379,11 +379,12 @@ func TestRuntimeAgentIsConfinedToItsNamespace(t *testing.T) {
 
 	const sa = "runtime-agent"
 	// What apps/runtime-agent/kube does: get, list, create, update and delete of Components and Secrets
-	// (it reads everything before it writes, and lists what it owns to remove what a revision dropped), and
-	// get of its own Deployment to make it the owner.
+	// (it reads everything before it writes, and lists what it owns to remove what a revision dropped),
+	// watch of them (drift: someone editing or deleting what it applied), and get of its own Deployment to
+	// make it the owner.
 	var needs []kubetest.Access
 	for _, res := range []struct{ group, resource string }{{"dapr.io", "components"}, {"", "secrets"}} {
-		for _, verb := range []string{"get", "list", "create", "update", "delete"} {
+		for _, verb := range []string{"get", "list", "watch", "create", "update", "delete"} {
 			needs = append(needs, kubetest.Access{Verb: verb, Group: res.group, Resource: res.resource, Namespace: own})
 		}
 	}
@@ -399,10 +400,8 @@ func TestRuntimeAgentIsConfinedToItsNamespace(t *testing.T) {
 	}
 	for _, a := range []kubetest.Access{
 		// Verbs the agent does not use.
-		{Verb: "watch", Group: "dapr.io", Resource: "components", Namespace: own},
 		{Verb: "patch", Group: "dapr.io", Resource: "components", Namespace: own},
 		{Verb: "deletecollection", Group: "dapr.io", Resource: "components", Namespace: own},
-		{Verb: "watch", Resource: "secrets", Namespace: own},
 		{Verb: "patch", Resource: "secrets", Namespace: own},
 		{Verb: "deletecollection", Resource: "secrets", Namespace: own},
 		// Other Dapr resources change how every sidecar of the namespace behaves.
