@@ -46,7 +46,7 @@ build_runtime() {
 		# one (stablecomponents lacks it).
 		go_build "$runtime_tools" "$DAPRD" -tags allcomponents github.com/dapr/dapr/cmd/daprd
 	else
-		log "building the lean daprd $DAPR_VERSION with $(go env GOVERSION) (first time only; about 3 minutes on 2 cores)"
+		log "building the lean daprd $DAPR_VERSION with $(go env GOVERSION) (first time only; 2,004 packages where dapr's full daprd has 2,879)"
 		# dapr/tools/daprd: dapr's runtime with the components the plane uses (DAPRD_COMPONENTS=all for every one).
 		go_build "$runtime_tools" "$DAPRD" ./daprd
 	fi
