@@ -21,7 +21,10 @@ grep -q "github.com/dapr/cli v$DAPR_CLI_VERSION\$" "$cli_tools/go.mod" ||
 # is left out: a newer Go builds the same programs, and a rebuild of daprd costs minutes.
 tools_hash() { cat "$1/go.mod" "$1/go.sum" "$1/tools.go" "${@:2}" | sha256sum | cut -c1-16; }
 runtime_stamp_file=$DAPR_BIN_DIR/.stamp
-runtime_stamp="$DAPR_VERSION $DAPRD_COMPONENTS $(tools_hash "$runtime_tools" "$runtime_tools"/daprd/*.go)"
+# The lean daprd's registrations are generated at build time (see build_runtime), so the stamp takes what they
+# are generated from: its main, the generator, and the Governor's binding types.
+runtime_stamp="$DAPR_VERSION $DAPRD_COMPONENTS $(tools_hash "$runtime_tools" "$runtime_tools"/daprd/main.go \
+	"$MP_ROOT"/dapr/daprdgen/*.go "$MP_ROOT"/apps/governor/configuration/bindingtypes.go)"
 cli_stamp_file=$DAPR_CLI_DIR/.stamp
 cli_stamp="$DAPR_CLI_VERSION $(tools_hash "$cli_tools")"
 
@@ -48,6 +51,11 @@ build_runtime() {
 	else
 		log "building the lean daprd $DAPR_VERSION with $(go env GOVERSION) (first time only; 2,004 packages where dapr's full daprd has 2,879)"
 		# dapr/tools/daprd: dapr's runtime with the components the plane uses (DAPRD_COMPONENTS=all for every one).
+		# Its registrations are written now from the dapr module in the module cache, for the Governor's binding
+		# types and the other types the plane uses (dapr/daprdgen): they are dapr's code, so they are generated
+		# into the build, like the module itself, and never committed.
+		(cd "$runtime_tools" && GOTOOLCHAIN=local go mod download github.com/dapr/dapr)
+		(cd "$MP_ROOT" && GOTOOLCHAIN=local go run ./dapr/daprdgen)
 		go_build "$runtime_tools" "$DAPRD" ./daprd
 	fi
 	log "daprd built in $((SECONDS - started))s"

@@ -1,10 +1,10 @@
 // Command daprdgen writes the component registrations of the project's lean daprd (dapr/tools/daprd/reg_*.go)
 // from the Governor's binding types (apps/governor/configuration) and runtimeTypes, so that every binding the
-// Governor accepts is one the runtimes' sidecars can run. It copies each needed registration file from the
+// Governor accepts is one the runtimes' sidecars can run. It takes each needed registration file from the
 // dapr release that dapr/tools pins, so names, aliases and constructors stay dapr's own.
 //
-// Run it through go generate in apps/governor/configuration, after changing the Governor's table or dapr's
-// version; the test in this package fails until then.
+// scripts/install.sh runs it at build time: the files it writes are dapr's code, so they are git-ignored and
+// generated into the build like the module they come from, never committed.
 package main
 
 import (

@@ -23,10 +23,8 @@ type BindingType struct {
 // Types not listed are refused: add them here with what they require.
 //
 // This table is also what the project's lean daprd registers (dapr/tools/daprd), so a runtime's sidecar can
-// run every binding accepted here: after a change, run go generate in this folder (the test in dapr/daprdgen
-// fails until then).
-//
-//go:generate go run ../../../dapr/daprdgen
+// run every binding accepted here: scripts/install.sh generates the registrations from it at build time
+// (dapr/daprdgen), and rebuilds daprd when it changes.
 var bindingTypes = []BindingType{
 	{Type: "bindings.aws.s3", Version: "v1", Required: []string{"bucket"}, Output: true},
 	{Type: "bindings.aws.sns", Version: "v1", Required: []string{"topicArn"}, Output: true},
