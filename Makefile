@@ -5,12 +5,21 @@ SHELL := /usr/bin/env bash
 APPS := $(notdir $(patsubst %/main.go,%,$(wildcard apps/*/main.go)))
 BENCHTIME ?= 2000x
 
+# The daprd flavour (scripts/env.sh): lean, the project's own with the components the plane uses, or all, dapr's
+# daprd with every component (make install DAPRD_COMPONENTS=all). Each has its own cache folder; the tests
+# find the lean one by default and the other through DAPR_RUNTIME_PATH, which env.sh derives.
+DAPRD_COMPONENTS ?= lean
+export DAPRD_COMPONENTS
+ifeq ($(DAPRD_COMPONENTS),all)
+export DAPR_RUNTIME_PATH ?= $(shell DAPRD_COMPONENTS=all bash -c 'source scripts/env.sh && echo "$$DAPR_RUNTIME_PATH"')
+endif
+
 .PHONY: help
 help: ## Show this help
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## Build daprd, sentry, operator, the dapr CLI, kube-apiserver into .cache/; install redis, postgresql, etcd if missing
+install: ## Build daprd (DAPRD_COMPONENTS=lean|all), sentry, operator, the dapr CLI, kube-apiserver into .cache/; install redis, postgresql, etcd if missing
 	@scripts/install.sh
 
 .PHONY: build

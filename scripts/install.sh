@@ -16,12 +16,15 @@ grep -q "github.com/dapr/dapr v$DAPR_VERSION\$" "$runtime_tools/go.mod" ||
 grep -q "github.com/dapr/cli v$DAPR_CLI_VERSION\$" "$cli_tools/go.mod" ||
 	die "DAPR_CLI_VERSION=$DAPR_CLI_VERSION, but dapr/tools-cli/go.mod pins another github.com/dapr/cli; change both"
 
-# A stamp records what the cached binaries were built from; a change to their tools module (its go.mod, go.sum
-# or the list of programs in tools.go) rebuilds them. The Go version is left out: a newer Go builds the same
-# programs, and a rebuild of daprd costs minutes.
-tools_hash() { cat "$1/go.mod" "$1/go.sum" "$1/tools.go" | sha256sum | cut -c1-16; }
+# A stamp records what the cached binaries were built from; a change to their tools module (its go.mod, go.sum,
+# the list of programs in tools.go, the lean daprd's sources) or to the flavour rebuilds them. The Go version
+# is left out: a newer Go builds the same programs, and a rebuild of daprd costs minutes.
+tools_hash() { cat "$1/go.mod" "$1/go.sum" "$1/tools.go" "${@:2}" | sha256sum | cut -c1-16; }
 runtime_stamp_file=$DAPR_BIN_DIR/.stamp
-runtime_stamp="$DAPR_VERSION $(tools_hash "$runtime_tools")"
+# The lean daprd's registrations are generated at build time (see build_runtime), so the stamp takes what they
+# are generated from: its main, the generator, and the Governor's binding types.
+runtime_stamp="$DAPR_VERSION $DAPRD_COMPONENTS $(tools_hash "$runtime_tools" "$runtime_tools"/daprd/main.go \
+	"$MP_ROOT"/dapr/daprdgen/*.go "$MP_ROOT"/apps/governor/configuration/bindingtypes.go)"
 cli_stamp_file=$DAPR_CLI_DIR/.stamp
 cli_stamp="$DAPR_CLI_VERSION $(tools_hash "$cli_tools")"
 
@@ -37,12 +40,24 @@ go_build() {
 build_runtime() {
 	mkdir -p "$DAPR_BIN_DIR"
 	local started=$SECONDS
-	log "building daprd $DAPR_VERSION with $(go env GOVERSION) (first time only; about 12 minutes on 2 cores)"
-	# allcomponents: without a tag daprd panics at start, and the sqlite name resolver needs this one
-	# (stablecomponents lacks it). buildinfo.version stays unset on purpose: with a version >= 1.15 the CLI
-	# points daprd at a scheduler, which cannot be built from the proxy, and daprd then never reports ready
-	# (see README, "Dapr without dapr init").
-	go_build "$runtime_tools" "$DAPRD" -tags allcomponents github.com/dapr/dapr/cmd/daprd
+	# buildinfo.version stays unset on purpose: with a version >= 1.15 the CLI points daprd at a scheduler,
+	# which cannot be built from the proxy, and daprd then never reports ready (see README, "Dapr without
+	# dapr init").
+	if [[ $DAPRD_COMPONENTS == all ]]; then
+		log "building dapr's daprd $DAPR_VERSION with every component, with $(go env GOVERSION) (first time only; about 12 minutes on 2 cores)"
+		# allcomponents: without a tag dapr's daprd panics at start, and the sqlite name resolver needs this
+		# one (stablecomponents lacks it).
+		go_build "$runtime_tools" "$DAPRD" -tags allcomponents github.com/dapr/dapr/cmd/daprd
+	else
+		log "building the lean daprd $DAPR_VERSION with $(go env GOVERSION) (first time only; 2,004 packages where dapr's full daprd has 2,879)"
+		# dapr/tools/daprd: dapr's runtime with the components the plane uses (DAPRD_COMPONENTS=all for every one).
+		# Its registrations are written now from the dapr module in the module cache, for the Governor's binding
+		# types and the other types the plane uses (dapr/daprdgen): they are dapr's code, so they are generated
+		# into the build, like the module itself, and never committed.
+		(cd "$runtime_tools" && GOTOOLCHAIN=local go mod download github.com/dapr/dapr)
+		(cd "$MP_ROOT" && GOTOOLCHAIN=local go run ./dapr/daprdgen)
+		go_build "$runtime_tools" "$DAPRD" ./daprd
+	fi
 	log "daprd built in $((SECONDS - started))s"
 	# sentry: the certificate authority of the plane's sidecars (mTLS identities for access control).
 	log "building sentry $DAPR_VERSION"
@@ -64,7 +79,7 @@ build_cli() {
 }
 
 if [[ -x $DAPRD && -x $DAPR_SENTRY && -x $DAPR_OPERATOR && -f $runtime_stamp_file && "$(cat "$runtime_stamp_file")" == "$runtime_stamp" ]]; then
-	log "daprd, sentry and operator $DAPR_VERSION already built in $DAPR_BIN_DIR"
+	log "daprd ($DAPRD_COMPONENTS), sentry and operator $DAPR_VERSION already built in $DAPR_BIN_DIR"
 else
 	build_runtime
 fi

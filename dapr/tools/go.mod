@@ -1,11 +1,18 @@
-// Tools module: builds daprd, sentry and the operator at a pinned version from the Go module proxy.
-// It is separate from the root module because dapr's go.mod relies on replace directives, which
-// `go install pkg@version` refuses; repeating them here makes the build possible.
+// Tools module: builds daprd (the project's lean one in ./daprd, or dapr's full cmd/daprd), sentry and the
+// operator at a pinned version from the Go module proxy. It is separate from the root module because dapr's
+// go.mod relies on replace directives, which `go install pkg@version` refuses, and because the root module
+// must not depend on dapr; repeating the replace lines here makes the build possible.
 module github.com/mgmtplane/mgmtplane/dapr/tools
 
 go 1.26.4
 
-require github.com/dapr/dapr v1.18.1
+require (
+	github.com/dapr/components-contrib v1.18.0
+	github.com/dapr/dapr v1.18.1
+	github.com/dapr/kit v0.18.1
+	go.opencensus.io v0.24.0
+	go.uber.org/automaxprocs v1.6.0
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -141,9 +148,7 @@ require (
 	github.com/creasty/defaults v1.5.2 // indirect
 	github.com/cyphar/filepath-securejoin v0.6.1 // indirect
 	github.com/dancannon/gorethink v4.0.0+incompatible // indirect
-	github.com/dapr/components-contrib v1.18.0 // indirect
 	github.com/dapr/durabletask-go v0.12.1 // indirect
-	github.com/dapr/kit v0.18.1 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0 // indirect
 	github.com/deepmap/oapi-codegen v1.11.0 // indirect
@@ -376,7 +381,6 @@ require (
 	go.etcd.io/etcd/client/pkg/v3 v3.5.21 // indirect
 	go.etcd.io/etcd/client/v3 v3.5.21 // indirect
 	go.mongodb.org/mongo-driver v1.14.0 // indirect
-	go.opencensus.io v0.24.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/detectors/gcp v1.39.0 // indirect
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.60.0 // indirect
@@ -392,7 +396,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.43.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.10.0 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
-	go.uber.org/automaxprocs v1.6.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/ratelimit v0.3.0 // indirect
 	go.uber.org/zap v1.27.0 // indirect

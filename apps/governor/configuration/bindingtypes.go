@@ -21,6 +21,10 @@ type BindingType struct {
 // absent, read from components-contrib v1.16.5 (each component's metadata.yaml and metadata parsing) and
 // rechecked against v1.18.0, which daprd 1.18.1 uses: nothing Init needs was added for these types.
 // Types not listed are refused: add them here with what they require.
+//
+// This table is also what the project's lean daprd registers (dapr/tools/daprd), so a runtime's sidecar can
+// run every binding accepted here: scripts/install.sh generates the registrations from it at build time
+// (dapr/daprdgen), and rebuilds daprd when it changes.
 var bindingTypes = []BindingType{
 	{Type: "bindings.aws.s3", Version: "v1", Required: []string{"bucket"}, Output: true},
 	{Type: "bindings.aws.sns", Version: "v1", Required: []string{"topicArn"}, Output: true},
