@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/fleetsim"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
@@ -131,20 +129,9 @@ func pathCPU() map[string]time.Duration {
 		if !alive {
 			continue
 		}
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if cpu, err := fleetsim.ProcCPU(pid); err == nil {
+			out[name] = cpu
 		}
-		// Fields after the command (which may hold spaces): utime and stime are the 12th and 13th, in
-		// clock ticks of 1/100 s on Linux.
-		s := string(raw)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) < 13 {
-			continue
-		}
-		user, _ := strconv.ParseInt(f[11], 10, 64)
-		sys, _ := strconv.ParseInt(f[12], 10, 64)
-		out[name] = time.Duration(user+sys) * 10 * time.Millisecond
 	}
 	return out
 }

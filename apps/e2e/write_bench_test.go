@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/internal/fleetsim"
 	"github.com/mgmtplane/mgmtplane/apps/internal/stacktest"
 )
 
@@ -237,24 +238,16 @@ func planeCPU() time.Duration {
 	var sum time.Duration
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != stack.Dir {
 			continue
 		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+		if cpu, err := fleetsim.ProcCPU(pid); err == nil {
+			sum += cpu
 		}
-		st := string(raw)
-		f := strings.Fields(st[strings.LastIndexByte(st, ')')+2:])
-		if len(f) < 13 {
-			continue
-		}
-		user, _ := strconv.ParseInt(f[11], 10, 64)
-		sys, _ := strconv.ParseInt(f[12], 10, 64)
-		sum += time.Duration(user+sys) * 10 * time.Millisecond
 	}
 	return sum
 }

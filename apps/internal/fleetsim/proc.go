@@ -28,12 +28,9 @@ type Proc struct {
 // ReadProc reads process pid from /proc.
 func ReadProc(pid int) (Proc, error) {
 	p := Proc{PID: pid}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return p, fmt.Errorf("read stat of %d: %w", pid, err)
-	}
-	if p.CPU, err = parseStatCPU(stat); err != nil {
-		return p, fmt.Errorf("stat of %d: %w", pid, err)
+	var err error
+	if p.CPU, err = ProcCPU(pid); err != nil {
+		return p, err
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -51,6 +48,15 @@ func ReadProc(pid int) (Proc, error) {
 		}
 	}
 	return p, nil
+}
+
+// ProcCPU reads the CPU time (user and system) process pid has used so far.
+func ProcCPU(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+	}
+	return parseStatCPU(stat)
 }
 
 // parseStatCPU returns utime+stime from the content of /proc/<pid>/stat. The command name in parentheses
