@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -102,7 +103,7 @@ func (r *Registry) Enqueue(ctx context.Context, tenant string, events ...Event) 
 	if err != nil {
 		return fmt.Errorf("enqueue events: %w", err)
 	}
-	r.signalRelay()
+	r.signalRelay(tenant)
 	return nil
 }
 
@@ -128,47 +129,111 @@ func (r *Registry) knowOutboxTenant(ctx context.Context, tenant string) error {
 var errKnown = fmt.Errorf("known")
 
 // Relay publishes outbox events until ctx ends: right after the writes that produced them, and every
-// interval for whatever is left (after a broker outage or a restart). Events of a tenant go out in the
-// order they were written; a record is deleted only after all its events were published.
+// interval for whatever is left (after a broker outage, a restart, or a write of another replica that died
+// before its relay got to it). Events of a tenant go out in the order they were written; a record is
+// deleted only after all its events were published.
+//
+// A pass after a write reads only the outboxes of the tenants written since the last pass (see
+// signalRelay): one tenant's write costs the same however many tenants there are. Only the first pass and
+// the passes on the interval sweep every tenant that ever had an outbox.
 func (r *Registry) Relay(ctx context.Context, log *slog.Logger, pub Publisher, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	sweep := true
 	for {
-		if err := r.relayOnce(ctx, pub); err != nil && ctx.Err() == nil {
-			log.Warn("outbox relay", "err", err)
+		var err error
+		if sweep {
+			err = r.relayAll(ctx, pub)
+		} else {
+			err = r.relayDirty(ctx, pub)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("outbox relay", "sweep", sweep, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			sweep = true
 		case <-r.kick:
+			sweep = false
 			// Linger a moment so that a burst of writes goes out (and is cleared) in one pass.
 			time.Sleep(relayLinger)
 		}
 	}
 }
 
-func (r *Registry) signalRelay() {
+// signalRelay tells the relay that tenant's outbox has new records. It is called after they were committed,
+// so the pass that takes the tenant out of the set reads them. A kick that finds the channel full is not
+// lost: the relay has not yet taken the one in it, and it drains the set after taking it.
+func (r *Registry) signalRelay(tenant string) {
+	r.dirtyMu.Lock()
+	r.dirty[tenant] = struct{}{}
+	r.dirtyMu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (r *Registry) relayOnce(ctx context.Context, pub Publisher) error {
+// takeDirty empties the set of tenants written since the last pass and returns them.
+func (r *Registry) takeDirty() []string {
+	r.dirtyMu.Lock()
+	defer r.dirtyMu.Unlock()
+	tenants := make([]string, 0, len(r.dirty))
+	for t := range r.dirty {
+		tenants = append(tenants, t)
+	}
+	clear(r.dirty)
+	return tenants
+}
+
+// markDirty puts tenants back into the set without a kick: a pass that failed for them leaves them to the
+// next pass, kicked or swept, rather than looping on a broker that is down.
+func (r *Registry) markDirty(tenants ...string) {
+	r.dirtyMu.Lock()
+	defer r.dirtyMu.Unlock()
+	for _, t := range tenants {
+		r.dirty[t] = struct{}{}
+	}
+}
+
+// relayDirty relays the outboxes of the tenants written since the last pass.
+func (r *Registry) relayDirty(ctx context.Context, pub Publisher) error {
+	var errs []error
+	for _, t := range r.takeDirty() {
+		if err := r.relayTenant(ctx, pub, t); err != nil {
+			r.markDirty(t)
+			errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// relayAll relays the outbox of every tenant that ever had one. It empties the set of written tenants
+// first: what they wrote before is committed, so this sweep reads it.
+func (r *Registry) relayAll(ctx context.Context, pub Publisher) error {
+	written := r.takeDirty()
+	var errs []error
 	after := ""
 	for {
 		tenants, p, err := ListAs[string](ctx, r, GlobalScope(outboxTenantsKind), IndexAll, 200, after)
 		if err != nil {
-			return err
+			// The written tenants may not have been reached: leave them to the next kicked pass.
+			r.markDirty(written...)
+			return errors.Join(append(errs, fmt.Errorf("list outbox tenants: %w", err))...)
 		}
 		for _, t := range tenants {
 			if err := r.relayTenant(ctx, pub, *t); err != nil {
-				return fmt.Errorf("tenant %s: %w", *t, err)
+				r.markDirty(*t)
+				errs = append(errs, fmt.Errorf("tenant %s: %w", *t, err))
+				if ctx.Err() != nil {
+					return errors.Join(errs...)
+				}
 			}
 		}
 		if !p.HasNextPage {
-			return nil
+			return errors.Join(errs...)
 		}
 		after = p.EndCursor
 	}

@@ -77,13 +77,18 @@ type Registry struct {
 
 	outboxTenants sync.Map // tenants known to have an outbox
 	writers       sync.Map // tenant -> *sync.Mutex: one write at a time per tenant in this process
-	kick          chan struct{}
 	locks         bool
+
+	// kick wakes the relay after a write with events; dirty names the tenants written since its last pass,
+	// so that a kicked pass reads only their outboxes.
+	kick    chan struct{}
+	dirtyMu sync.Mutex
+	dirty   map[string]struct{}
 }
 
 // New returns a registry over the state store component storeName.
 func New(api StateAPI, storeName string, opts ...Option) *Registry {
-	r := &Registry{api: api, store: storeName, kick: make(chan struct{}, 1)}
+	r := &Registry{api: api, store: storeName, kick: make(chan struct{}, 1), dirty: map[string]struct{}{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -422,7 +427,7 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	}
 	written = true
 	if len(ch.Events) > 0 {
-		r.signalRelay()
+		r.signalRelay(s.Tenant)
 	}
 	return nil
 }
