@@ -22,8 +22,10 @@ grep -q "github.com/dapr/cli v$DAPR_CLI_VERSION\$" "$cli_tools/go.mod" ||
 tools_hash() { cat "$1/go.mod" "$1/go.sum" "$1/tools.go" "${@:2}" | sha256sum | cut -c1-16; }
 runtime_stamp_file=$DAPR_BIN_DIR/.stamp
 # The lean daprd's registrations are generated at build time (see build_runtime), so the stamp takes what they
-# are generated from: its main, the generator, and the Governor's binding types.
-runtime_stamp="$DAPR_VERSION $DAPRD_COMPONENTS $(tools_hash "$runtime_tools" "$runtime_tools"/daprd/main.go \
+# are generated from (the generator and the Governor's binding types) and its hand-written sources: every Go
+# file under dapr/tools/daprd but the generated reg_*.go and the tests.
+mapfile -t lean_sources < <(find "$runtime_tools/daprd" -name '*.go' ! -name 'reg_*.go' ! -name '*_test.go' | LC_ALL=C sort)
+runtime_stamp="$DAPR_VERSION $DAPRD_COMPONENTS $(tools_hash "$runtime_tools" "${lean_sources[@]}" \
 	"$MP_ROOT"/dapr/daprdgen/*.go "$MP_ROOT"/apps/governor/configuration/bindingtypes.go)"
 cli_stamp_file=$DAPR_CLI_DIR/.stamp
 cli_stamp="$DAPR_CLI_VERSION $(tools_hash "$cli_tools")"

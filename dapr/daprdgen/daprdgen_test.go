@@ -44,7 +44,7 @@ func generatedSources(t *testing.T) []source {
 			t.Fatal(err)
 		}
 	}
-	out, err := readSources(dir)
+	out, err := readSources(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,30 @@ func generatedSources(t *testing.T) []source {
 	return out
 }
 
+// ownSources reads the lean daprd's hand-written registrations (ownTypes), the files in dapr/tools/daprd the
+// generator does not write.
+func ownSources(t *testing.T) []source {
+	t.Helper()
+	_, dir := leanDir(t)
+	out, err := readSources(dir, generated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// leanSources is every registration the lean daprd is built with.
+func leanSources(t *testing.T) []source {
+	t.Helper()
+	return append(generatedSources(t), ownSources(t)...)
+}
+
 // The lean daprd registers exactly what the Governor accepts (with its directions) and runtimeTypes: a
 // binding type dapr cannot register in the direction the Governor offers fails here, and so does a
 // registration of a type nobody asked for.
 func TestRegistrationsMatchGovernor(t *testing.T) {
-	gen := generatedSources(t)
+	gen := leanSources(t)
+	// pick also fails when two files register one type: a generated file and one of ours.
 	chosen, err := pick(gen, wantedTypes())
 	if err != nil {
 		t.Fatalf("the lean daprd's registrations do not cover the Governor's binding types and runtimeTypes:\n%v", err)
@@ -74,10 +93,66 @@ func TestRegistrationsMatchGovernor(t *testing.T) {
 	}
 }
 
+// The types the lean daprd registers itself are exactly ownTypes, each a wanted type, and dapr's
+// registrations of them are left out of the generated files.
+func TestOwnRegistrations(t *testing.T) {
+	own := map[string]string{}
+	for _, s := range ownSources(t) {
+		for typ := range s.reg.Types {
+			own[typ] = s.reg.File
+		}
+	}
+	for typ, file := range own {
+		if _, ok := ownTypes[typ]; !ok {
+			t.Errorf("dapr/tools/daprd/%s registers %s, which ownTypes does not name: the generated files may register it too", file, typ)
+		}
+	}
+	for typ := range ownTypes {
+		if own[typ] == "" {
+			t.Errorf("ownTypes names %s, which no hand-written file in dapr/tools/daprd registers: the lean daprd would lack it", typ)
+		}
+		if !slices.ContainsFunc(wantedTypes(), func(w wanted) bool { return w.Type == typ }) {
+			t.Errorf("ownTypes names %s, which is not a wanted type (runtimeTypes or the Governor's bindings)", typ)
+		}
+	}
+	for _, s := range generatedSources(t) {
+		for typ := range s.reg.Types {
+			if _, ok := ownTypes[typ]; ok {
+				t.Errorf("the generated %s registers %s, which the lean daprd registers itself", s.reg.File, typ)
+			}
+		}
+	}
+}
+
+func TestWithoutOwn(t *testing.T) {
+	src := func(file string, types ...string) source {
+		r := &registration{File: file, Types: map[string]bool{}}
+		for _, typ := range types {
+			r.Types[typ] = true
+		}
+		return source{reg: r}
+	}
+	var own string
+	for typ := range ownTypes {
+		own = typ
+		break
+	}
+	got, err := withoutOwn([]source{src("state_redis.go", "state.redis"), src("ours.go", own)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].reg.File != "state_redis.go" {
+		t.Errorf("kept %v, want only state_redis.go", got)
+	}
+	if _, err := withoutOwn([]source{src("mixed.go", own, "state.redis")}); err == nil {
+		t.Error("a file registering one of ownTypes with another type was accepted")
+	}
+}
+
 func registered(t *testing.T) map[string]bool {
 	t.Helper()
 	types := map[string]bool{}
-	for _, s := range generatedSources(t) {
+	for _, s := range leanSources(t) {
 		for typ := range s.reg.Types {
 			types[typ] = true
 		}

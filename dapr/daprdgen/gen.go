@@ -44,6 +44,15 @@ var runtimeTypes = []string{
 	"nameresolution.kubernetes",
 }
 
+// ownTypes are types among the wanted ones that the lean daprd registers in its own code (the hand-written
+// files of dapr/tools/daprd) rather than with dapr's registration file, each with the reason. daprdgen still
+// requires dapr to register the type (ours wraps dapr's component, and must notice when dapr drops it) but
+// does not emit dapr's file: with two registrations of one name, the one that counts would be whichever
+// init runs last, which is up to file names.
+var ownTypes = map[string]string{
+	"nameresolution.sqlite": "dapr's resolver behind a per-app-ID cache of its answers (dapr/tools/daprd/nrcache)",
+}
+
 // wanted is every type the lean daprd registers, with the binding directions the Governor promises.
 type wanted struct {
 	Type          string
@@ -159,7 +168,9 @@ func daprComponentsDir(toolsDir string, offline bool) (dir, version string, err 
 	return filepath.Join(m.Dir, "cmd", "daprd", "components"), m.Version, nil
 }
 
-func readSources(dir string) ([]source, error) {
+// readSources reads the registrations of the Go files in dir (not tests), leaving out those for which skip
+// is true (nil: none).
+func readSources(dir string, skip func(base string) bool) ([]source, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
@@ -167,7 +178,7 @@ func readSources(dir string) ([]source, error) {
 	fset := token.NewFileSet()
 	var out []source
 	for _, p := range paths {
-		if strings.HasSuffix(p, "_test.go") {
+		if strings.HasSuffix(p, "_test.go") || (skip != nil && skip(filepath.Base(p))) {
 			continue
 		}
 		text, err := os.ReadFile(p)
@@ -200,10 +211,10 @@ func pick(sources []source, want []wanted) ([]source, error) {
 		}
 		switch {
 		case len(found) == 0:
-			errs = append(errs, fmt.Errorf("%s: dapr registers no component of this type", w.Type))
+			errs = append(errs, fmt.Errorf("%s: no registration file registers this type", w.Type))
 			continue
 		case len(found) > 1:
-			errs = append(errs, fmt.Errorf("%s: registered by more than one of dapr's files (%s, %s)", w.Type, found[0].reg.File, found[1].reg.File))
+			errs = append(errs, fmt.Errorf("%s: registered by more than one file (%s, %s)", w.Type, found[0].reg.File, found[1].reg.File))
 			continue
 		}
 		s := found[0]
@@ -260,13 +271,21 @@ func render(s source, version string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// generate returns the registration files the lean daprd needs, by file name.
+// generated tells the generator's files in dapr/tools/daprd from the hand-written ones.
+func generated(base string) bool { return strings.HasPrefix(base, genPrefix) }
+
+// generate returns the registration files the lean daprd needs, by file name: dapr's files for the wanted
+// types, less those that register only ownTypes.
 func generate(componentsDir, version string) (map[string][]byte, error) {
-	sources, err := readSources(componentsDir)
+	sources, err := readSources(componentsDir, nil)
 	if err != nil {
 		return nil, err
 	}
 	chosen, err := pick(sources, wantedTypes())
+	if err != nil {
+		return nil, err
+	}
+	chosen, err = withoutOwn(chosen)
 	if err != nil {
 		return nil, err
 	}
@@ -279,4 +298,29 @@ func generate(componentsDir, version string) (map[string][]byte, error) {
 		files[genPrefix+s.reg.File] = text
 	}
 	return files, nil
+}
+
+// withoutOwn leaves out of dapr's files those that register ownTypes, and fails for a file that registers
+// some of them with other types: leaving it out would lose the others, keeping it would register ours twice.
+func withoutOwn(sources []source) ([]source, error) {
+	var out []source
+	for _, s := range sources {
+		var own, other []string
+		for typ := range s.reg.Types {
+			if _, ok := ownTypes[typ]; ok {
+				own = append(own, typ)
+			} else {
+				other = append(other, typ)
+			}
+		}
+		switch {
+		case len(own) > 0 && len(other) > 0:
+			slices.Sort(own)
+			slices.Sort(other)
+			return nil, fmt.Errorf("%s registers %v, which the lean daprd registers itself (ownTypes), together with %v", s.reg.File, own, other)
+		case len(own) == 0:
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -1,7 +1,8 @@
 // Command daprdgen writes the component registrations of the project's lean daprd (dapr/tools/daprd/reg_*.go)
 // from the Governor's binding types (apps/governor/configuration) and runtimeTypes, so that every binding the
 // Governor accepts is one the runtimes' sidecars can run. It takes each needed registration file from the
-// dapr release that dapr/tools pins, so names, aliases and constructors stay dapr's own.
+// dapr release that dapr/tools pins, so names, aliases and constructors stay dapr's own, except for ownTypes,
+// which the lean daprd registers in hand-written files of its own.
 //
 // scripts/install.sh runs it at build time: the files it writes are dapr's code, so they are git-ignored and
 // generated into the build like the module they come from, never committed.
