@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -255,13 +256,24 @@ func (r *Registry) relayTenant(ctx context.Context, pub Publisher, tenant string
 			sent = append(sent, rec.ID)
 		}
 		// What went out is cleared in one write, even when a later record failed.
-		if err := r.clearOutbox(ctx, os, sent); err != nil {
+		if err := r.clearOutbox(ctx, os, sent, pageSeqs(p)); err != nil {
 			return err
 		}
 		if perr != nil || !p.HasNextPage {
 			return perr
 		}
 	}
+}
+
+// pageSeqs maps the ids of a page to their sequence numbers, which its cursors hold.
+func pageSeqs(p Page) map[string]int64 {
+	seqs := make(map[string]int64, len(p.IDs))
+	for i, id := range p.IDs {
+		if next, err := decodeCursor(p.Cursors[i]); err == nil {
+			seqs[id] = next - 1
+		}
+	}
+	return seqs
 }
 
 func (r *Registry) publishRecord(ctx context.Context, pub Publisher, rec *outboxRecord) error {
@@ -278,34 +290,47 @@ func (r *Registry) publishRecord(ctx context.Context, pub Publisher, rec *outbox
 }
 
 // clearOutbox deletes published records and takes them out of the pending index, in one transaction.
-func (r *Registry) clearOutbox(ctx context.Context, os Scope, ids []string) error {
+// seqs, the records' sequence numbers as listed, say which buckets to read along with them.
+func (r *Registry) clearOutbox(ctx context.Context, os Scope, ids []string, seqs map[string]int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := r.exclusive(ctx, os.Tenant, func() error { return r.clearOutboxOnce(ctx, os, ids) })
+	err := r.exclusive(ctx, os.Tenant, func() error { return r.clearOutboxOnce(ctx, os, ids, seqs) })
 	if err != nil {
 		return fmt.Errorf("clear outbox of %s: %w", os.Tenant, err)
 	}
 	return nil
 }
 
-func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string) error {
+// clearOutboxOnce reads the head, the records and their buckets in one bulk read and writes them back in
+// one transaction. The sequence numbers given only guide the read: what is written follows the records'
+// own envelopes, and a bucket the read missed is fetched on its own.
+func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string, seqs map[string]int64) error {
 	snap := snapshot{}
-	keys := []string{os.headKey(outboxIndex)}
+	hk := os.headKey(outboxIndex)
+	keys := []string{hk}
+	seen := map[string]bool{}
 	for _, id := range ids {
 		keys = append(keys, os.entityKey(id))
+		if seq, ok := seqs[id]; ok {
+			if bk := os.bucketKey(outboxIndex, seq/BucketSize); !seen[bk] {
+				seen[bk] = true
+				keys = append(keys, bk)
+			}
+		}
 	}
 	if err := r.bulk(ctx, snap, keys); err != nil {
 		return err
 	}
 	var h head
-	hEtag, found, err := r.readJSON(ctx, snap, os.headKey(outboxIndex), &h)
+	hEtag, found, err := r.readJSON(ctx, snap, hk, &h)
 	if err != nil || !found {
 		return fmt.Errorf("outbox head of %s: %v", os.Tenant, err)
 	}
 	var ops []operation
 	bySeq := map[string]map[int64]bool{} // bucket key -> sequence numbers to drop
-	var bucketKeys []string
+	var missing []string                 // buckets to drop from that the first read did not guess
+	lowest, last := int64(-1), int64(-1) // the first and last buckets dropped from
 	for _, id := range ids {
 		it := snap[os.entityKey(id)]
 		if len(it.value) == 0 {
@@ -319,9 +344,15 @@ func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string) 
 		bk := os.bucketKey(outboxIndex, seq/BucketSize)
 		if bySeq[bk] == nil {
 			bySeq[bk] = map[int64]bool{}
-			bucketKeys = append(bucketKeys, bk)
+			if _, ok := snap[bk]; !ok {
+				missing = append(missing, bk)
+			}
 		}
 		bySeq[bk][seq] = true
+		if lowest < 0 || seq/BucketSize < lowest {
+			lowest = seq / BucketSize
+		}
+		last = max(last, seq/BucketSize)
 		h.Count--
 		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
 			Key: os.entityKey(id), Etag: &dapr.ETag{Value: it.etag},
@@ -330,26 +361,48 @@ func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string) 
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := r.bulk(ctx, snap, bucketKeys); err != nil {
+	if err := r.bulk(ctx, snap, missing); err != nil {
 		return err
 	}
-	for _, bk := range bucketKeys {
+	// Drop the members from their buckets, walking up from the low-water mark's bucket to move the mark to
+	// the first member left. A bucket written here is as the transaction leaves it (its ETag is checked);
+	// one only read may lack members added since, which come after every member it shows, so a member it
+	// shows is a safe mark and its looking empty is not.
+	mark := int64(-1)
+	for n := min(h.First/BucketSize, lowest); n <= last; n++ {
+		bk := os.bucketKey(outboxIndex, n)
+		it, read := snap[bk]
 		var b []member
-		bEtag, _, err := r.readJSON(ctx, snap, bk, &b)
-		if err != nil {
-			return err
+		if read && len(it.value) > 0 {
+			if err := json.Unmarshal(it.value, &b); err != nil {
+				return fmt.Errorf("decode %s: %w", bk, err)
+			}
 		}
-		b = slices.DeleteFunc(b, func(m member) bool { return bySeq[bk][m.Seq] })
-		if len(b) == 0 {
-			ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
-				Key: bk, Etag: &dapr.ETag{Value: bEtag},
-			}})
-		} else {
-			raw, _ := json.Marshal(b)
-			ops = append(ops, upsert(bk, raw, bEtag))
+		drop := bySeq[bk]
+		if drop != nil {
+			b = slices.DeleteFunc(b, func(m member) bool { return drop[m.Seq] })
+			if len(b) == 0 {
+				ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeDelete, Item: &dapr.SetStateItem{
+					Key: bk, Etag: &dapr.ETag{Value: it.etag},
+				}})
+			} else {
+				raw, _ := json.Marshal(b)
+				ops = append(ops, upsert(bk, raw, it.etag))
+			}
+		}
+		switch {
+		case mark >= 0:
+		case len(b) > 0:
+			mark = slices.MinFunc(b, func(x, y member) int { return cmp.Compare(x.Seq, y.Seq) }).Seq
+		case drop == nil:
+			mark = n * BucketSize // not known to be empty
 		}
 	}
+	if mark < 0 {
+		mark = (last + 1) * BucketSize // every bucket up to the last one dropped from is empty now
+	}
+	h.First = max(h.First, min(mark, h.Next))
 	raw, _ := json.Marshal(h)
-	ops = append(ops, upsert(os.headKey(outboxIndex), raw, hEtag))
+	ops = append(ops, upsert(hk, raw, hEtag))
 	return r.commit(ctx, ops)
 }

@@ -211,3 +211,101 @@ func TestKickedRelayLosesNoTenant(t *testing.T) {
 		}
 	}
 }
+
+// An outbox that has carried many events is read from its first pending record, not from the empty
+// buckets of the records published long ago.
+func TestRelaySkipsTheOutboxsPublishedPast(t *testing.T) {
+	st := &reading{Store: memstate.New()}
+	r := registry.New(st, "registry")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const past = 3*registry.BucketSize + 10
+	for i := range past {
+		if err := r.Enqueue(ctx, "t", registry.Event{Topic: "old", Data: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recordingPublisher{}
+	go r.Relay(ctx, slog.New(slog.DiscardHandler), pub, time.Hour)
+	waitPublished(t, pub, past)
+	time.Sleep(50 * time.Millisecond)
+
+	mark := st.mark()
+	writeEvent(t, r, "t", "1", "new")
+	waitPublished(t, pub, past+1)
+	time.Sleep(50 * time.Millisecond)
+	for _, k := range st.since(mark) {
+		for b := range 3 {
+			if k == fmt.Sprintf("t/t/outbox/i/pending/b/%d", b) {
+				t.Errorf("the pass after the write read %s, a bucket emptied long ago", k)
+			}
+		}
+	}
+	if n := outboxRecords(st.Store, "t"); n != 0 {
+		t.Fatalf("%d records left", n)
+	}
+}
+
+// flaky is a broker that refuses every third publish.
+type flaky struct {
+	recordingPublisher
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flaky) Publish(ctx context.Context, topic, id string, data []byte) error {
+	f.mu.Lock()
+	f.n++
+	fail := f.n%3 == 0
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("broker hiccup")
+	}
+	return f.recordingPublisher.Publish(ctx, topic, id, data)
+}
+
+// Two replicas write into one tenant and relay its outbox over a broker that fails now and then, so that
+// records are cleared in pieces, from both sides, across buckets: every event still goes out, and the
+// outbox ends empty. (A low-water mark moved past a record would leave it unpublished for ever.)
+func TestTwoReplicasRelayOneOutboxInPieces(t *testing.T) {
+	st := memstate.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := &flaky{}
+	replicas := []*registry.Registry{registry.New(st, "registry"), registry.New(st, "registry")}
+	for _, r := range replicas {
+		go r.Relay(ctx, slog.New(slog.DiscardHandler), pub, 20*time.Millisecond)
+	}
+	const writers, each = 4, 150 // 600 events: three buckets
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := replicas[w%2]
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				err := r.Mutate(ctx, registry.Scope{Tenant: "t", Kind: "runtime"}, id, "", func([]byte) (registry.Change, error) {
+					return registry.Change{Data: item{Name: id}, Events: []registry.Event{{Topic: id, Data: i}}}, nil
+				})
+				if err != nil {
+					t.Errorf("write %s: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitPublished(t, &pub.recordingPublisher, writers*each)
+	deadline := time.Now().Add(5 * time.Second)
+	for outboxRecords(st, "t") > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := outboxRecords(st, "t"); n != 0 {
+		t.Fatalf("%d records left in the outbox", n)
+	}
+	p, err := replicas[0].List(ctx, registry.Scope{Tenant: "t", Kind: "outbox"}, "pending", 10, "")
+	if err != nil || len(p.IDs) != 0 || p.TotalCount != 0 {
+		t.Fatalf("pending index after all published: %+v %v", p, err)
+	}
+}

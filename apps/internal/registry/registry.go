@@ -150,6 +150,10 @@ type envelope struct {
 type head struct {
 	Next  int64 `json:"next"`
 	Count int64 `json:"count"`
+	// First is a low-water mark: no member has a smaller sequence number, so pages start there instead of
+	// reading the empty buckets below. Only the outbox's pending index, which is emptied from the front as
+	// its records are published, keeps it; elsewhere it stays 0, as in heads written before it existed.
+	First int64 `json:"first,omitempty"`
 }
 
 type member struct {
@@ -652,6 +656,9 @@ func (r *Registry) ListMany(ctx context.Context, s Scope, reqs []ListRequest) ([
 			return nil, err
 		}
 		w.page.TotalCount = w.head.Count
+		if w.start < w.head.First {
+			w.start, w.bucket = w.head.First, w.head.First/BucketSize
+		}
 	}
 	for {
 		var keys []string
