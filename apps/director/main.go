@@ -35,6 +35,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
+	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/profiling"
@@ -133,8 +134,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Pairing:              pairing.NewService(invoke.New(fmt.Sprintf("http://127.0.0.1:%d", cfg.DaprHTTPPort), cfg.DaprAPIToken, 15*time.Second), cfg.ConnectorAppID, reg),
 	}
 
-	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later.
-	audit := events.Fallback{Publisher: events.NewPublisher(client, cfg.PubSub, "director"), Spool: reg, Log: log}
+	// Audit records go out at once; if the broker refuses one, the outbox relay sends it later. A runtime's
+	// heartbeat is recorded only when it changes the runtime's condition or fails: a fleet's heartbeats
+	// would otherwise push administrators' records out of the capped stream (see gqlserver.Audit).
+	audit := gqlserver.Audit{
+		Publisher: events.Fallback{Publisher: events.NewPublisher(client, cfg.PubSub, "director"), Spool: reg, Log: log},
+		Liveness:  []string{"heartbeat"},
+	}
 	gql := graph.NewServer(resolver, log, audit)
 
 	mux := http.NewServeMux()

@@ -15,11 +15,39 @@ import (
 
 // HeartbeatKind is the registry kind of the last heartbeat of each runtime (id = runtime id). Heartbeats
 // are kept apart from the runtime so that one every few seconds does not rewrite (and announce) it.
+//
+// A heartbeat is a plain registry value (registry.PutValue): one state write, last writer wins. A fleet
+// beats every few seconds, and as an entity write each heartbeat took the tenant's write queue, read the
+// outbox head and committed a transaction (≈ 5 state operations, plus the relay pass it kicked), which
+// made a fleet's heartbeats most of the Director's work and queued every other write of the tenant behind
+// them. A timestamp that the next heartbeat overwrites needs none of that: nothing lists heartbeats (the
+// health round reads them by the ids of the runtimes) and nothing is announced unless the runtime's
+// condition changes, which still goes through setStatus.
+//
+// Heartbeats written before were entities of this kind (the same JSON inside an envelope, under the
+// entity key); they are read where no plain value exists yet, until the runtime's next heartbeat.
 const HeartbeatKind = "heartbeat"
 
 type heartbeat struct {
 	RuntimeID string    `json:"runtimeID"`
 	Last      time.Time `json:"last"`
+}
+
+// Liveness is the storage heartbeats need besides the runtimes' store: plain per-tenant values.
+// *registry.Registry implements it.
+type Liveness interface {
+	PutValue(ctx context.Context, s registry.Scope, id string, v any) error
+	GetValues(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
+}
+
+// liveness is the store's plain values. The registry given to NewService has them; asking for them here
+// keeps NewService's signature, which every wiring of the Director shares.
+func (s *Service) liveness() (Liveness, error) {
+	lv, ok := s.store.(Liveness)
+	if !ok {
+		return nil, fmt.Errorf("the runtimes' store (%T) keeps no plain values, which heartbeats need", s.store)
+	}
+	return lv, nil
 }
 
 // Heartbeat records that runtime id is alive. Only the runtime itself may send it; a runtime that was not
@@ -29,7 +57,12 @@ func (s *Service) Heartbeat(ctx context.Context, id string) (*model.Runtime, err
 	if caller.ConsumerType != identity.ConsumerRuntime || caller.Subject != id {
 		return nil, apperr.New(apperr.CodeForbidden, "only runtime %s itself may send its heartbeat", id)
 	}
+	// Read first: a runtime of another tenant, or one unregistered, leaves no heartbeat behind.
 	rt, err := s.objs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	lv, err := s.liveness()
 	if err != nil {
 		return nil, err
 	}
@@ -37,16 +70,17 @@ func (s *Service) Heartbeat(ctx context.Context, id string) (*model.Runtime, err
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	if err := s.store.Mutate(ctx, sc, id, "", func([]byte) (registry.Change, error) {
-		return registry.Change{Data: heartbeat{RuntimeID: id, Last: now}}, nil
-	}); err != nil {
+	if err := lv.PutValue(ctx, sc, id, heartbeat{RuntimeID: id, Last: s.now().UTC()}); err != nil {
 		return nil, fmt.Errorf("heartbeat of %s: %w", id, err)
 	}
-	if rt.Status != nil && rt.Status.Condition == model.RuntimeStatusConditionConnected {
+	if connected(rt) {
 		return rt, nil
 	}
 	return s.setStatus(ctx, id, model.RuntimeStatusConditionConnected, nil)
+}
+
+func connected(rt *model.Runtime) bool {
+	return rt.Status != nil && rt.Status.Condition == model.RuntimeStatusConditionConnected
 }
 
 // setStatus changes a runtime's condition, announcing it on runtime.updated.
@@ -75,58 +109,86 @@ func (s *Service) LastHeartbeat(ctx context.Context, id string) (*time.Time, err
 	if err != nil {
 		return nil, err
 	}
-	var hb heartbeat
-	if err := s.store.Get(ctx, sc, id, &hb); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return nil, nil
-		}
+	last, err := s.lastHeartbeats(ctx, sc, []string{id})
+	if err != nil {
 		return nil, fmt.Errorf("last heartbeat of %s: %w", id, err)
 	}
-	return &hb.Last, nil
+	if t, ok := last[id]; ok {
+		return &t, nil
+	}
+	return nil, nil
 }
 
+// lastHeartbeats reads the last heartbeats of ids in scope sc (the caller's tenant); ids that never beat
+// are left out. Plain values come first; heartbeats stored the old way, as entities, are read only for the
+// ids without one: one bulk read, and a second only while some runtime has not beaten since the change.
+func (s *Service) lastHeartbeats(ctx context.Context, sc registry.Scope, ids []string) (map[string]time.Time, error) {
+	last := make(map[string]time.Time, len(ids))
+	if len(ids) == 0 {
+		return last, nil
+	}
+	lv, err := s.liveness()
+	if err != nil {
+		return nil, err
+	}
+	keep := func(id string, data []byte) error {
+		var hb heartbeat
+		if err := json.Unmarshal(data, &hb); err != nil {
+			return fmt.Errorf("decode heartbeat of %s: %w", id, err)
+		}
+		last[id] = hb.Last
+		return nil
+	}
+	if err := lv.GetValues(ctx, sc, ids, keep); err != nil {
+		return nil, err
+	}
+	var old []string
+	for _, id := range ids {
+		if _, ok := last[id]; !ok {
+			old = append(old, id)
+		}
+	}
+	if err := s.store.GetMany(ctx, sc, old, keep); err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// checkPage is how many runtimes a health round reads at once.
+const checkPage = 200
+
 // CheckHeartbeats turns FAILED every CONNECTED runtime of the tenant in ctx whose last heartbeat is older
-// than maxAge. It runs on a schedule (a Dapr cron binding).
+// than maxAge. It runs on a schedule (a Dapr cron binding). It pages the tenant's runtimes and reads the
+// heartbeats of the CONNECTED ones; a runtime that never sent one has nothing to judge it by and is left
+// as it is, as it always was (its condition was set by hand or by the Provisioner, not by an agent).
 func (s *Service) CheckHeartbeats(ctx context.Context, maxAge time.Duration) error {
-	sc, err := registry.TenantScope(ctx, HeartbeatKind)
+	rsc, err := registry.TenantScope(ctx, Kind)
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC()
+	hsc := registry.Scope{Tenant: rsc.Tenant, Kind: HeartbeatKind}
 	after := ""
 	for {
-		p, err := s.store.List(ctx, sc, registry.IndexAll, 200, after)
+		rts, p, err := registry.ListAs[model.Runtime](ctx, s.store, rsc, registry.IndexAll, checkPage, after)
 		if err != nil {
-			return fmt.Errorf("list heartbeats: %w", err)
+			return fmt.Errorf("list runtimes: %w", err)
 		}
-		var stale []heartbeat
-		err = s.store.GetMany(ctx, sc, p.IDs, func(_ string, data []byte) error {
-			var hb heartbeat
-			if err := json.Unmarshal(data, &hb); err != nil {
-				return err
+		var ids []string
+		for _, rt := range rts {
+			if connected(rt) {
+				ids = append(ids, rt.ID)
 			}
-			if now.Sub(hb.Last) > maxAge {
-				stale = append(stale, hb)
-			}
-			return nil
-		})
+		}
+		last, err := s.lastHeartbeats(ctx, hsc, ids)
 		if err != nil {
-			return err
+			return fmt.Errorf("read heartbeats: %w", err)
 		}
-		for _, hb := range stale {
-			rt, err := s.objs.Get(ctx, hb.RuntimeID)
-			if apperr.CodeOf(err) == apperr.CodeNotFound {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if rt.Status == nil || rt.Status.Condition != model.RuntimeStatusConditionConnected {
-				continue
-			}
-			reason := fmt.Sprintf("no heartbeat since %s", hb.Last.Format(time.RFC3339))
-			if _, err := s.setStatus(ctx, hb.RuntimeID, model.RuntimeStatusConditionFailed, &reason); err != nil {
-				return err
+		now := s.now().UTC()
+		for _, id := range ids {
+			if t, beat := last[id]; beat && now.Sub(t) > maxAge {
+				if err := s.failSilent(ctx, hsc, id, maxAge); err != nil {
+					return err
+				}
 			}
 		}
 		if !p.HasNextPage {
@@ -134,4 +196,38 @@ func (s *Service) CheckHeartbeats(ctx context.Context, maxAge time.Duration) err
 		}
 		after = p.EndCursor
 	}
+}
+
+// errNotConnected stops failSilent's write: the runtime's condition changed since the page was read.
+var errNotConnected = errors.New("no longer connected")
+
+// failSilent turns runtime id FAILED for a heartbeat found older than maxAge. Its heartbeat is read once
+// more first, and the condition is checked again inside the write: a page of runtimes takes a while to go
+// through, and a runtime that beat or changed meanwhile must not be failed for what the page said (a
+// FAILED runtime fails its Governor rollout step).
+func (s *Service) failSilent(ctx context.Context, hsc registry.Scope, id string, maxAge time.Duration) error {
+	last, err := s.lastHeartbeats(ctx, hsc, []string{id})
+	if err != nil {
+		return fmt.Errorf("read heartbeat of %s: %w", id, err)
+	}
+	t, ok := last[id]
+	now := s.now().UTC()
+	if !ok || now.Sub(t) <= maxAge {
+		return nil
+	}
+	reason := fmt.Sprintf("no heartbeat since %s", t.Format(time.RFC3339))
+	_, err = s.objs.Update(ctx, id, func(rt *model.Runtime) ([]registry.Event, error) {
+		if !connected(rt) {
+			return nil, errNotConnected
+		}
+		rt.Status = &model.RuntimeStatus{Condition: model.RuntimeStatusConditionFailed, Timestamp: now, Reason: &reason}
+		return []registry.Event{event("updated", rt)}, nil
+	})
+	if errors.Is(err, errNotConnected) || apperr.CodeOf(err) == apperr.CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fail runtime %s: %w", id, err)
+	}
+	return nil
 }

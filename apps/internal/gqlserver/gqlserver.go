@@ -1,6 +1,7 @@
 // Package gqlserver builds the GraphQL HTTP handler every GraphQL app of the plane uses: POST transport,
 // query depth and complexity limits, one error presenter (apperr codes in extensions.code), and an audit
-// record for every mutation.
+// record for every mutation (for an app's liveness mutations, such as heartbeats, only when they change
+// something or fail: see Audit).
 package gqlserver
 
 import (
@@ -35,14 +36,14 @@ type AuditPublisher = audit.Publisher
 const AuditTopic = audit.Topic
 
 // New returns a handler for schema with limits, the error presenter and auditing (audit may be nil: the
-// log still gets every record).
+// log still gets every record). An Audit as audit also names the app's liveness mutations.
 func New(schema graphql.ExecutableSchema, log *slog.Logger, app string, limits Limits, audit AuditPublisher) *handler.Server {
 	srv := handler.New(schema)
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.Use(depthLimit{max: limits.MaxDepth})
-	srv.Use(auditor{log: log, app: app, pub: audit})
+	srv.Use(newAuditor(log, app, audit))
 	srv.SetErrorPresenter(ErrorPresenter(log))
 	return srv
 }
@@ -92,11 +93,13 @@ func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool, doc *
 	return deepest
 }
 
-// auditor records every mutation (package audit).
+// auditor records every mutation (package audit), liveness mutations only when they change something or
+// fail (see Audit).
 type auditor struct {
-	log *slog.Logger
-	app string
-	pub AuditPublisher
+	log      *slog.Logger
+	app      string
+	pub      AuditPublisher
+	liveness []string
 }
 
 func (auditor) ExtensionName() string                   { return "Audit" }
@@ -126,6 +129,10 @@ func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 			code, _ := e.Extensions["code"].(string)
 			errs = append(errs, fmt.Sprintf("%s: %s", code, e.Message))
 		}
+	}
+	if len(errs) == 0 && a.pub != nil && a.isLiveness(fields) {
+		a.finishLiveness(ctx, entry)
+		return resp
 	}
 	entry.Finish(ctx, a.log, a.pub, errs)
 	return resp

@@ -1,0 +1,82 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	dapr "github.com/dapr/go-sdk/client"
+)
+
+// Plain values are for data that is overwritten often and needs none of what Mutate gives an entity: a
+// runtime's last heartbeat, say, which every runtime rewrites every few seconds. A value is one key
+// written with one SaveState, last writer wins: no envelope, no index, no unique key, no outbox (so no
+// events and no audit record ride on it), and no tenant write queue, so writing one never waits behind the
+// tenant's other writes nor makes them wait.
+//
+// Values are still per tenant and kind, under keys of their own:
+//
+//	t/<tenant>/<kind>/v/<id>              one plain value, as JSON
+//
+// apart from the entities (…/e/<id>), so that a plain write can never overwrite an entity's envelope and
+// leave index members or unique keys nothing points back to. Nothing lists values: a caller finds them by
+// the ids it already knows (from an index of entities) with GetValues.
+
+func (s Scope) valueKey(id string) string {
+	return storeKey("t/" + s.Tenant + "/" + s.Kind + "/v/" + id)
+}
+
+// PutValue stores v as the plain value id of scope s, replacing whatever was there (last writer wins).
+func (r *Registry) PutValue(ctx context.Context, s Scope, id string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+	}
+	if err := r.api.SaveState(ctx, r.store, s.valueKey(id), raw, nil, dapr.WithConcurrency(dapr.StateConcurrencyLastWrite)); err != nil {
+		return fmt.Errorf("put %s %s: %w", s.Kind, id, err)
+	}
+	return nil
+}
+
+// GetValue reads the plain value id of scope s into out, or returns ErrNotFound.
+func (r *Registry) GetValue(ctx context.Context, s Scope, id string, out any) error {
+	_, found, err := r.getJSON(ctx, s.valueKey(id), out)
+	if err != nil {
+		return fmt.Errorf("get %s %s: %w", s.Kind, id, err)
+	}
+	if !found {
+		return fmt.Errorf("get %s %s: %w", s.Kind, id, ErrNotFound)
+	}
+	return nil
+}
+
+// GetValues reads the plain values of ids in one bulk read and calls decode with each that exists, in the
+// order of ids.
+func (r *Registry) GetValues(ctx context.Context, s Scope, ids []string, decode func(id string, data []byte) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.valueKey(id)
+	}
+	items, err := r.api.GetBulkState(ctx, r.store, keys, nil, 8)
+	if err != nil {
+		return fmt.Errorf("get %d %s: %w", len(ids), s.Kind, err)
+	}
+	byKey := make(map[string][]byte, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return fmt.Errorf("get %s: %s", it.Key, it.Error)
+		}
+		byKey[it.Key] = it.Value
+	}
+	for i, k := range keys {
+		if raw := byKey[k]; len(raw) > 0 {
+			if err := decode(ids[i], raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
