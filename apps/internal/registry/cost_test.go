@@ -126,3 +126,31 @@ func waitPublished(tb testing.TB, pub *recordingPublisher, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// BenchmarkUpdateCost counts the state operations of an update that changes neither indexes nor unique
+// keys and carries no events (a runtime's view renumbered, say), of an entity that holds a unique key.
+//
+//	go test -run '^$' -bench UpdateCost ./apps/internal/registry/
+func BenchmarkUpdateCost(b *testing.B) {
+	st := &counting{Store: memstate.New()}
+	r := registry.New(st, "registry")
+	ctx := context.Background()
+	s := registry.Scope{Tenant: "t", Kind: "runtime"}
+	if err := r.Mutate(ctx, s, "r1", "", func([]byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "r1"}, Indexes: []string{"label:x"}, Unique: []string{"name:r1"}}, nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	before := st.read()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := r.Mutate(ctx, s, "r1", "", func([]byte) (registry.Change, error) {
+			return registry.Change{Data: item{Name: "r1", Count: i}, Indexes: []string{"label:x"}}, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	d := st.read().minus(before)
+	b.ReportMetric(float64(d.total())/float64(b.N), "ops/write")
+}

@@ -75,8 +75,9 @@ type Registry struct {
 	api   StateAPI
 	store string
 
-	outboxTenants sync.Map // tenants known to have an outbox
-	writers       sync.Map // tenant -> *sync.Mutex: one write at a time per tenant in this process
+	outboxTenants sync.Map                  // tenants known to have an outbox
+	writers       sync.Map                  // tenant -> *sync.Mutex: one write at a time per tenant in this process
+	stripes       [entityStripes]sync.Mutex // writes that touch only their entity, by entity (see shared.go)
 	locks         bool
 
 	// kick wakes the relay after a write with events; dirty names the tenants written since its last pass,
@@ -259,7 +260,13 @@ func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn M
 			return err
 		}
 	}
-	err := r.exclusive(ctx, s.Tenant, func() error { return r.mutateOnce(ctx, s, id, writeID, fn) })
+	var err error
+	if r.locks {
+		// Every write takes the tenant's lock in the store (see WithTenantLocks), so it may as well queue.
+		err = r.exclusive(ctx, s.Tenant, func() error { return r.mutateOnce(ctx, s, id, writeID, fn) })
+	} else {
+		err = r.mutateShared(ctx, s, id, writeID, fn)
+	}
 	if errors.Is(err, ErrContention) {
 		return fmt.Errorf("write %s %s: %w", s.Kind, id, err)
 	}
@@ -269,19 +276,27 @@ func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn M
 // exclusive runs attempt, a read-then-commit of the tenant's data, until it commits without an ETag conflict.
 // Writers of a tenant in this process queue up first: they touch the same index heads, and queueing costs
 // less than the retries they would cause each other. ETags still guard against other processes, and
-// stores without atomic transactions also take the tenant's lock in the store.
+// stores without atomic transactions also take the tenant's lock in the store. Writes that touch none of
+// those heads do not queue here (see mutateShared).
 func (r *Registry) exclusive(ctx context.Context, tenant string, attempt func() error) error {
 	mu, _ := r.writers.LoadOrStore(tenant, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	start := time.Now()
-	for n := 0; ; n++ {
+	return r.retry(ctx, func() error {
 		unlock, err := r.lock(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		err = attempt()
-		unlock()
+		defer unlock()
+		return attempt()
+	})
+}
+
+// retry runs attempt until it ends in anything but an ETag conflict, or the contention budget is spent.
+func (r *Registry) retry(ctx context.Context, attempt func() error) error {
+	start := time.Now()
+	for n := 0; ; n++ {
+		err := attempt()
 		if !errors.Is(err, errConflict) {
 			return err
 		}
@@ -303,13 +318,31 @@ func (r *Registry) exclusive(ctx context.Context, tenant string, attempt func() 
 var errConflict = errors.New("etag conflict")
 
 func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
-	key := s.entityKey(id)
-	cur, etag, err := r.getEnvelope(ctx, key)
+	w, err := r.decide(ctx, s, id, writeID, fn)
+	if err != nil || w == nil {
+		return err
+	}
+	return r.apply(ctx, w)
+}
+
+// decided is a write fn decided on: the entity as read and the change to make to it.
+type decided struct {
+	s       Scope
+	id      string
+	writeID string
+	cur     *envelope // nil when the entity does not exist
+	etag    string
+	ch      Change
+}
+
+// decide reads the entity and lets fn decide the change; nil means there is nothing to write.
+func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) (*decided, error) {
+	cur, etag, err := r.getEnvelope(ctx, s.entityKey(id))
 	if err != nil {
-		return fmt.Errorf("read %s %s: %w", s.Kind, id, err)
+		return nil, fmt.Errorf("read %s %s: %w", s.Kind, id, err)
 	}
 	if cur != nil && writeID != "" && cur.WriteID == writeID {
-		return nil
+		return nil, nil
 	}
 	var curData []byte
 	if cur != nil {
@@ -317,11 +350,45 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	}
 	ch, err := fn(curData)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ch.Data == nil && cur == nil {
-		return nil // nothing to delete: no write, so nothing rides along
+		return nil, nil // nothing to delete: no write, so nothing rides along
 	}
+	return &decided{s: s, id: id, writeID: writeID, cur: cur, etag: etag, ch: ch}, nil
+}
+
+// wantIndexes returns the indexes the entity is in after the change.
+func (w *decided) wantIndexes() map[string]bool {
+	want := map[string]bool{}
+	if w.ch.Data != nil {
+		if w.ch.TTL <= 0 {
+			want[IndexAll] = true
+		}
+		for _, ix := range w.ch.Indexes {
+			want[ix] = true
+		}
+	}
+	return want
+}
+
+// nextUnique returns the unique keys the entity holds after the change.
+func (w *decided) nextUnique() []string {
+	switch {
+	case w.ch.Data == nil:
+		return nil
+	case w.ch.Unique == nil && w.cur != nil:
+		return w.cur.Unique
+	default:
+		return w.ch.Unique
+	}
+}
+
+// apply makes the decided write: the entity, the indexes and unique keys it joins or leaves and the outbox
+// record of its events, in one transaction guarded by ETags.
+func (r *Registry) apply(ctx context.Context, w *decided) error {
+	s, id, cur, etag, ch := w.s, w.id, w.cur, w.etag, w.ch
+	key := s.entityKey(id)
 	var rider []Event
 	settle := func(bool) {}
 	if s.Kind != outboxTenantsKind { // the registry's own bookkeeping is not the caller's change
@@ -335,34 +402,18 @@ func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, 
 	}
 
 	var ops []*dapr.StateOperation
-	next := envelope{Indexes: map[string]int64{}, WriteID: writeID}
-	want := map[string]bool{}
+	next := envelope{Indexes: map[string]int64{}, WriteID: w.writeID, Unique: w.nextUnique()}
+	want := w.wantIndexes()
+	var err error
 	if ch.Data != nil {
 		if next.Data, err = json.Marshal(ch.Data); err != nil {
 			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
 		}
-		if ch.TTL <= 0 {
-			want[IndexAll] = true
-		}
-		for _, ix := range ch.Indexes {
-			want[ix] = true
-		}
 	}
 	var had map[string]int64
-	if cur != nil {
-		had = cur.Indexes
-	}
-
 	var hadUnique []string
 	if cur != nil {
-		hadUnique = cur.Unique
-	}
-	switch {
-	case ch.Data == nil:
-	case ch.Unique == nil:
-		next.Unique = hadUnique
-	default:
-		next.Unique = ch.Unique
+		had, hadUnique = cur.Indexes, cur.Unique
 	}
 	snap, err := r.prefetch(ctx, s, had, want, hadUnique, next.Unique, len(ch.Events) > 0)
 	if err != nil {

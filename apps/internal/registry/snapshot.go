@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // snapshot holds values read ahead in bulk for one write attempt, so that the write reads the index heads,
@@ -72,11 +73,16 @@ func (r *Registry) prefetch(ctx context.Context, s Scope, had map[string]int64, 
 			buckets = append(buckets, s.bucketKey(ix, seq/BucketSize))
 		}
 	}
+	// Only the keys claimed or released: one held before and after is not touched (see uniqueChanges).
 	for _, k := range wantUnique {
-		keys = append(keys, s.uniqueKey(k))
+		if !slices.Contains(hadUnique, k) {
+			keys = append(keys, s.uniqueKey(k))
+		}
 	}
 	for _, k := range hadUnique {
-		keys = append(keys, s.uniqueKey(k))
+		if !slices.Contains(wantUnique, k) {
+			keys = append(keys, s.uniqueKey(k))
+		}
 	}
 	if outbox {
 		os := Scope{Tenant: s.Tenant, Kind: outboxKind}
