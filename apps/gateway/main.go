@@ -15,11 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/mgmtplane/mgmtplane/apps/gateway/authn"
 	"github.com/mgmtplane/mgmtplane/apps/internal/appconf"
 	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/devtoken"
+	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
@@ -64,6 +67,17 @@ type config struct {
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
 	PprofAddr string `conf:"env:PPROF_ADDR"`
+	// RevocationCacheTTL is how long the Connector's answer that a client certificate is good is believed
+	// without asking again (0: ask on every request). The Connector's certificate.revoked event ends it
+	// at once; the TTL bounds a lost event.
+	RevocationCacheTTL  time.Duration `conf:"default:30s,env:REVOCATION_CACHE_TTL"`
+	RevocationCacheSize int           `conf:"default:100000,env:REVOCATION_CACHE_SIZE"`
+	// RevocationPubSub is where the gateway hears certificate.revoked. Every replica must hear every
+	// event, so with several replicas it needs a component whose consumerID differs per replica
+	// (deploy/: gateway-revocations).
+	RevocationPubSub string `conf:"default:pubsub,env:REVOCATION_PUBSUB_NAME"`
+	// AppAPIToken is what daprd sends to this app (its APP_API_TOKEN); only the sidecar may deliver events.
+	AppAPIToken string `conf:"env:APP_API_TOKEN,mask"`
 }
 
 func main() {
@@ -126,7 +140,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// the caller's.
 	inv := vouching{Client: invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.UpstreamTimeout), sign: signer}
 	connector := authn.Connector{Invoker: inv, AppID: cfg.ConnectorAppID}
-	certs := authn.ClientCertificate{Revocations: connector}
+	revocations := authn.NewRevocationCache(connector, cfg.RevocationCacheTTL, cfg.RevocationCacheSize)
+	certs := authn.ClientCertificate{Revocations: revocations}
 	clients := authn.ClientCredentials{
 		Verifier: &authn.Verifier{
 			Keys: &authn.URLKeys{TTL: 10 * time.Minute, Get: func(ctx context.Context) (*http.Response, error) {
@@ -161,6 +176,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		CockpitAppID: cfg.CockpitAppID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
+	if cfg.RevocationCacheTTL > 0 {
+		if cfg.AppAPIToken == "" {
+			log.Warn("APP_API_TOKEN is not set: anyone who reaches the gateway can post certificate.revoked events (which can only make it ask the Connector again)")
+		}
+		subscribeRevocations(router, log, cfg.RevocationPubSub, cfg.AppAPIToken, revocations)
+	}
 	if cfg.TLSPort == 0 {
 		return web.Serve(ctx, log, fmt.Sprintf(":%d", cfg.Port), router, cfg.ShutdownTimeout)
 	}
@@ -237,6 +258,23 @@ func keysCommand(args []string) error {
 		return err
 	}
 	return assertion.EnsureLocal(filepath.Join(*dir, "secrets.json"), filepath.Join(*dir, "gateway-secrets.json"), *rotate)
+}
+
+// subscribeRevocations has the gateway's sidecar deliver certificate.revoked to the revocation cache. The
+// routes share the public listeners, so only the sidecar may use them (APP_API_TOKEN).
+func subscribeRevocations(router *gin.Engine, log *slog.Logger, pubsub, appToken string, cache *authn.RevocationCache) {
+	mux := http.NewServeMux()
+	events.Subscribe(mux, log, events.Subscription{PubSub: pubsub, Topic: authn.TopicCertificateRevoked,
+		Handle: func(ctx context.Context, data []byte) error {
+			err := cache.HandleRevoked(ctx, data)
+			if errors.Is(err, authn.ErrUnreadableEvent) {
+				return events.Drop(err)
+			}
+			return err
+		}})
+	h := gin.WrapH(web.RequireAppToken(appToken, mux))
+	router.GET("/dapr/subscribe", h)
+	router.POST("/events/*topic", h)
 }
 
 func envOr(k, def string) string {

@@ -29,7 +29,8 @@ const maxTokenRequest = 4 << 10
 //	POST /tokens                         {"tenant","consumerID","consumerType"} -> {"token","connectorURL","expiresAt"}
 //	POST /owners/revoke                  {"tenant","consumerID","consumerType"} -> {"revoked": n}
 //	GET  /ca.pem                         the CA certificate
-//	GET  /certificates/{serial}/status   {"known":bool,"revoked":bool}
+//	GET  /certificates/status?serial=    {"known":bool,"revoked":bool}
+//	GET  /certificates/{serial}/status   the same (the path gateways before the query asked)
 //	POST /clients                        {"tenant","consumerID","consumerType"} -> new client credentials with their secret
 //	POST /clients/query                  {"owners":[{"tenant","consumerID","consumerType"}...]} -> {"clients":[...]}
 //	DELETE /clients/{id}?tenant=&consumerType=   -> the deleted client
@@ -52,6 +53,7 @@ func Handler(log *slog.Logger, svc *trust.Service, clients *oauth.Service, audit
 	mux.HandleFunc("POST /tokens", h.issueToken)
 	mux.HandleFunc("POST /owners/revoke", h.revokeOwner)
 	mux.HandleFunc("GET /ca.pem", h.caPEM)
+	mux.HandleFunc("GET /certificates/status", h.status)
 	mux.HandleFunc("GET /certificates/{serial}/status", h.status)
 	mux.HandleFunc("POST /clients", h.createClient)
 	mux.HandleFunc("POST /clients/query", h.queryClients)
@@ -150,10 +152,15 @@ func (h *handlers) caPEM(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(h.svc.CACertPEM())
 }
 
-// status answers the gateway, which asks for every client certificate it is shown, so that a revocation
-// takes effect on the next request.
+// status answers the gateway, which asks about a client certificate it is shown unless it remembers a
+// good answer (until certificate.revoked, or its TTL). The serial comes in the query: daprd keeps
+// metrics per invoked path, and a path per certificate would be a series per certificate.
 func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
-	st, err := h.svc.Status(r.Context(), r.PathValue("serial"))
+	serial := r.PathValue("serial")
+	if serial == "" {
+		serial = r.URL.Query().Get("serial")
+	}
+	st, err := h.svc.Status(r.Context(), serial)
 	if err != nil {
 		h.fail(w, r, err)
 		return

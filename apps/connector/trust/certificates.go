@@ -134,8 +134,20 @@ func (s *Service) SignCSR(ctx context.Context, id identity.Identity, csrText str
 	}, nil
 }
 
-// Revoke revokes the client certificate the caller authenticated with. The gateway asks for the status of
-// every certificate it is shown, so the certificate stops working at once.
+// TopicCertificateRevoked announces that a certificate stopped being good: every gateway replica forgets
+// that it was (the gateway's RevocationCache), so the revocation takes effect as soon as the event arrives.
+const TopicCertificateRevoked = "certificate.revoked"
+
+// RevokedEvent is the data of a certificate.revoked event.
+type RevokedEvent struct {
+	Serial       string    `json:"serial"`
+	Tenant       string    `json:"tenant"`
+	ConsumerType string    `json:"consumerType"`
+	ConsumerID   string    `json:"consumerID"`
+	RevokedAt    time.Time `json:"revokedAt"`
+}
+
+// Revoke revokes the client certificate the caller authenticated with.
 func (s *Service) Revoke(ctx context.Context, id identity.Identity) error {
 	owner, rec, err := s.certOwner(ctx, id)
 	if err != nil {
@@ -144,6 +156,9 @@ func (s *Service) Revoke(ctx context.Context, id identity.Identity) error {
 	return s.revokeSerial(ctx, owner, rec.Serial)
 }
 
+// revokeSerial marks the certificate revoked, and announces it (certificate.revoked) in the same write:
+// the gateways remember good certificates, so a revocation that went unannounced would be believed only
+// when their memory lapses. Every revocation goes through here.
 func (s *Service) revokeSerial(ctx context.Context, owner Owner, serial string) error {
 	now := s.now().UTC()
 	err := s.store.Mutate(ctx, certScope, serial, "", func(cur []byte) (registry.Change, error) {
@@ -154,10 +169,16 @@ func (s *Service) revokeSerial(ctx context.Context, owner Owner, serial string) 
 		if err := json.Unmarshal(cur, &r); err != nil {
 			return registry.Change{}, fmt.Errorf("decode certificate: %w", err)
 		}
+		var events []registry.Event
 		if !r.Revoked {
+			// Once: a certificate already revoked was announced with its revocation.
 			r.Revoked, r.RevokedAt = true, &now
+			events = []registry.Event{{Topic: TopicCertificateRevoked, Data: RevokedEvent{
+				Serial: r.Serial, Tenant: r.Owner.Tenant, ConsumerType: r.Owner.ConsumerType,
+				ConsumerID: r.Owner.ConsumerID, RevokedAt: now,
+			}}}
 		}
-		return registry.Change{Data: r, Indexes: []string{ownerIndex(owner)}}, nil
+		return registry.Change{Data: r, Indexes: []string{ownerIndex(owner)}, Events: events}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("revoke certificate %s: %w", serial, err)

@@ -15,8 +15,9 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
-// RevocationChecker tells whether a certificate was revoked. The Connector knows; the gateway asks it on
-// every request, so a revocation takes effect at once.
+// RevocationChecker tells whether a certificate was revoked. The Connector knows (Connector); the gateway
+// asks it through a RevocationCache, which remembers good answers until the Connector announces a
+// revocation, and for at most a TTL.
 type RevocationChecker interface {
 	Revoked(ctx context.Context, serial string) (bool, error)
 }
@@ -76,8 +77,8 @@ type Invoker interface {
 	Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error)
 }
 
-// Connector answers the gateway's per-request questions (is this certificate revoked, do these client
-// credentials still exist) by asking the Connector through Dapr service invocation.
+// Connector answers the gateway's questions (is this certificate revoked, do these client credentials
+// still exist) by asking the Connector through Dapr service invocation, every time it is asked.
 type Connector struct {
 	Invoker Invoker
 	AppID   string
@@ -85,7 +86,9 @@ type Connector struct {
 
 // Revoked implements RevocationChecker.
 func (r Connector) Revoked(ctx context.Context, serial string) (bool, error) {
-	st, err := r.status(ctx, "certificates/"+url.PathEscape(serial)+"/status")
+	// The serial goes in the query, not the path: daprd keeps metrics per invoked path, and a path per
+	// certificate would be a series per certificate. (The Connector still answers the old path.)
+	st, err := r.status(ctx, "certificates/status?serial="+url.QueryEscape(serial))
 	if err != nil {
 		return false, fmt.Errorf("certificate status: %w", err)
 	}
