@@ -54,6 +54,12 @@ type config struct {
 	// RolloutTick is how often rollouts are moved on (soak times and step timeouts are checked); an
 	// agent's report moves them on at once as well.
 	RolloutTick time.Duration `conf:"default:5s,env:ROLLOUT_TICK"`
+	// LabelCacheTTL bounds how long a runtime's labels, read by the runtime itself, answer its later
+	// long polls without asking the Director; label and runtime events drop them at once. 0 turns it off.
+	LabelCacheTTL time.Duration `conf:"default:60s,env:LABEL_CACHE_TTL"`
+	// ConfigCacheTTL bounds how long a tenant's configurations are kept in memory; every change (here or
+	// in another replica, through the epoch in the store) drops them at once. 0 turns it off.
+	ConfigCacheTTL time.Duration `conf:"default:10s,env:CONFIG_CACHE_TTL"`
 }
 
 func main() {
@@ -102,6 +108,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}()
 	director := runtimelabels.New(invoke.New(cfg.DaprHTTP, cfg.DaprAPIToken, cfg.DirectorTimeout), cfg.DirectorAppID)
 	svc := configuration.NewService(reg, director, hub, log)
+	svc.EnableCaches(configuration.CacheOptions{LabelTTL: cfg.LabelCacheTTL, ConfigTTL: cfg.ConfigCacheTTL})
 	kick := make(chan struct{}, 1)
 	svc.OnReport(func() {
 		select {

@@ -61,6 +61,10 @@ type runtimeView struct {
 	// without the revision (a new configuration revision that changes nothing for this runtime); a
 	// rollout reads from them which revision a runtime runs.
 	Sources []Source `json:"sources,omitempty"`
+	// Labels is a hash of the runtime's labels the bindings were merged for (hashLabels): a replica holding
+	// other labels in its cache reads them again before numbering (see cache.go). Empty in views numbered
+	// before it existed.
+	Labels string `json:"labels,omitempty"`
 }
 
 // Effective computes the effective configuration of runtime runtimeID. Secret values are included only
@@ -72,24 +76,11 @@ func (s *Service) Effective(ctx context.Context, runtimeID string) (*Effective, 
 	if !validID(runtimeID) {
 		return nil, apperr.NotFound("runtime", runtimeID)
 	}
-	labels, err := s.labels.RuntimeLabels(ctx, runtimeID)
+	eff, err := s.effective(ctx, runtimeID, false)
+	if errors.Is(err, errStaleCache) {
+		eff, err = s.effective(ctx, runtimeID, true)
+	}
 	if err != nil {
-		return nil, err
-	}
-	selected, err := s.selectorConfigurations(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A configuration under a rollout gives this runtime the revision released to it.
-	if selected, err = s.released(ctx, runtimeID, selected); err != nil {
-		return nil, err
-	}
-	own, err := s.runtimeConfiguration(ctx, runtimeID)
-	if err != nil {
-		return nil, err
-	}
-	eff := merge(runtimeID, labels, selected, own)
-	if eff.Revision, err = s.number(ctx, runtimeID, eff.Bindings, eff.DriftPolicy, eff.Sources); err != nil {
 		return nil, err
 	}
 	if isRuntime(ctx, runtimeID) {
@@ -98,6 +89,69 @@ func (s *Service) Effective(ctx context.Context, runtimeID string) (*Effective, 
 		for i := range eff.Bindings {
 			eff.Bindings[i].Binding = eff.Bindings[i].redacted()
 		}
+	}
+	return eff, nil
+}
+
+// errStaleCache says that what the caches hold is older than what the runtime's view was numbered from.
+var errStaleCache = errors.New("cached inputs older than the runtime view")
+
+// effective reads what the runtime's effective configuration is made of, merges and numbers it. fresh
+// reads everything from its source, whatever the caches hold. It fails with errStaleCache rather than
+// number a new revision from cached inputs the view shows older than what it was numbered from (see
+// cache.go).
+func (s *Service) effective(ctx context.Context, runtimeID string, fresh bool) (*Effective, error) {
+	sc, err := registry.TenantScope(ctx, kindConfiguration)
+	if err != nil {
+		return nil, err
+	}
+	view, epoch, err := s.readView(ctx, runtimeID)
+	if err != nil {
+		return nil, err
+	}
+	labels, labelsCached, err := s.runtimeLabels(ctx, sc.Tenant, runtimeID, fresh)
+	if err != nil {
+		return nil, err
+	}
+	configs, err := s.configurations(ctx, sc.Tenant, epoch, fresh)
+	if err != nil {
+		return nil, err
+	}
+	// A configuration under a rollout gives this runtime the revision released to it.
+	selected, err := s.released(ctx, runtimeID, configs.selector, configs)
+	if err != nil {
+		return nil, err
+	}
+	own, err := s.ownConfiguration(ctx, configs, runtimeID)
+	if err != nil {
+		return nil, err
+	}
+	eff := merge(runtimeID, labels, selected, own)
+	hash, err := hashBindings(eff.Bindings, eff.DriftPolicy)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case view != nil && view.Hash == hash && slices.Equal(view.Sources, eff.Sources):
+		eff.Revision = view.Revision
+		return eff, nil
+	case view == nil && len(eff.Bindings) == 0:
+		return eff, nil
+	}
+	lh := hashLabels(labels)
+	if labelsCached && (view == nil || view.Labels != lh) {
+		return nil, errStaleCache
+	}
+	if configs.cached && view != nil {
+		switch behind, err := s.behind(ctx, runtimeID, labels, view, eff.Sources, latestRevisions(configs.selector, own)); {
+		case err != nil:
+			return nil, err
+		case behind:
+			return nil, errStaleCache
+		}
+	}
+	if eff.Revision, err = s.number(ctx, runtimeID, hash, lh, eff.Sources); err != nil {
+		return nil, err
 	}
 	return eff, nil
 }
@@ -181,27 +235,80 @@ func (s *Service) runtimeConfiguration(ctx context.Context, runtimeID string) (*
 	return &c, nil
 }
 
+// behind reports whether view was numbered from configurations newer than sources, those merged from the
+// cache (latest: the cached configurations' revisions): a configuration at a later revision (or a rollout
+// that released a later one), one merged there that is not here although it is live and aims at the
+// runtime, or one merged here and not there that the store no longer has at the cached revision. The
+// epoch keeps this rare; it closes the moment between another replica's write and its bump of the epoch.
+// Only what differs from the view costs a read.
+func (s *Service) behind(ctx context.Context, runtimeID string, labels map[string]any, view *runtimeView, sources []Source, latest map[string]int) (bool, error) {
+	ours := make(map[string]int, len(sources))
+	for _, src := range sources {
+		ours[src.ConfigurationID] = src.Revision
+	}
+	for _, v := range view.Sources {
+		if rev, ok := ours[v.ConfigurationID]; ok {
+			if rev < v.Revision {
+				return true, nil
+			}
+			continue
+		}
+		// Deleted or re-aimed since (then the cache is the newer), or new and not in the cache.
+		c, err := s.current(ctx, v.ConfigurationID)
+		switch {
+		case apperr.CodeOf(err) == apperr.CodeNotFound:
+			continue
+		case err != nil:
+			return false, err
+		}
+		if !c.Deleted && (c.Target.RuntimeID == runtimeID || c.Target.RuntimeID == "" && c.Target.Matches(runtimeID, labels)) {
+			return true, nil
+		}
+	}
+	inView := make(map[string]bool, len(view.Sources))
+	for _, v := range view.Sources {
+		inView[v.ConfigurationID] = true
+	}
+	for _, src := range sources {
+		if inView[src.ConfigurationID] {
+			continue
+		}
+		// New since the view (then the cache is the newer), or deleted or changed and still cached.
+		c, err := s.current(ctx, src.ConfigurationID)
+		switch {
+		case apperr.CodeOf(err) == apperr.CodeNotFound:
+			return true, nil
+		case err != nil:
+			return false, err
+		case c.Deleted || c.Revision != latest[src.ConfigurationID]:
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// latestRevisions maps each configuration merged to its latest revision (the one cached, whichever a
+// rollout released).
+func latestRevisions(selected []*Configuration, own *Configuration) map[string]int {
+	out := make(map[string]int, len(selected)+1)
+	for _, c := range selected {
+		out[c.ID] = c.Revision
+	}
+	if own != nil {
+		out[own.ID] = own.Revision
+	}
+	return out
+}
+
 var errSameView = errors.New("effective configuration unchanged")
 
-// number returns the revision of the runtime's effective configuration made of bindings, starting a new
-// one when they differ from the last ones numbered. Most calls find them unchanged with one read.
-func (s *Service) number(ctx context.Context, runtimeID string, bindings []EffectiveBinding, policy string, sources []Source) (int, error) {
+// number returns the revision of the runtime's effective configuration whose bindings hash to hash,
+// starting a new one when they differ from the last ones numbered (read again here: the caller's read
+// may be stale). labels is the hash of the labels they were merged for, kept as a check on cached labels.
+func (s *Service) number(ctx context.Context, runtimeID, hash, labels string, sources []Source) (int, error) {
 	sc, err := registry.TenantScope(ctx, kindRuntimeView)
 	if err != nil {
 		return 0, err
-	}
-	hash, err := hashBindings(bindings, policy)
-	if err != nil {
-		return 0, err
-	}
-	var view runtimeView
-	switch err := s.store.Get(ctx, sc, runtimeID, &view); {
-	case err == nil && view.Hash == hash && slices.Equal(view.Sources, sources):
-		return view.Revision, nil
-	case errors.Is(err, registry.ErrNotFound) && len(bindings) == 0:
-		return 0, nil
-	case err != nil && !errors.Is(err, registry.ErrNotFound):
-		return 0, fmt.Errorf("read runtime view %s: %w", runtimeID, err)
 	}
 	var rev int
 	err = s.store.Mutate(ctx, sc, runtimeID, "", func(raw []byte) (registry.Change, error) {
@@ -216,16 +323,29 @@ func (s *Service) number(ctx context.Context, runtimeID string, bindings []Effec
 				if slices.Equal(cur.Sources, sources) {
 					return registry.Change{}, errSameView
 				}
-				return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources}}, nil
+				return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources, Labels: labels}}, nil
 			}
 		}
 		rev = cur.Revision + 1
-		return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources}}, nil
+		return registry.Change{Data: runtimeView{Revision: rev, Hash: hash, Sources: sources, Labels: labels}}, nil
 	})
 	if err != nil && !errors.Is(err, errSameView) {
 		return 0, fmt.Errorf("number effective configuration of runtime %s: %w", runtimeID, err)
 	}
 	return rev, nil
+}
+
+// hashLabels fingerprints a runtime's labels (JSON sorts map keys).
+func hashLabels(labels map[string]any) string {
+	if len(labels) == 0 {
+		return "-"
+	}
+	raw, err := json.Marshal(labels)
+	if err != nil {
+		return "?" // matches no view: the labels are read again, never trusted
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
 }
 
 // hashBindings fingerprints the merged bindings, secret values included (a rotated secret is a change

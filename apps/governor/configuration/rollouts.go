@@ -141,8 +141,9 @@ func (s *Service) knowRolloutTenant(ctx context.Context, tenant string) error {
 }
 
 // released replaces each configuration under a rollout by the revision the rollout released to
-// runtimeID (from the history), and leaves out those that released none to it.
-func (s *Service) released(ctx context.Context, runtimeID string, cs []*Configuration) ([]*Configuration, error) {
+// runtimeID (from the history, through t's cache when t is cached), and leaves out those that released
+// none to it.
+func (s *Service) released(ctx context.Context, runtimeID string, cs []*Configuration, t *tenantConfigs) ([]*Configuration, error) {
 	out := make([]*Configuration, 0, len(cs))
 	for _, c := range cs {
 		if c.Rollout == nil {
@@ -153,7 +154,7 @@ func (s *Service) released(ctx context.Context, runtimeID string, cs []*Configur
 		case rev == c.Revision:
 			out = append(out, c)
 		case rev > 0:
-			old, err := s.revision(ctx, c.ID, rev)
+			old, err := s.releasedRevision(ctx, t, c.ID, rev)
 			if err != nil {
 				return nil, err
 			}
@@ -285,7 +286,7 @@ func (s *Service) storeRollout(ctx context.Context, id string, version int, next
 	s.log.InfoContext(ctx, "rollout", "configuration", id, "what", what, "phase", next.Phase, "step", next.Step+1,
 		"steps", len(next.Steps), "reason", next.Reason)
 	// Released runtimes (or, after a rollback, all of them) have a new effective configuration.
-	s.hub.Notify(notify.TenantKey(sc.Tenant))
+	s.configurationsChanged(ctx, sc.Tenant, false) // rollouts are of selector configurations
 	return nil
 }
 
@@ -422,7 +423,7 @@ func (s *Service) OperateRollout(ctx context.Context, id, op string) (*RolloutSt
 	if err != nil {
 		return nil, fmt.Errorf("%s rollout of configuration %s: %w", op, id, err)
 	}
-	s.hub.Notify(notify.TenantKey(sc.Tenant))
+	s.configurationsChanged(ctx, sc.Tenant, false) // rollouts are of selector configurations
 	c.Rollout = next
 	return s.rolloutStatus(ctx, c)
 }

@@ -106,6 +106,10 @@ type Service struct {
 	reported func()
 	// rolloutTenants caches the tenants recorded as having rollouts (knowRolloutTenant).
 	rolloutTenants sync.Map
+	// labelCache and configCache, when set (EnableCaches), keep what effective configurations are
+	// computed from; see cache.go.
+	labelCache  *labelCache
+	configCache *configCache
 }
 
 // NewService returns a service keeping configurations in store, asking labels for runtime labels and
@@ -314,7 +318,7 @@ func (s *Service) write(ctx context.Context, id string, candidates []PlannedRunt
 		s.recordRevision(ctx, prev)
 	}
 	s.recordRevision(ctx, made)
-	s.hub.Notify(notify.TenantKey(sc.Tenant))
+	s.configurationsChanged(ctx, sc.Tenant, made.Target.RuntimeID != "" || (prev != nil && prev.Target.RuntimeID != ""))
 	return made.redacted(), nil
 }
 

@@ -5,7 +5,10 @@
 // wake-up costs one recomputation and a missed one at most the rest of the poll.
 package notify
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // TenantKey names what a configuration write in tenant wakes: every waiter of the tenant.
 func TenantKey(tenant string) string { return "t/" + tenant }
@@ -14,12 +17,19 @@ func TenantKey(tenant string) string { return "t/" + tenant }
 // tenants, and the Director's label events do not name the tenant.
 func RuntimeKey(runtimeID string) string { return "r/" + runtimeID }
 
+// TenantOf returns the tenant a TenantKey names.
+func TenantOf(key string) (string, bool) { return strings.CutPrefix(key, "t/") }
+
+// RuntimeOf returns the runtime a RuntimeKey names.
+func RuntimeOf(key string) (string, bool) { return strings.CutPrefix(key, "r/") }
+
 // Hub broadcasts wake-ups by key. The zero value is not usable; call NewHub.
 type Hub struct {
-	mu      sync.Mutex
-	waiting map[string]chan struct{}
-	closed  chan struct{}
-	once    sync.Once
+	mu        sync.Mutex
+	waiting   map[string]chan struct{}
+	observers []func(key string)
+	closed    chan struct{}
+	once      sync.Once
 }
 
 // NewHub returns an empty hub.
@@ -40,8 +50,23 @@ func (h *Hub) Changed(key string) <-chan struct{} {
 	return ch
 }
 
+// OnNotify has f called with the key of every Notify, before the waiters wake: what caches the state
+// they wait on drops it there, so that no waiter reads it stale after the wake-up. Set it before serving;
+// f must be quick and must not call the hub.
+func (h *Hub) OnNotify(f func(key string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.observers = append(h.observers, f)
+}
+
 // Notify wakes everyone waiting on key.
 func (h *Hub) Notify(key string) {
+	h.mu.Lock()
+	observers := h.observers
+	h.mu.Unlock()
+	for _, f := range observers {
+		f(key)
+	}
 	h.mu.Lock()
 	ch, ok := h.waiting[key]
 	delete(h.waiting, key)

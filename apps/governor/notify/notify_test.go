@@ -121,3 +121,29 @@ func TestSubscriptions(t *testing.T) {
 		})
 	}
 }
+
+func TestHubObserversRunBeforeWaitersWake(t *testing.T) {
+	h := notify.NewHub()
+	waiting := h.Changed(notify.TenantKey("t1"))
+	var seen []string
+	h.OnNotify(func(key string) {
+		if key == notify.TenantKey("t1") && closed(waiting) {
+			t.Error("a waiter woke before the observer ran")
+		}
+		seen = append(seen, key)
+	})
+	h.Notify(notify.TenantKey("t1"))
+	h.Notify(notify.RuntimeKey("rt-1"))
+	if !closed(waiting) || len(seen) != 2 {
+		t.Fatalf("woken %v, observed %v", closed(waiting), seen)
+	}
+	if tenant, ok := notify.TenantOf(seen[0]); !ok || tenant != "t1" {
+		t.Errorf("TenantOf(%q) = %q, %v", seen[0], tenant, ok)
+	}
+	if id, ok := notify.RuntimeOf(seen[1]); !ok || id != "rt-1" {
+		t.Errorf("RuntimeOf(%q) = %q, %v", seen[1], id, ok)
+	}
+	if _, ok := notify.RuntimeOf(seen[0]); ok {
+		t.Error("a tenant key read as a runtime key")
+	}
+}
