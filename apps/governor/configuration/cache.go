@@ -221,6 +221,12 @@ func (m *memo) get(key string) (*Configuration, bool) {
 	return c, ok
 }
 
+func (m *memo) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
 func (m *memo) put(key string, c *Configuration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -279,7 +285,7 @@ func (c *configCache) get(ctx context.Context, tenant string, epoch configEpoch,
 		} else {
 			l.t.own = &memo{own: epoch.Own, expires: now.Add(c.ttl), m: map[string]*Configuration{}}
 		}
-		if prev != nil && len(prev.revisions.m) < maxMemo {
+		if prev != nil && prev.revisions.len() < maxMemo {
 			l.t.revisions = prev.revisions
 		} else {
 			l.t.revisions = &memo{m: map[string]*Configuration{}}

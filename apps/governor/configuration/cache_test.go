@@ -515,3 +515,34 @@ func TestFanoutAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// With the runtime's labels cached, a poll woken after its caller's assertion ran out needs no Director
+// call, and answers the change instead of what it computed before.
+func TestWatchWokenAfterTheAssertionFromTheCache(t *testing.T) {
+	e := newCachedEnv(t)
+	e.director.set("t1", "rt-1", map[string]any{"env": "dev"})
+	c := mustCreate(t, asUser("t1"), e.svc, forRuntime("rt-1", httpBinding("log", "http://old")))
+	res := make(chan *configuration.Effective, 1)
+	go func() {
+		eff, err := e.svc.Watch(asRuntime("t1", "rt-1"), "rt-1", 1, 5*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		res <- eff
+	}()
+	time.Sleep(50 * time.Millisecond)
+	e.director.mu.Lock()
+	e.director.refuse = apperr.New(apperr.CodeUnauthenticated, "caller assertion expired or not yet valid")
+	e.director.mu.Unlock()
+	if _, err := e.svc.Update(asUser("t1"), c.ID, forRuntime("rt-1", httpBinding("log", "http://new"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case eff := <-res:
+		if eff == nil || eff.Revision != 2 || metadata(binding(t, eff, "log").Binding, "url") != "http://new" {
+			t.Fatalf("answered %+v, want revision 2", eff)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no answer")
+	}
+}
