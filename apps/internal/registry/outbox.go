@@ -91,8 +91,8 @@ func (r *Registry) Enqueue(ctx context.Context, tenant string, events ...Event) 
 		return err
 	}
 	err := r.exclusive(ctx, tenant, func() error {
-		snap, err := r.prefetch(ctx, Scope{Tenant: tenant, Kind: outboxKind}, nil, nil, nil, nil, true)
-		if err != nil {
+		snap := snapshot{}
+		if err := r.prefetch(ctx, snap, Scope{Tenant: tenant, Kind: outboxKind}, nil, nil, nil, nil, true); err != nil {
 			return err
 		}
 		ops, err := r.outboxOps(ctx, snap, tenant, events)

@@ -78,6 +78,7 @@ type Registry struct {
 	outboxTenants sync.Map                  // tenants known to have an outbox
 	writers       sync.Map                  // tenant -> *sync.Mutex: one write at a time per tenant in this process
 	stripes       [entityStripes]sync.Mutex // writes that touch only their entity, by entity (see shared.go)
+	nextHints     sync.Map                  // head key -> its Next when last read, to guess buckets (see prefetch)
 	locks         bool
 
 	// kick wakes the relay after a write with events; dirty names the tenants written since its last pass,
@@ -318,7 +319,13 @@ func (r *Registry) retry(ctx context.Context, attempt func() error) error {
 var errConflict = errors.New("etag conflict")
 
 func (r *Registry) mutateOnce(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
-	w, err := r.decide(ctx, s, id, writeID, fn)
+	// A write that will carry the request's audit record will join the outbox: its head and likely bucket
+	// are read together with the entity.
+	var outbox bool
+	if s.Kind != outboxTenantsKind {
+		outbox = riderPending(ctx)
+	}
+	w, err := r.decide(ctx, s, id, writeID, fn, outbox)
 	if err != nil || w == nil {
 		return err
 	}
@@ -333,11 +340,22 @@ type decided struct {
 	cur     *envelope // nil when the entity does not exist
 	etag    string
 	ch      Change
+	snap    snapshot // what was read with the entity, if anything
 }
 
-// decide reads the entity and lets fn decide the change; nil means there is nothing to write.
-func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) (*decided, error) {
-	cur, etag, err := r.getEnvelope(ctx, s.entityKey(id))
+// decide reads the entity and lets fn decide the change; nil means there is nothing to write. With outbox,
+// the tenant's outbox head and the bucket it likely appends to are read in the same round trip.
+func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn MutateFunc, outbox bool) (*decided, error) {
+	var snap snapshot
+	var cur *envelope
+	var etag string
+	var err error
+	if outbox {
+		snap = snapshot{}
+		cur, etag, err = r.readWithOutbox(ctx, snap, s, id)
+	} else {
+		cur, etag, err = r.getEnvelope(ctx, s.entityKey(id))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", s.Kind, id, err)
 	}
@@ -355,7 +373,29 @@ func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn M
 	if ch.Data == nil && cur == nil {
 		return nil, nil // nothing to delete: no write, so nothing rides along
 	}
-	return &decided{s: s, id: id, writeID: writeID, cur: cur, etag: etag, ch: ch}, nil
+	return &decided{s: s, id: id, writeID: writeID, cur: cur, etag: etag, ch: ch, snap: snap}, nil
+}
+
+// readWithOutbox reads the entity, the tenant's outbox head and its likely bucket into snap in one bulk read
+// and returns the entity.
+func (r *Registry) readWithOutbox(ctx context.Context, snap snapshot, s Scope, id string) (*envelope, string, error) {
+	os := Scope{Tenant: s.Tenant, Kind: outboxKind}
+	keys := []string{s.entityKey(id), os.headKey(outboxIndex)}
+	if bk, ok := r.bucketHint(os, outboxIndex); ok {
+		keys = append(keys, bk)
+	}
+	if err := r.bulk(ctx, snap, keys); err != nil {
+		return nil, "", err
+	}
+	it := snap[s.entityKey(id)]
+	if len(it.value) == 0 {
+		return nil, "", nil
+	}
+	var env envelope
+	if err := json.Unmarshal(it.value, &env); err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", s.entityKey(id), err)
+	}
+	return &env, it.etag, nil
 }
 
 // wantIndexes returns the indexes the entity is in after the change.
@@ -415,8 +455,11 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 	if cur != nil {
 		had, hadUnique = cur.Indexes, cur.Unique
 	}
-	snap, err := r.prefetch(ctx, s, had, want, hadUnique, next.Unique, len(ch.Events) > 0)
-	if err != nil {
+	snap := w.snap
+	if snap == nil {
+		snap = snapshot{}
+	}
+	if err := r.prefetch(ctx, snap, s, had, want, hadUnique, next.Unique, len(ch.Events) > 0); err != nil {
 		return err
 	}
 

@@ -45,7 +45,7 @@ func (r *Registry) mutateShared(ctx context.Context, s Scope, id, writeID string
 		mu := r.entityLock(s.entityKey(id))
 		mu.Lock()
 		defer mu.Unlock()
-		w, err := r.decide(ctx, s, id, writeID, fn)
+		w, err := r.decide(ctx, s, id, writeID, fn, false)
 		if err != nil || w == nil {
 			return err
 		}

@@ -53,10 +53,12 @@ func (r *Registry) bulk(ctx context.Context, snap snapshot, keys []string) error
 	return nil
 }
 
-// prefetch reads what a write will touch: first the heads of the indexes it joins or leaves and the unique
-// keys it claims or releases, then the buckets those heads point to.
-func (r *Registry) prefetch(ctx context.Context, s Scope, had map[string]int64, want map[string]bool, hadUnique, wantUnique []string, outbox bool) (snapshot, error) {
-	snap := snapshot{}
+// prefetch reads what a write will touch into snap, leaving out what snap holds already: first the heads
+// of the indexes it joins or leaves and the unique keys it claims or releases, then the buckets those heads
+// point to. The bucket a join appends to is guessed from the head as last seen (see bucketHint) and read
+// with the heads, so that a write usually reads everything in one round trip; a wrong guess costs the
+// second one, never correctness: every key read is written back under its ETag.
+func (r *Registry) prefetch(ctx context.Context, snap snapshot, s Scope, had map[string]int64, want map[string]bool, hadUnique, wantUnique []string, outbox bool) error {
 	var keys []string
 	var adds []Scope
 	var addNames []string
@@ -89,18 +91,60 @@ func (r *Registry) prefetch(ctx context.Context, s Scope, had map[string]int64, 
 		keys = append(keys, os.headKey(outboxIndex))
 		adds, addNames = append(adds, os), append(addNames, outboxIndex)
 	}
-	if err := r.bulk(ctx, snap, keys); err != nil {
-		return nil, err
+	for i, sc := range adds {
+		if bk, ok := r.bucketHint(sc, addNames[i]); ok {
+			keys = append(keys, bk)
+		}
 	}
+	keys = append(keys, buckets...)
+	if err := r.bulk(ctx, snap, unread(snap, keys)); err != nil {
+		return err
+	}
+	buckets = buckets[:0]
 	for i, sc := range adds {
 		var h head
 		if _, _, err := r.readJSON(ctx, snap, sc.headKey(addNames[i]), &h); err != nil {
-			return nil, err
+			return err
 		}
+		r.noteHead(sc, addNames[i], h)
 		buckets = append(buckets, sc.bucketKey(addNames[i], h.Next/BucketSize))
 	}
-	if err := r.bulk(ctx, snap, buckets); err != nil {
-		return nil, err
+	return r.bulk(ctx, snap, unread(snap, buckets))
+}
+
+// unread returns the keys snap does not hold, each once.
+func unread(snap snapshot, keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if _, ok := snap[k]; !ok && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
 	}
-	return snap, nil
+	return out
+}
+
+// Heads whose next bucket is guessed: the outbox's, which every write with events joins, and each kind's
+// IndexAll, which every create joins. Both are few (per tenant, per kind), so remembering them stays small;
+// other indexes (by label value, by parent) are many and joined seldom.
+func hinted(s Scope, index string) bool {
+	return index == IndexAll || (s.Kind == outboxKind && index == outboxIndex)
+}
+
+// bucketHint returns the bucket the next member of the index is likely to go to: the one the head pointed
+// to when this process last read it.
+func (r *Registry) bucketHint(s Scope, index string) (string, bool) {
+	if !hinted(s, index) {
+		return "", false
+	}
+	next, ok := r.nextHints.Load(s.headKey(index))
+	if !ok {
+		return "", false
+	}
+	return s.bucketKey(index, next.(int64)/BucketSize), true
+}
+
+func (r *Registry) noteHead(s Scope, index string, h head) {
+	if hinted(s, index) {
+		r.nextHints.Store(s.headKey(index), h.Next)
+	}
 }
