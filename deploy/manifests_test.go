@@ -165,12 +165,13 @@ func appSettings(t *testing.T, app string) map[string]string {
 
 // componentSettings are the settings that name a Dapr component, with the type family it must have.
 var componentSettings = map[string]string{
-	"STATESTORE_NAME":     "state.",
-	"PUBSUB_NAME":         "pubsub.",
-	"WAKE_PUBSUB_NAME":    "pubsub.",
-	"SECRETSTORE_NAME":    "secretstores.",
-	"ASSERTION_KEY_STORE": "secretstores.",
-	"HEALTH_BINDING":      "bindings.",
+	"STATESTORE_NAME":        "state.",
+	"PUBSUB_NAME":            "pubsub.",
+	"WAKE_PUBSUB_NAME":       "pubsub.",
+	"REVOCATION_PUBSUB_NAME": "pubsub.",
+	"SECRETSTORE_NAME":       "secretstores.",
+	"ASSERTION_KEY_STORE":    "secretstores.",
+	"HEALTH_BINDING":         "bindings.",
 }
 
 func TestDeploymentsMatchTheApps(t *testing.T) {
@@ -311,6 +312,7 @@ var calls = []call{
 	{"gateway", "connector", "GET", "/oauth/jwks.json"},
 	{"gateway", "connector", "GET", "/ca.pem"},
 	{"gateway", "connector", "GET", "/certificates/0a1b/status"},
+	{"gateway", "connector", "GET", "/certificates/status"},
 	{"gateway", "connector", "GET", "/clients/c-1/status"},
 	{"director", "connector", "POST", "/tokens"},
 	{"director", "connector", "POST", "/owners/revoke"},
