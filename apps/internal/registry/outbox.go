@@ -302,6 +302,9 @@ func (r *Registry) clearOutbox(ctx context.Context, os Scope, ids []string, seqs
 	return nil
 }
 
+// clearWalk bounds how many buckets one clear reads to move the outbox's low-water mark over.
+const clearWalk = 512
+
 // clearOutboxOnce reads the head, the records and their buckets in one bulk read and writes them back in
 // one transaction. The sequence numbers given only guide the read: what is written follows the records'
 // own envelopes, and a bucket the read missed is fetched on its own.
@@ -361,15 +364,31 @@ func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string, 
 	if len(ops) == 0 {
 		return nil
 	}
+	// Also read the buckets between the low-water mark and the last one dropped from that the first read
+	// did not cover, so that the mark can move over them (usually none; an outbox from before the mark
+	// existed has them all once, so at most clearWalk of them at a time).
+	first := min(h.First/BucketSize, lowest)
+	after := map[string]bool{} // buckets read after the head: any change to them since changes the head too
+	for n := first; n <= last && len(missing) < clearWalk; n++ {
+		if bk := os.bucketKey(outboxIndex, n); bySeq[bk] == nil {
+			if _, ok := snap[bk]; !ok {
+				missing = append(missing, bk)
+			}
+		}
+	}
 	if err := r.bulk(ctx, snap, missing); err != nil {
 		return err
 	}
+	for _, bk := range missing {
+		after[bk] = true
+	}
 	// Drop the members from their buckets, walking up from the low-water mark's bucket to move the mark to
-	// the first member left. A bucket written here is as the transaction leaves it (its ETag is checked);
-	// one only read may lack members added since, which come after every member it shows, so a member it
-	// shows is a safe mark and its looking empty is not.
+	// the first member left. A bucket written here is as the transaction leaves it (its ETag is checked), and
+	// one read after the head is as the head is (an add or removal since would fail the head's ETag check).
+	// One read with the head may lack members added since, which come after every member it shows: a member
+	// it shows is a safe mark, its looking empty is not.
 	mark := int64(-1)
-	for n := min(h.First/BucketSize, lowest); n <= last; n++ {
+	for n := first; n <= last; n++ {
 		bk := os.bucketKey(outboxIndex, n)
 		it, read := snap[bk]
 		var b []member
@@ -394,7 +413,7 @@ func (r *Registry) clearOutboxOnce(ctx context.Context, os Scope, ids []string, 
 		case mark >= 0:
 		case len(b) > 0:
 			mark = slices.MinFunc(b, func(x, y member) int { return cmp.Compare(x.Seq, y.Seq) }).Seq
-		case drop == nil:
+		case drop == nil && !after[bk]:
 			mark = n * BucketSize // not known to be empty
 		}
 	}
