@@ -11,7 +11,8 @@ import (
 // claimed or released, no events, so no outbox record) has nothing to queue for behind the tenant's other
 // writers: its transaction is the entity's key alone, guarded by the entity's ETag, as a write to the same
 // entity by another replica would be. Such writes (a runtime's view renumbered, a health record updated)
-// wait only for writes to the same entity in this process, and not even for those in the tenant queue.
+// wait only for other such writes of the same entity in this process (or of one that shares its lock
+// stripe), never for the tenant queue.
 //
 // Whether a write is such a write is known only once fn has decided it, so the decision is made first; a
 // write that turns out to need the tenant's shared keys joins the tenant queue with what it read, which
