@@ -69,10 +69,14 @@ var atomicStores = map[string]bool{
 // OptionsFor returns the options suited to a state store of componentType (for example "state.redis"), as
 // reported by the sidecar's metadata API.
 func OptionsFor(componentType string) []Option {
-	if atomicStores[componentType] {
-		return nil
+	var opts []Option
+	if !atomicStores[componentType] {
+		opts = append(opts, WithTenantLocks())
 	}
-	return []Option{WithTenantLocks()}
+	if componentType == "state.sqlite" {
+		opts = append(opts, WithBoundedState(sqliteWriters, sqliteReaders))
+	}
+	return opts
 }
 
 // MetadataAPI is the sidecar's metadata API; *dapr.GRPCClient implements it.

@@ -1,0 +1,145 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
+	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
+)
+
+// inFlight is a state store that remembers the most calls of each kind it had at once. Each call lingers a
+// little so that calls made together overlap.
+type inFlight struct {
+	*memstate.Store
+	reads, writes       atomic.Int32
+	maxReads, maxWrites atomic.Int32
+}
+
+func (s *inFlight) enter(n, most *atomic.Int32) func() {
+	now := n.Add(1)
+	for {
+		m := most.Load()
+		if now <= m || most.CompareAndSwap(m, now) {
+			break
+		}
+	}
+	time.Sleep(200 * time.Microsecond)
+	return func() { n.Add(-1) }
+}
+
+func (s *inFlight) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
+	defer s.enter(&s.reads, &s.maxReads)()
+	return s.Store.GetState(ctx, store, key, meta)
+}
+
+func (s *inFlight) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, p int32) ([]*dapr.BulkStateItem, error) {
+	defer s.enter(&s.reads, &s.maxReads)()
+	return s.Store.GetBulkState(ctx, store, keys, meta, p)
+}
+
+func (s *inFlight) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
+	defer s.enter(&s.writes, &s.maxWrites)()
+	return s.Store.ExecuteStateTransaction(ctx, store, meta, ops)
+}
+
+func (s *inFlight) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error {
+	defer s.enter(&s.writes, &s.maxWrites)()
+	return s.Store.SaveState(ctx, store, key, data, meta, so...)
+}
+
+// A sqlite Registry sends its sidecar one write at a time and at most eight reads, however many requests
+// write at once, and still loses nothing.
+func TestSqliteStateIsBounded(t *testing.T) {
+	st := &inFlight{Store: memstate.New()}
+	r := registry.New(st, "registry", registry.OptionsFor("state.sqlite")...)
+	s := registry.Scope{Tenant: "t", Kind: "thing"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*5*3)
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				id := string(rune('a'+w%26)) + string(rune('a'+w/26)) + string(rune('0'+i))
+				errs <- r.PutValue(context.Background(), s, id, item{Count: i})
+				var got item
+				errs <- r.GetValue(context.Background(), s, id, &got)
+				errs <- r.Mutate(context.Background(), s, id, "", func([]byte) (registry.Change, error) {
+					return registry.Change{Data: item{Count: i}}, nil
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := st.maxWrites.Load(); w != 1 {
+		t.Errorf("at most %d writes at once, want 1", w)
+	}
+	if rd := st.maxReads.Load(); rd < 2 || rd > 8 {
+		t.Errorf("at most %d reads at once, want 2 to 8", rd)
+	}
+	if ids := listAll(t, r, s, registry.IndexAll, 100); len(ids) != 64*5 {
+		t.Fatalf("listed %d, want %d", len(ids), 64*5)
+	}
+
+	// Other stores pool connections themselves: nothing is held back.
+	other := &inFlight{Store: memstate.New()}
+	r = registry.New(other, "registry", registry.OptionsFor("state.postgresql")...)
+	wg = sync.WaitGroup{}
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = r.PutValue(context.Background(), s, string(rune('a'+w)), item{})
+		}()
+	}
+	wg.Wait()
+	if w := other.maxWrites.Load(); w < 2 {
+		t.Errorf("postgresql: at most %d writes at once, want them concurrent", w)
+	}
+}
+
+// A request that gives up while it waits for a slot gets its context's error and writes nothing.
+func TestBoundedStateWaitEndsWithTheRequest(t *testing.T) {
+	block := make(chan struct{})
+	st := &blocking{Store: memstate.New(), block: block}
+	r := registry.New(st, "registry", registry.WithBoundedState(1, 1))
+	s := registry.Scope{Tenant: "t", Kind: "thing"}
+	go func() { _ = r.PutValue(context.Background(), s, "first", item{}) }()
+	for st.entered.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := r.PutValue(ctx, s, "second", item{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting write: %v, want context.DeadlineExceeded", err)
+	}
+	close(block)
+	if st.entered.Load() != 1 {
+		t.Fatalf("%d writes reached the store, want 1", st.entered.Load())
+	}
+}
+
+type blocking struct {
+	*memstate.Store
+	block   chan struct{}
+	entered atomic.Int32
+}
+
+func (b *blocking) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error {
+	b.entered.Add(1)
+	<-b.block
+	return b.Store.SaveState(ctx, store, key, data, meta, so...)
+}
