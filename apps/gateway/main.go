@@ -64,6 +64,9 @@ type config struct {
 	MaxBodyBytes    int64  `conf:"default:1048576,env:MAX_BODY_BYTES"`
 	// Above the Governor's longest long-poll (30 s), which runtime agents hold open through the gateway.
 	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
+	// InvokeTimeout bounds calls of the Director and the Connector; the Governor's long polls get
+	// UpstreamTimeout.
+	InvokeTimeout   time.Duration `conf:"default:15s,env:INVOKE_TIMEOUT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
 	PprofAddr string `conf:"env:PPROF_ADDR"`
@@ -159,14 +162,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 			// The Director asks the Connector for tokens and credentials, and the Governor asks the
 			// Director for a runtime's labels, on the caller's behalf.
 			"director": {AppID: cfg.DirectorAppID, Delegates: []string{cfg.ConnectorAppID},
-				Auth: authn.Authenticate(certs, clients, users)},
+				Auth: authn.Authenticate(certs, clients, users), Timeout: cfg.InvokeTimeout},
 			"governor": {AppID: cfg.GovernorAppID, Delegates: []string{cfg.DirectorAppID},
 				Auth: authn.Authenticate(certs, clients, users)},
 			// The Provisioner registers runtimes and asks for their one-time tokens in the Director,
 			// which asks the Connector: the caller's assertion travels the whole way.
 			"provisioner": {AppID: cfg.ProvisionerAppID, Delegates: []string{cfg.DirectorAppID, cfg.ConnectorAppID},
 				Auth: authn.Authenticate(certs, clients, users)},
-			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{})},
+			"connector": {AppID: cfg.ConnectorAppID, Auth: authn.Authenticate(certs, authn.OneTimeToken{}), Timeout: cfg.InvokeTimeout},
 		},
 		// The System Broker serves runtimes; platforms know only HTTP Basic, so client credentials are
 		// accepted as Basic there. It reads the Director as the calling runtime.

@@ -39,6 +39,10 @@ type service struct {
 	Delegates []string
 	// Auth authenticates its callers.
 	Auth gin.HandlerFunc
+	// Timeout, when set, bounds a call of AppID below the gateway's UPSTREAM_TIMEOUT. The gateway sets it
+	// rather than a Dapr Resiliency timeout: daprd 1.18 crashes when an HTTP invocation under a timeout
+	// policy is cancelled while its answer streams (dapr/dapr#10371), which a client giving up is enough for.
+	Timeout time.Duration
 }
 
 // routeConfig is what the router needs besides its collaborators.
@@ -84,7 +88,7 @@ func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin
 	for prefix, svc := range cfg.Services {
 		// The playground is a static page; the queries it sends go through authentication like any other.
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
-		up := upstream{AppID: svc.AppID, Method: "graphql", Audience: append([]string{svc.AppID}, svc.Delegates...)}
+		up := upstream{AppID: svc.AppID, Method: "graphql", Audience: append([]string{svc.AppID}, svc.Delegates...), Timeout: svc.Timeout}
 		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, sign, up))
 	}
 	if cfg.Broker.AppID != "" {
@@ -179,6 +183,8 @@ type upstream struct {
 	// Target, when set, decides the HTTP method and the path (with its query) at the app; otherwise it is
 	// POST to Method.
 	Target func(c *gin.Context) (httpMethod, path string)
+	// Timeout, when set, bounds the call (see service.Timeout).
+	Timeout time.Duration
 }
 
 // forward passes the request to the upstream app through the sidecar, with a signed assertion of the
@@ -209,13 +215,19 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 		if up.Target != nil {
 			httpMethod, path = up.Target(c)
 		}
-		resp, err := inv.Do(c.Request.Context(), up.AppID, httpMethod, path, h, c.Request.Body)
+		ctx := c.Request.Context()
+		if up.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, up.Timeout)
+			defer cancel()
+		}
+		resp, err := inv.Do(ctx, up.AppID, httpMethod, path, h, c.Request.Body)
 		if err != nil {
 			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
 				return
 			}
-			status, code, msg := upstreamFailure(c.Request.Context(), up.AppID, err)
+			status, code, msg := upstreamFailure(ctx, up.AppID, err)
 			log.ErrorContext(c.Request.Context(), "forward", "app", up.AppID, "status", status, "err", err)
 			abortUpstream(c, status, code, msg)
 			return

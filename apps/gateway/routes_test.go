@@ -262,3 +262,33 @@ func TestForwardsCockpitPagesWithTheirCookies(t *testing.T) {
 		t.Errorf("DELETE reached the Cockpit: %d", rec.Code)
 	}
 }
+
+// waitingInvoker answers nothing until the call's context ends, as an app that hangs.
+type waitingInvoker struct{ fakeInvoker }
+
+func (w *waitingInvoker) Do(ctx context.Context, appID, httpMethod, method string, header http.Header, body io.Reader) (*http.Response, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("invoke %s: %w", appID, ctx.Err())
+}
+
+// A service's own timeout ends a hanging call with UPSTREAM_TIMEOUT; the mesh sets none (see
+// service.Timeout).
+func TestServiceTimeoutEndsAHangingCall(t *testing.T) {
+	users := authn.BearerToken{Verifier: &authn.Verifier{Keys: &authn.FileKeys{Path: testKey.JWKSPath()}}}
+	r := newRouter(slog.New(slog.DiscardHandler), &waitingInvoker{}, kit.Signer, routeConfig{
+		Services: map[string]service{"director": {AppID: "director", Auth: authn.Authenticate(users),
+			Timeout: 50 * time.Millisecond}}, MaxBodyBytes: 64,
+	})
+	req := httptest.NewRequest(http.MethodPost, "/director/graphql", strings.NewReader(`{"query":"{a}"}`))
+	req.Header.Set("Authorization", token(t, "acme"))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusGatewayTimeout || !strings.Contains(rec.Body.String(), "UPSTREAM_TIMEOUT") {
+		t.Fatalf("got %d %s, want 504 UPSTREAM_TIMEOUT", rec.Code, rec.Body)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %v", took)
+	}
+}

@@ -50,7 +50,7 @@ type Config struct {
 	// MaxSpecSize is the largest specification kept, downloaded or given inline (default 5 MiB).
 	MaxSpecSize int64
 	// WebhookTimeout bounds one call of an application's webhook (default 4s). With the retries it must
-	// stay below the invoke timeout of the gateway's hop (components/resiliency.yaml, 15s).
+	// stay below the gateway's timeout for the Director (INVOKE_TIMEOUT, 15s).
 	WebhookTimeout time.Duration
 	// WebhookAttempts is how often a webhook is tried before giving up (default 3).
 	WebhookAttempts int
