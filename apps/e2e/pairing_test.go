@@ -189,7 +189,7 @@ func TestPairingAndCertificates(t *testing.T) {
 
 // revocationLatency bounds how long a revoked certificate may still work: the Connector's certificate.revoked
 // event (its outbox relay, then the broker) has to reach the gateway. It is well below the gateway's
-// REVOCATION_CACHE_TTL (30 s), so a refusal within it is the event's doing, not the cache entry lapsing.
+// REVOCATION_CACHE_TTL (2 min), so a refusal within it is the event's doing, not the cache entry lapsing.
 const revocationLatency = 10 * time.Second
 
 // refusedSoon asks as hc until the gateway refuses its certificate, for at most revocationLatency, and

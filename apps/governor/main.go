@@ -55,8 +55,10 @@ type config struct {
 	// agent's report moves them on at once as well.
 	RolloutTick time.Duration `conf:"default:5s,env:ROLLOUT_TICK"`
 	// LabelCacheTTL bounds how long a runtime's labels, read by the runtime itself, answer its later
-	// long polls without asking the Director; label and runtime events drop them at once. 0 turns it off.
-	LabelCacheTTL time.Duration `conf:"default:60s,env:LABEL_CACHE_TTL"`
+	// long polls without asking the Director; label and runtime events drop them at once, so the TTL only
+	// bounds a lost event (at 60 s, 1,000 agents still cost the Director 17 label reads a second). 0 turns
+	// it off.
+	LabelCacheTTL time.Duration `conf:"default:5m,env:LABEL_CACHE_TTL"`
 	// ConfigCacheTTL bounds how long a tenant's configurations are kept in memory; every change (here or
 	// in another replica, through the epoch in the store) drops them at once. 0 turns it off.
 	ConfigCacheTTL time.Duration `conf:"default:10s,env:CONFIG_CACHE_TTL"`
