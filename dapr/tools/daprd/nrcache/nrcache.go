@@ -6,6 +6,10 @@
 // shared sqlite file through an unbounded database/sql pool. On the gateway's sidecar that was 31% of its CPU,
 // and under fleet load thousands of open descriptors on the file and lookups failing on their 1 s timeout.
 //
+// Every replica of an app must keep getting calls: the sqlite resolver answers one address picked at random
+// per query, so a refresh asks it lookupSamples times, keeps every address it heard, and each call picks one
+// of those at random, as the uncached resolver would have.
+//
 // The wrapper does not implement nameresolution.ResolverMulti on purpose: dapr caches the answers of such a
 // resolver itself, for a fixed 20 s, and a restarted app on a new port would stay unreachable that long.
 package nrcache
@@ -14,6 +18,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +40,9 @@ const (
 	// lookupTimeout bounds a lookup the callers no longer bound (see ResolveID); the sqlite resolver bounds
 	// its own queries well below it (its timeout, 1 s by default).
 	lookupTimeout = 10 * time.Second
+	// lookupSamples is how many times a refresh asks the wrapped resolver: with two replicas of an app, the
+	// chance that eight random answers all name the same one is 1 in 128, and it lasts one TTL.
+	lookupSamples = 8
 )
 
 // Resolver is a nameresolution.Resolver that answers ResolveID from a per-request cache in front of another
@@ -52,15 +61,18 @@ type Resolver struct {
 }
 
 type entry struct {
-	addr    string
+	addrs   []string
 	expires time.Time
 }
 
+// pick answers one of the addresses at random, spreading calls over an app's replicas.
+func pick(addrs []string) string { return addrs[rand.IntN(len(addrs))] }
+
 // flight is one lookup in progress; its result is set before done is closed.
 type flight struct {
-	done chan struct{}
-	addr string
-	err  error
+	done  chan struct{}
+	addrs []string
+	err   error
 }
 
 var _ nr.Resolver = (*Resolver)(nil)
@@ -152,7 +164,7 @@ func (r *Resolver) ResolveID(ctx context.Context, req nr.ResolveRequest) (string
 	r.mu.Lock()
 	if e, ok := r.entries[key]; ok && r.now().Before(e.expires) {
 		r.mu.Unlock()
-		return e.addr, nil
+		return pick(e.addrs), nil
 	}
 	f, ok := r.flights[key]
 	if !ok {
@@ -164,24 +176,44 @@ func (r *Resolver) ResolveID(ctx context.Context, req nr.ResolveRequest) (string
 
 	select {
 	case <-f.done:
-		return f.addr, f.err
+		if f.err != nil {
+			return "", f.err
+		}
+		return pick(f.addrs), nil
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
 }
 
-// lookup asks the wrapped resolver and caches a non-empty address. The entry's age counts from before the
-// query, so no answer is kept longer than the TTL after the resolver's data was read.
+// lookup asks the wrapped resolver lookupSamples times and caches the distinct non-empty addresses it
+// answered. An error or an empty answer on the first query is the caller's answer, and nothing is cached;
+// one on a later query only ends the sampling. The entry's age counts from before the first query, so no
+// answer is kept longer than the TTL after the resolver's data was read.
 func (r *Resolver) lookup(ctx context.Context, key string, req nr.ResolveRequest, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	started := r.now()
-	f.addr, f.err = r.inner.ResolveID(ctx, req)
+	for i := range lookupSamples {
+		addr, err := r.inner.ResolveID(ctx, req)
+		if err != nil || addr == "" {
+			if i == 0 {
+				f.err = err
+				if err == nil {
+					// What the wrapped resolver said, for dapr to report; never cached.
+					f.addrs = []string{""}
+				}
+			}
+			break
+		}
+		if !slices.Contains(f.addrs, addr) {
+			f.addrs = append(f.addrs, addr)
+		}
+	}
 
 	r.mu.Lock()
 	delete(r.flights, key)
-	if f.err == nil && f.addr != "" {
-		r.entries[key] = entry{addr: f.addr, expires: started.Add(r.ttl)}
+	if f.err == nil && len(f.addrs) > 0 && f.addrs[0] != "" {
+		r.entries[key] = entry{addrs: f.addrs, expires: started.Add(r.ttl)}
 	}
 	r.sweep(r.now())
 	r.mu.Unlock()

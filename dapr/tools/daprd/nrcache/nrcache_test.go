@@ -105,13 +105,13 @@ func TestCachedWithinTTL(t *testing.T) {
 		}
 		clk.advance(300 * time.Millisecond)
 	}
-	if n := inner.calls.Load(); n != 1 {
-		t.Errorf("5 lookups of one app within the TTL asked the resolver %d times, want 1", n)
+	if n := inner.calls.Load(); n != lookupSamples {
+		t.Errorf("5 lookups of one app within the TTL asked the resolver %d times, want one refresh (%d)", n, lookupSamples)
 	}
 	// Another app has its own entry.
 	resolve(t, r, "registry")
-	if n := inner.calls.Load(); n != 2 {
-		t.Errorf("a second app ID: %d calls to the resolver, want 2", n)
+	if n := inner.calls.Load(); n != 2*lookupSamples {
+		t.Errorf("a second app ID: %d calls to the resolver, want two refreshes", n)
 	}
 }
 
@@ -128,8 +128,8 @@ func TestRefreshAfterTTL(t *testing.T) {
 	if got := resolve(t, r, "director"); got != "127.0.0.1:40777" {
 		t.Errorf("after the TTL: %q, want the new 127.0.0.1:40777", got)
 	}
-	if n := inner.calls.Load(); n != 2 {
-		t.Errorf("%d calls to the resolver, want 2", n)
+	if n := inner.calls.Load(); n != 2*lookupSamples {
+		t.Errorf("%d calls to the resolver, want two refreshes", n)
 	}
 }
 
@@ -159,8 +159,8 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 			t.Errorf("a caller got %q", a)
 		}
 	}
-	if n := inner.calls.Load(); n != 1 {
-		t.Errorf("%d concurrent misses asked the resolver %d times, want 1", callers, n)
+	if n := inner.calls.Load(); n != lookupSamples {
+		t.Errorf("%d concurrent misses asked the resolver %d times, want one refresh", callers, n)
 	}
 }
 
@@ -189,8 +189,8 @@ func TestCancelledCallerDoesNotCancelLookup(t *testing.T) {
 	if a := <-second; a != "127.0.0.1:40001" {
 		t.Errorf("the other caller got %q", a)
 	}
-	if n := inner.calls.Load(); n != 1 {
-		t.Errorf("%d calls to the resolver, want 1", n)
+	if n := inner.calls.Load(); n != lookupSamples {
+		t.Errorf("%d calls to the resolver, want one refresh", n)
 	}
 }
 
@@ -216,8 +216,8 @@ func TestErrorsNotCached(t *testing.T) {
 			if got := resolve(t, r, "director"); got != "127.0.0.1:40001" {
 				t.Errorf("after a failed lookup: %q, want a fresh answer", got)
 			}
-			if n := inner.calls.Load(); n != 2 {
-				t.Errorf("%d calls to the resolver, want 2", n)
+			if n := inner.calls.Load(); n != 1+lookupSamples {
+				t.Errorf("%d calls to the resolver, want the failed one and a refresh", n)
 			}
 		})
 	}
@@ -325,5 +325,30 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Calls spread over every replica the resolver knows, as they did without the cache: a refresh keeps each
+// address it heard, and each call picks one.
+func TestCallsSpreadOverReplicas(t *testing.T) {
+	r, inner, _ := newTest(t, nil, "")
+	var turn atomic.Int32
+	inner.mu.Lock()
+	inner.answer = func(nr.ResolveRequest) (string, error) {
+		if turn.Add(1)%2 == 0 {
+			return "127.0.0.1:40002", nil
+		}
+		return "127.0.0.1:40001", nil
+	}
+	inner.mu.Unlock()
+	seen := map[string]int{}
+	for range 200 {
+		seen[resolve(t, r, "director")]++
+	}
+	if len(seen) != 2 || seen["127.0.0.1:40001"] < 50 || seen["127.0.0.1:40002"] < 50 {
+		t.Fatalf("200 calls went to %v, want both replicas", seen)
+	}
+	if n := inner.calls.Load(); n != lookupSamples {
+		t.Errorf("%d calls to the resolver, want one refresh", n)
 	}
 }
