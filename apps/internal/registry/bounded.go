@@ -2,6 +2,9 @@ package registry
 
 import (
 	"context"
+	"slices"
+	"sync"
+	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
 )
@@ -13,9 +16,21 @@ import (
 // time) while the others did the same. Waiting here instead costs a goroutine; sqlite then sees one writer
 // of this process at a time, which never sleeps on the lock, and a bounded number of readers (which WAL
 // lets run beside it). Other stores pool their connections themselves and are not bounded.
+//
+// One writer at a time would make a burst of writes wait in line: a configuration change wakes 1,000 long
+// polls whose runtime views are written at once, and their reports follow. So the transactions that queue
+// while one is committed go to the store together, as one transaction (a group commit): sqlite commits
+// them in the time of one. When that combined transaction fails, each is tried again on its own, so every
+// caller gets the outcome its own transaction would have had (an ETag conflict is its own, never another's).
+// Transactions that touch a common key never share a commit, so none sees another's write of that key
+// inside one transaction, whatever order the store applies the operations in.
 const (
 	sqliteWriters = 1
 	sqliteReaders = 8
+	// groupOps bounds the operations of one combined transaction.
+	groupOps = 128
+	// groupTimeout bounds a combined transaction, which no single caller's context may cancel.
+	groupTimeout = 15 * time.Second
 )
 
 // WithBoundedState bounds the state operations of this process in flight at once: at most writers
@@ -26,10 +41,23 @@ func WithBoundedState(writers, readers int) Option {
 	}
 }
 
-// boundedState is a StateAPI that waits for a free slot before each call.
+// boundedState is a StateAPI that waits for a free slot before each call, and commits the transactions
+// that queued meanwhile together.
 type boundedState struct {
 	api           StateAPI
 	writes, reads chan struct{}
+
+	mu     sync.Mutex
+	queued []*queuedTx
+}
+
+// queuedTx is a transaction waiting for a write slot; done receives its outcome.
+type queuedTx struct {
+	ctx   context.Context
+	store string
+	meta  map[string]string
+	ops   []*dapr.StateOperation
+	done  chan error
 }
 
 func acquire(ctx context.Context, slots chan struct{}) (release func(), err error) {
@@ -59,22 +87,114 @@ func (b *boundedState) GetBulkState(ctx context.Context, store string, keys []st
 	return b.api.GetBulkState(ctx, store, keys, meta, parallelism)
 }
 
+// ExecuteStateTransaction queues the transaction; whoever gets the write slot commits everything queued
+// (see commitQueued), so a caller's transaction may be committed by another caller's goroutine.
 func (b *boundedState) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
-	release, err := acquire(ctx, b.writes)
-	if err != nil {
-		return err
+	tx := &queuedTx{ctx: ctx, store: store, meta: meta, ops: ops, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.queued = append(b.queued, tx)
+	b.mu.Unlock()
+	for {
+		select {
+		case err := <-tx.done:
+			return err
+		case b.writes <- struct{}{}:
+			b.commitQueued()
+			<-b.writes
+			// This transaction was queued before the slot was taken, so that round committed it.
+		case <-ctx.Done():
+			if b.withdraw(tx) {
+				return ctx.Err()
+			}
+			// Already taken into a commit: its outcome is this transaction's.
+			return <-tx.done
+		}
 	}
-	defer release()
-	return b.api.ExecuteStateTransaction(ctx, store, meta, ops)
 }
 
-func (b *boundedState) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error {
-	release, err := acquire(ctx, b.writes)
-	if err != nil {
-		return err
+// withdraw takes tx out of the queue, telling whether it was still there.
+func (b *boundedState) withdraw(tx *queuedTx) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.queued, tx)
+	if i < 0 {
+		return false
 	}
-	defer release()
-	return b.api.SaveState(ctx, store, key, data, meta, so...)
+	b.queued = slices.Delete(b.queued, i, i+1)
+	return true
+}
+
+// commitQueued commits what is queued when it starts, the caller holding the write slot: transactions for
+// the same store and with no metadata together, up to groupOps operations each time, the others one by one.
+// What queues meanwhile is left to the next holder of the slot, so no caller keeps committing for others.
+func (b *boundedState) commitQueued() {
+	b.mu.Lock()
+	round := b.queued
+	b.queued = nil
+	b.mu.Unlock()
+	for len(round) > 0 {
+		group := []*queuedTx{round[0]}
+		n := len(round[0].ops)
+		keys := map[string]bool{}
+		disjoint := func(tx *queuedTx) bool {
+			return !slices.ContainsFunc(tx.ops, func(op *dapr.StateOperation) bool { return keys[op.Item.Key] })
+		}
+		addKeys := func(tx *queuedTx) {
+			for _, op := range tx.ops {
+				keys[op.Item.Key] = true
+			}
+		}
+		addKeys(round[0])
+		var rest []*queuedTx
+		for _, tx := range round[1:] {
+			if len(group[0].meta) == 0 && len(tx.meta) == 0 && tx.store == group[0].store &&
+				n+len(tx.ops) <= groupOps && disjoint(tx) {
+				group = append(group, tx)
+				n += len(tx.ops)
+				addKeys(tx)
+			} else {
+				rest = append(rest, tx)
+			}
+		}
+		round = rest
+		b.commit(group)
+	}
+}
+
+func (b *boundedState) commit(group []*queuedTx) {
+	if len(group) == 1 {
+		tx := group[0]
+		tx.done <- b.api.ExecuteStateTransaction(tx.ctx, tx.store, tx.meta, tx.ops)
+		return
+	}
+	var ops []*dapr.StateOperation
+	for _, tx := range group {
+		ops = append(ops, tx.ops...)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
+	defer cancel()
+	if b.api.ExecuteStateTransaction(ctx, group[0].store, nil, ops) == nil {
+		for _, tx := range group {
+			tx.done <- nil
+		}
+		return
+	}
+	for _, tx := range group {
+		tx.done <- b.api.ExecuteStateTransaction(tx.ctx, tx.store, tx.meta, tx.ops)
+	}
+}
+
+// SaveState goes in line with the transactions, as a transaction of one upsert: a fleet's heartbeats are
+// such saves, a hundred a second at 1,000 runtimes, and commit together.
+func (b *boundedState) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error {
+	opts := &dapr.StateOptions{}
+	for _, o := range so {
+		o(opts)
+	}
+	return b.ExecuteStateTransaction(ctx, store, nil, []*dapr.StateOperation{{
+		Type: dapr.StateOperationTypeUpsert,
+		Item: &dapr.SetStateItem{Key: key, Value: data, Metadata: meta, Options: opts},
+	}})
 }
 
 func (b *boundedState) DeleteState(ctx context.Context, store, key string, meta map[string]string) error {
