@@ -53,30 +53,5 @@ func (r *Registry) GetValue(ctx context.Context, s Scope, id string, out any) er
 // GetValues reads the plain values of ids in one bulk read and calls decode with each that exists, in the
 // order of ids.
 func (r *Registry) GetValues(ctx context.Context, s Scope, ids []string, decode func(id string, data []byte) error) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.valueKey(id)
-	}
-	items, err := r.api.GetBulkState(ctx, r.store, keys, nil, 8)
-	if err != nil {
-		return fmt.Errorf("get %d %s: %w", len(ids), s.Kind, err)
-	}
-	byKey := make(map[string][]byte, len(items))
-	for _, it := range items {
-		if it.Error != "" {
-			return fmt.Errorf("get %s: %s", it.Key, it.Error)
-		}
-		byKey[it.Key] = it.Value
-	}
-	for i, k := range keys {
-		if raw := byKey[k]; len(raw) > 0 {
-			if err := decode(ids[i], raw); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return r.bulkGet(ctx, s, ids, s.valueKey, func(id, _ string, raw []byte) error { return decode(id, raw) })
 }

@@ -194,12 +194,24 @@ func (r *Registry) Get(ctx context.Context, s Scope, id string, out any) error {
 // GetMany reads entities by id, in order; ids that do not exist are left out. Each element is decoded with
 // decode, which should keep what it needs.
 func (r *Registry) GetMany(ctx context.Context, s Scope, ids []string, decode func(id string, data []byte) error) error {
+	return r.bulkGet(ctx, s, ids, s.entityKey, func(id, key string, raw []byte) error {
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return fmt.Errorf("decode %s: %w", key, err)
+		}
+		return decode(id, env.Data)
+	})
+}
+
+// bulkGet reads the keys that keyOf gives ids in one bulk read and calls found with each that exists, in
+// the order of ids.
+func (r *Registry) bulkGet(ctx context.Context, s Scope, ids []string, keyOf func(id string) string, found func(id, key string, raw []byte) error) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = s.entityKey(id)
+		keys[i] = keyOf(id)
 	}
 	items, err := r.api.GetBulkState(ctx, r.store, keys, nil, 8)
 	if err != nil {
@@ -213,16 +225,10 @@ func (r *Registry) GetMany(ctx context.Context, s Scope, ids []string, decode fu
 		byKey[it.Key] = it.Value
 	}
 	for i, k := range keys {
-		raw := byKey[k]
-		if len(raw) == 0 {
-			continue
-		}
-		var env envelope
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		if err := decode(ids[i], env.Data); err != nil {
-			return err
+		if raw := byKey[k]; len(raw) > 0 {
+			if err := found(ids[i], k, raw); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -117,23 +117,9 @@ func splitConfig(cfg any) (time.Duration, any, error) {
 	found := false
 	switch m := cfg.(type) {
 	case map[string]any:
-		c := maps.Clone(m)
-		for k, v := range m {
-			if strings.EqualFold(k, TTLKey) {
-				raw, found = v, true
-				delete(c, k)
-			}
-		}
-		cfg = c
+		cfg, raw, found = without(m, TTLKey)
 	case map[string]string:
-		c := maps.Clone(m)
-		for k, v := range m {
-			if strings.EqualFold(k, TTLKey) {
-				raw, found = v, true
-				delete(c, k)
-			}
-		}
-		cfg = c
+		cfg, raw, found = without(m, TTLKey)
 	}
 	if !found {
 		return ttl, cfg, nil
@@ -148,6 +134,21 @@ func splitConfig(cfg any) (time.Duration, any, error) {
 		return 0, nil, fmt.Errorf("%s %q: negative", TTLKey, s)
 	}
 	return ttl, cfg, nil
+}
+
+// without returns a copy of m without key (compared as dapr compares metadata keys, ignoring case), and
+// the value it had.
+func without[V any](m map[string]V, key string) (map[string]V, any, bool) {
+	c := maps.Clone(m)
+	var raw any
+	found := false
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			raw, found = v, true
+			delete(c, k)
+		}
+	}
+	return c, raw, found
 }
 
 // ResolveID answers from the cache while the app's entry is fresh, and otherwise joins the lookup in
