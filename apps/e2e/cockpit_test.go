@@ -256,6 +256,9 @@ func TestCockpitInABrowser(t *testing.T) {
 		chromedp.Navigate(cockpitURL("/applications")),
 		chromedp.SendKeys(chromedp.CSS(`#app-search`), "SHOP"),
 		chromedp.Submit(chromedp.CSS(`#app-search`)),
+		// The list before the search shows shop too: wait for the answer's own line, or the next navigation
+		// may cut the search's short (net::ERR_ABORTED).
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "The application named SHOP")]`),
 		chromedp.WaitVisible(`//div[@id="app-list"]//a[text()="shop"]`),
 	)
 	if got := get(t, ctx, "rows found", chromedp.Evaluate[int](`document.querySelectorAll('#app-list tbody a').length`)); got != 1 {
