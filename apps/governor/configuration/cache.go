@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/governor/notify"
+	"github.com/mgmtplane/mgmtplane/apps/internal/expiring"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 )
 
@@ -51,7 +52,7 @@ func (s *Service) EnableCaches(o CacheOptions) {
 		now = time.Now
 	}
 	if o.LabelTTL > 0 {
-		s.labelCache = &labelCache{ttl: o.LabelTTL, now: now, m: map[string]map[string]labelEntry{}}
+		s.labelCache = newLabelCache(o.LabelTTL, now)
 	}
 	if o.ConfigTTL > 0 {
 		s.configCache = &configCache{ttl: o.ConfigTTL, now: now, m: map[string]*tenantConfigs{}, loading: map[string]*configLoad{}}
@@ -69,32 +70,35 @@ func (s *Service) dropCached(key string) {
 	}
 }
 
-// maxCacheEntries bounds each cache; past it, expired entries are swept and, failing that, nothing new
-// is kept (reads then go to the source, as without a cache).
+// maxCacheEntries bounds each cache; past it, expired entries are swept first. The label cache then
+// drops some live ones (package expiring), the configuration cache keeps nothing new; either way reads go
+// to the source, as without a cache.
 const maxCacheEntries = 100_000
 
-// labelCache holds the labels runtimes read about themselves.
+// labelCache holds the labels runtimes read about themselves, by runtime id: the events that drop an entry
+// name the runtime only. Each entry keeps its tenant, and only that tenant is answered from it.
 type labelCache struct {
 	ttl time.Duration
 	now func() time.Time
+	m   *expiring.Map[string, labelEntry]
 
-	mu sync.Mutex
+	mu sync.Mutex // orders put against drop
 	// gen counts drops: a read begun before a drop does not fill the cache after it.
 	gen uint64
-	n   int
-	m   map[string]map[string]labelEntry // runtime -> tenant -> entry: events name the runtime only
 }
 
 type labelEntry struct {
-	labels  map[string]any
-	expires time.Time
+	tenant string
+	labels map[string]any
+}
+
+func newLabelCache(ttl time.Duration, now func() time.Time) *labelCache {
+	return &labelCache{ttl: ttl, now: now, m: expiring.New[string, labelEntry](maxCacheEntries)}
 }
 
 func (c *labelCache) get(tenant, runtimeID string) (map[string]any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[runtimeID][tenant]
-	if !ok || !c.now().Before(e.expires) {
+	e, ok := c.m.Get(runtimeID, c.now())
+	if !ok || e.tenant != tenant {
 		return nil, false
 	}
 	return e.labels, true
@@ -113,40 +117,15 @@ func (c *labelCache) put(tenant, runtimeID string, labels map[string]any, gen ui
 		return
 	}
 	now := c.now()
-	if c.n >= maxCacheEntries {
-		for rid, byTenant := range c.m {
-			for t, e := range byTenant {
-				if !now.Before(e.expires) {
-					delete(byTenant, t)
-					c.n--
-				}
-			}
-			if len(byTenant) == 0 {
-				delete(c.m, rid)
-			}
-		}
-		if c.n >= maxCacheEntries {
-			return
-		}
-	}
-	byTenant := c.m[runtimeID]
-	if byTenant == nil {
-		byTenant = map[string]labelEntry{}
-		c.m[runtimeID] = byTenant
-	}
-	if _, had := byTenant[tenant]; !had {
-		c.n++
-	}
-	byTenant[tenant] = labelEntry{labels: labels, expires: now.Add(c.ttl)}
+	c.m.Put(runtimeID, labelEntry{tenant: tenant, labels: labels}, now.Add(c.ttl), now)
 }
 
-// drop forgets runtimeID in every tenant (events do not say which; ids are unique across tenants anyway).
+// drop forgets runtimeID (events do not say which tenant; ids are unique across tenants anyway).
 func (c *labelCache) drop(runtimeID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.n -= len(c.m[runtimeID])
-	delete(c.m, runtimeID)
+	c.m.Delete(runtimeID)
 }
 
 // runtimeLabels returns the labels of runtimeID, and whether they come from the cache. fresh asks the
