@@ -33,21 +33,11 @@ type heartbeat struct {
 	Last      time.Time `json:"last"`
 }
 
-// Liveness is the storage heartbeats need besides the runtimes' store: plain per-tenant values.
+// Liveness is the storage heartbeats need besides the entities: plain per-tenant values.
 // *registry.Registry implements it.
 type Liveness interface {
 	PutValue(ctx context.Context, s registry.Scope, id string, v any) error
 	GetValues(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
-}
-
-// liveness is the store's plain values. The registry given to NewService has them; asking for them here
-// keeps NewService's signature, which every wiring of the Director shares.
-func (s *Service) liveness() (Liveness, error) {
-	lv, ok := s.store.(Liveness)
-	if !ok {
-		return nil, fmt.Errorf("the runtimes' store (%T) keeps no plain values, which heartbeats need", s.store)
-	}
-	return lv, nil
 }
 
 // Heartbeat records that runtime id is alive. Only the runtime itself may send it; a runtime that was not
@@ -62,15 +52,11 @@ func (s *Service) Heartbeat(ctx context.Context, id string) (*model.Runtime, err
 	if err != nil {
 		return nil, err
 	}
-	lv, err := s.liveness()
-	if err != nil {
-		return nil, err
-	}
 	sc, err := registry.TenantScope(ctx, HeartbeatKind)
 	if err != nil {
 		return nil, err
 	}
-	if err := lv.PutValue(ctx, sc, id, heartbeat{RuntimeID: id, Last: s.now().UTC()}); err != nil {
+	if err := s.store.PutValue(ctx, sc, id, heartbeat{RuntimeID: id, Last: s.now().UTC()}); err != nil {
 		return nil, fmt.Errorf("heartbeat of %s: %w", id, err)
 	}
 	if connected(rt) {
@@ -127,10 +113,6 @@ func (s *Service) lastHeartbeats(ctx context.Context, sc registry.Scope, ids []s
 	if len(ids) == 0 {
 		return last, nil
 	}
-	lv, err := s.liveness()
-	if err != nil {
-		return nil, err
-	}
 	keep := func(id string, data []byte) error {
 		var hb heartbeat
 		if err := json.Unmarshal(data, &hb); err != nil {
@@ -139,7 +121,7 @@ func (s *Service) lastHeartbeats(ctx context.Context, sc registry.Scope, ids []s
 		last[id] = hb.Last
 		return nil
 	}
-	if err := lv.GetValues(ctx, sc, ids, keep); err != nil {
+	if err := s.store.GetValues(ctx, sc, ids, keep); err != nil {
 		return nil, err
 	}
 	var old []string

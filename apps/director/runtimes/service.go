@@ -33,15 +33,21 @@ type Parts interface {
 
 // Service manages the runtimes of the calling tenant.
 type Service struct {
-	store label.Store
+	store Store
 	defs  *label.Definitions
 	objs  *label.Objects[model.Runtime, *model.Runtime]
 	parts Parts
 	now   func() time.Time
 }
 
+// Store is what the service keeps runtimes and their heartbeats in; *registry.Registry implements it.
+type Store interface {
+	label.Store
+	Liveness
+}
+
 // NewService returns a service storing runtimes in store and checking labels against defs.
-func NewService(store label.Store, defs *label.Definitions) *Service {
+func NewService(store Store, defs *label.Definitions) *Service {
 	s := &Service{store: store, defs: defs, now: time.Now}
 	s.objs = &label.Objects[model.Runtime, *model.Runtime]{
 		Kind: Kind, Noun: "runtime", Store: store, Defs: defs, Changed: s.applyAssignments,
