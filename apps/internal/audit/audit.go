@@ -74,8 +74,7 @@ func (e *Entry) Finish(ctx context.Context, log *slog.Logger, pub Publisher, err
 	if len(errs) > 0 {
 		rec.Outcome, rec.Errors = "error", errs
 	}
-	log.InfoContext(ctx, "audit", "id", rec.ID, "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
-		"operation", rec.Operation, "fields", rec.Fields, "outcome", rec.Outcome, "errors", rec.Errors)
+	logRecord(ctx, log, slog.LevelInfo, rec)
 	if pub == nil || (e.written.Written() && rec.Outcome == "success") {
 		return
 	}
@@ -85,4 +84,19 @@ func (e *Entry) Finish(ctx context.Context, log *slog.Logger, pub Publisher, err
 	if err := pub.Publish(pctx, Topic, rec.ID+"-outcome", data); err != nil {
 		log.ErrorContext(ctx, "audit record not published; it is in this log", "id", rec.ID, "err", err)
 	}
+}
+
+// Written reports whether the record went out with a successful write of the Registry, that is, whether
+// the request changed something.
+func (e *Entry) Written() bool { return e.written != nil && e.written.Written() }
+
+// Skip completes a successful record that is not kept: it is logged at debug level and published
+// nowhere (a liveness mutation that changed nothing; see gqlserver.Audit).
+func (e *Entry) Skip(ctx context.Context, log *slog.Logger) {
+	logRecord(ctx, log, slog.LevelDebug, e.Record)
+}
+
+func logRecord(ctx context.Context, log *slog.Logger, level slog.Level, rec Record) {
+	log.Log(ctx, level, "audit", "id", rec.ID, "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
+		"operation", rec.Operation, "fields", rec.Fields, "outcome", rec.Outcome, "errors", rec.Errors)
 }

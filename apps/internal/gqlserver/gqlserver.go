@@ -130,8 +130,8 @@ func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 			errs = append(errs, fmt.Sprintf("%s: %s", code, e.Message))
 		}
 	}
-	if len(errs) == 0 && a.pub != nil && a.isLiveness(fields) {
-		a.finishLiveness(ctx, entry)
+	if len(errs) == 0 && a.pub != nil && a.isLiveness(fields) && !entry.Written() {
+		entry.Skip(ctx, a.log)
 		return resp
 	}
 	entry.Finish(ctx, a.log, a.pub, errs)
