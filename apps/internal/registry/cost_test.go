@@ -19,6 +19,8 @@ import (
 type counting struct {
 	*memstate.Store
 	gets, bulks, txns, saves, deletes atomic.Int64
+	// inTxn, when set, runs inside every transaction before it commits.
+	inTxn func()
 }
 
 func (c *counting) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
@@ -33,6 +35,9 @@ func (c *counting) GetBulkState(ctx context.Context, store string, keys []string
 
 func (c *counting) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
 	c.txns.Add(1)
+	if c.inTxn != nil {
+		c.inTxn()
+	}
 	return c.Store.ExecuteStateTransaction(ctx, store, meta, ops)
 }
 
@@ -57,6 +62,8 @@ func (c counts) minus(o counts) counts {
 }
 
 func (c counts) total() int64 { return c.gets + c.bulks + c.txns + c.saves + c.deletes }
+
+func (c *counting) total() int64 { return c.read().total() }
 
 // BenchmarkWriteCost counts the state operations of one write with an event (an audited mutation, say a
 // heartbeat), the relay pass it sets off included: the write, publish and clear of one event at a time,

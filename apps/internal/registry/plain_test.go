@@ -5,58 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	dapr "github.com/dapr/go-sdk/client"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
 )
 
-// opCounter counts the state operations that reach the store, by kind.
-type opCounter struct {
-	*memstate.Store
-	gets, bulks, txns, saves, deletes atomic.Int64
-	// inTxn, when set, runs inside every transaction before it commits.
-	inTxn func()
-}
-
-func (c *opCounter) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
-	c.gets.Add(1)
-	return c.Store.GetState(ctx, store, key, meta)
-}
-
-func (c *opCounter) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, p int32) ([]*dapr.BulkStateItem, error) {
-	c.bulks.Add(1)
-	return c.Store.GetBulkState(ctx, store, keys, meta, p)
-}
-
-func (c *opCounter) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
-	c.txns.Add(1)
-	if c.inTxn != nil {
-		c.inTxn()
-	}
-	return c.Store.ExecuteStateTransaction(ctx, store, meta, ops)
-}
-
-func (c *opCounter) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...dapr.StateOption) error {
-	c.saves.Add(1)
-	return c.Store.SaveState(ctx, store, key, data, meta, so...)
-}
-
-func (c *opCounter) DeleteState(ctx context.Context, store, key string, meta map[string]string) error {
-	c.deletes.Add(1)
-	return c.Store.DeleteState(ctx, store, key, meta)
-}
-
-func (c *opCounter) total() int64 {
-	return c.gets.Load() + c.bulks.Load() + c.txns.Load() + c.saves.Load() + c.deletes.Load()
-}
-
 func TestPlainValueIsOneWriteAndReadsBack(t *testing.T) {
-	st := &opCounter{Store: memstate.New()}
+	st := &counting{Store: memstate.New()}
 	r := registry.New(st, "registry")
 	ctx := context.Background()
 	s := registry.Scope{Tenant: "t1", Kind: "beat"}
@@ -119,7 +76,7 @@ func TestPlainValuesLiveApartFromEntities(t *testing.T) {
 }
 
 func TestGetValuesReadsInOneBulkAndSkipsMissing(t *testing.T) {
-	st := &opCounter{Store: memstate.New()}
+	st := &counting{Store: memstate.New()}
 	r := registry.New(st, "registry")
 	ctx := context.Background()
 	s := registry.Scope{Tenant: "t1", Kind: "beat"}
@@ -158,7 +115,7 @@ func TestGetValuesReadsInOneBulkAndSkipsMissing(t *testing.T) {
 // A plain write does not queue behind the tenant's entity writes: that queue is what a fleet's heartbeats
 // used to wait in.
 func TestPlainValueDoesNotWaitForTheTenantsWrites(t *testing.T) {
-	st := &opCounter{Store: memstate.New()}
+	st := &counting{Store: memstate.New()}
 	r := registry.New(st, "registry")
 	ctx := context.Background()
 	s := registry.Scope{Tenant: "t1", Kind: "thing"}
