@@ -134,7 +134,7 @@ func TestSweepPublishesWhatNoKickAnnounced(t *testing.T) {
 	}
 }
 
-// failingOnce is a publisher whose broker is down until up is called.
+// switchable is a publisher whose broker is down while down is set.
 type switchable struct {
 	recordingPublisher
 	mu   sync.Mutex
