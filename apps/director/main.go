@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mgmtplane/mgmtplane/apps/director/access"
 	"github.com/mgmtplane/mgmtplane/apps/director/application"
 	"github.com/mgmtplane/mgmtplane/apps/director/apptemplate"
 	"github.com/mgmtplane/mgmtplane/apps/director/bundle"
@@ -24,6 +25,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/director/graph/loaders"
 	"github.com/mgmtplane/mgmtplane/apps/director/health"
 	"github.com/mgmtplane/mgmtplane/apps/director/healthprobe"
+	"github.com/mgmtplane/mgmtplane/apps/director/heartbeats"
 	"github.com/mgmtplane/mgmtplane/apps/director/integrationsystem"
 	"github.com/mgmtplane/mgmtplane/apps/director/label"
 	"github.com/mgmtplane/mgmtplane/apps/director/pairing"
@@ -36,6 +38,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/daprclient"
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlserver"
+	"github.com/mgmtplane/mgmtplane/apps/internal/heartbeatbatch"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
 	"github.com/mgmtplane/mgmtplane/apps/internal/profiling"
@@ -149,8 +152,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	// Only callers the gateway vouches for: see package assertion.
-	verify := assertion.Middleware(assertion.ForApp(client, cfg.SecretStore, cfg.AppID), log)
+	verifier := assertion.ForApp(client, cfg.SecretStore, cfg.AppID)
+	verify := assertion.Middleware(verifier, log)
 	mux.Handle("POST /graphql", verify(loaders.Middleware(gql, bundles, resolver.Pairing)))
+	// Runtimes' heartbeats, handed over by the gateway in batches (package heartbeatbatch). The batch comes
+	// with the gateway's own assertion (it vouches for itself as "gateway"), and every heartbeat in it with
+	// its runtime's.
+	mux.Handle("POST /"+heartbeatbatch.Method, verify(&heartbeats.Handler{
+		Log: log, Verifier: verifier, Runtimes: rts, Audit: audit.Publisher, App: cfg.AppID, Sender: "gateway",
+		Access: access.Rules,
+	}))
 	// The cron input binding (components/healthcron.yaml) calls this route on every tick.
 	prober := &healthprobe.Prober{
 		Log: log, Tenants: resolver.TenantSvc, Apps: apps, Runtimes: rts, Results: resolver.HealthSvc,

@@ -66,8 +66,12 @@ type config struct {
 	UpstreamTimeout time.Duration `conf:"default:45s,env:UPSTREAM_TIMEOUT"`
 	// InvokeTimeout bounds calls of the Director and the Connector; the Governor's long polls get
 	// UpstreamTimeout.
-	InvokeTimeout   time.Duration `conf:"default:15s,env:INVOKE_TIMEOUT"`
-	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	InvokeTimeout time.Duration `conf:"default:15s,env:INVOKE_TIMEOUT"`
+	// HeartbeatBatchWindow is how long a runtime's heartbeat waits at the gateway for others to travel to
+	// the Director with it (POST /director/heartbeat); HeartbeatBatchSize ends a batch early.
+	HeartbeatBatchWindow time.Duration `conf:"default:200ms,env:HEARTBEAT_BATCH_WINDOW"`
+	HeartbeatBatchSize   int           `conf:"default:256,env:HEARTBEAT_BATCH_SIZE"`
+	ShutdownTimeout      time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
 	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
 	PprofAddr string `conf:"env:PPROF_ADDR"`
 	// RevocationCacheTTL is how long the Connector's answer that a client certificate is good is believed
@@ -157,6 +161,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		},
 		Clients: connector,
 	}
+	beats := newHeartbeats(log, inv, signer, cfg.DirectorAppID, cfg.HeartbeatBatchWindow, cfg.HeartbeatBatchSize, cfg.InvokeTimeout)
+	go beats.run(ctx)
 	router := newRouter(log, inv, signer, routeConfig{
 		Services: map[string]service{
 			// The Director asks the Connector for tokens and credentials, and the Governor asks the
@@ -177,6 +183,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			Auth: authn.Authenticate(certs, authn.ClientSecret{Clients: connector}, clients, users)},
 		TokenAppID:   cfg.ConnectorAppID,
 		CockpitAppID: cfg.CockpitAppID,
+		Heartbeats:   beats,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	})
 	if cfg.RevocationCacheTTL > 0 {

@@ -58,6 +58,9 @@ type routeConfig struct {
 	// calls the public APIs back through the gateway with the user's token, so the gateway vouches for
 	// nobody on these requests.
 	CockpitAppID string
+	// Heartbeats, when set, serves runtimes' heartbeats at POST /director/heartbeat, authenticated as the
+	// Director's GraphQL API is.
+	Heartbeats   *heartbeats
 	MaxBodyBytes int64
 }
 
@@ -90,6 +93,9 @@ func newRouter(log *slog.Logger, inv Invoker, sign Signer, cfg routeConfig) *gin
 		r.GET("/"+prefix+"/playground", gin.WrapH(playground.Handler(prefix+" GraphQL", "/"+prefix+"/graphql")))
 		up := upstream{AppID: svc.AppID, Method: "graphql", Audience: append([]string{svc.AppID}, svc.Delegates...), Timeout: svc.Timeout}
 		r.POST("/"+prefix+"/graphql", limitBody(cfg.MaxBodyBytes), svc.Auth, forward(log, inv, sign, up))
+	}
+	if cfg.Heartbeats != nil {
+		r.POST("/director/heartbeat", limitBody(4<<10), cfg.Services["director"].Auth, cfg.Heartbeats.handle)
 	}
 	if cfg.Broker.AppID != "" {
 		// Every method and path under /broker goes to the System Broker as it came, query included; the

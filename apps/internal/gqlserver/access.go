@@ -47,18 +47,25 @@ func (a Access) Enforce(ctx context.Context, next graphql.RootResolver) graphql.
 		return next(ctx)
 	}
 	id, _ := identity.FromContext(ctx)
-	scope, known := a.Scopes[fc.Field.Name]
-	allowed, restricted := a.Consumers[id.ConsumerType]
-	switch {
-	case !known:
-		graphql.AddError(ctx, refuse(fc.Field.Name, "%s is not open to any caller", fc.Field.Name))
-		return graphql.Null
-	case restricted && !slices.Contains(allowed, fc.Field.Name):
-		graphql.AddError(ctx, refuse(fc.Field.Name, "%s is not open to %s callers", fc.Field.Name, id.ConsumerType))
-		return graphql.Null
-	case scope != AnyCaller && !id.HasScope(scope):
-		graphql.AddError(ctx, refuse(fc.Field.Name, "%s requires the scope %s", fc.Field.Name, scope))
+	if err := a.Allows(id, fc.Field.Name); err != nil {
+		graphql.AddError(ctx, err)
 		return graphql.Null
 	}
 	return next(ctx)
+}
+
+// Allows returns nil when caller id may use the root field, and its *Refusal otherwise; for edges other
+// than GraphQL that serve one of its operations (the Director's heartbeat batches).
+func (a Access) Allows(id identity.Identity, field string) error {
+	scope, known := a.Scopes[field]
+	allowed, restricted := a.Consumers[id.ConsumerType]
+	switch {
+	case !known:
+		return refuse(field, "%s is not open to any caller", field)
+	case restricted && !slices.Contains(allowed, field):
+		return refuse(field, "%s is not open to %s callers", field, id.ConsumerType)
+	case scope != AnyCaller && !id.HasScope(scope):
+		return refuse(field, "%s requires the scope %s", field, scope)
+	}
+	return nil
 }

@@ -1,10 +1,12 @@
-// Package planeapi is the agent's client for the management plane's GraphQL APIs, reached through the
-// gateway's TLS listener with the runtime's client certificate: the Runtime Governor (configuration and
-// its apply status) and the Director (heartbeats).
+// Package planeapi is the agent's client for the management plane, reached through the gateway's TLS
+// listener with the runtime's client certificate: the Runtime Governor's GraphQL API (configuration and its
+// apply status) and the Director's heartbeats.
 package planeapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,16 +19,16 @@ import (
 
 // Client calls the Governor and the Director through the gateway at baseURL.
 type Client struct {
-	governorURL string
-	directorURL string
-	http        *http.Client
+	governorURL  string
+	heartbeatURL string
+	http         *http.Client
 }
 
 // New returns a client for the gateway at baseURL (the https base of its TLS listener). httpClient carries
 // the client certificate; it should have no overall Timeout, since long polls set their own deadlines.
 func New(baseURL string, httpClient *http.Client) *Client {
 	base := strings.TrimRight(baseURL, "/")
-	return &Client{governorURL: base + "/governor/graphql", directorURL: base + "/director/graphql", http: httpClient}
+	return &Client{governorURL: base + "/governor/graphql", heartbeatURL: base + "/director/heartbeat", http: httpClient}
 }
 
 // callTimeout bounds the calls that do not long-poll.
@@ -90,13 +92,30 @@ func (c *Client) ReportConfigurationStatus(ctx context.Context, runtimeID string
 	return nil
 }
 
-const heartbeatMutation = `mutation heartbeat($runtimeID: ID!) { heartbeat(runtimeID: $runtimeID) { id } }`
-
-// Heartbeat tells the Director the runtime is alive.
+// Heartbeat tells the Director the runtime is alive. It goes to the gateway's heartbeat route rather than
+// the Director's GraphQL heartbeat mutation: the gateway hands a fleet's heartbeats to the Director in
+// batches (package heartbeatbatch), and answers once this one is recorded. Errors are *Error values with
+// the Director's or the gateway's code.
 func (c *Client) Heartbeat(ctx context.Context, runtimeID string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	if err := c.do(ctx, c.directorURL, heartbeatMutation, map[string]any{"runtimeID": runtimeID}, nil); err != nil {
+	body, err := json.Marshal(map[string]string{"runtimeID": runtimeID})
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.heartbeatURL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	defer resp.Body.Close()
+	// The answer is {"runtimeID": ...} or the plane's JSON error, which Decode turns into an *Error.
+	if err := gqlclient.Decode(resp.StatusCode, resp.Body, maxResponse, nil); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,15 +17,14 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
 )
 
-// TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's and the
-// Director's checked-in schemas: the contract between them, without importing their code.
+// TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's checked-in
+// schema: the contract between them, without importing its code.
 func TestDocumentsMatchTheSchemas(t *testing.T) {
 	for _, tc := range []struct {
 		schema string
 		docs   []string
 	}{
 		{"../../governor/graph/schema/*.graphqls", []string{runtimeConfigurationQuery, reportStatusMutation}},
-		{"../../director/graph/schema/*.graphqls", []string{heartbeatMutation}},
 	} {
 		s := schematest.Load(t, tc.schema)
 		for _, doc := range tc.docs {
@@ -67,17 +67,48 @@ func TestGraphQLErrorsComeBackWithTheirCode(t *testing.T) {
 		_, _ = w.Write([]byte(`{"errors":[{"message":"runtime not found","extensions":{"code":"NOT_FOUND"}}],"data":null}`))
 	}))
 	defer srv.Close()
-	err := New(srv.URL, srv.Client()).Heartbeat(context.Background(), "rt-1")
+	err := New(srv.URL, srv.Client()).ReportConfigurationStatus(context.Background(), "rt-1", revision.Report{Revision: 1, Status: revision.Applied})
 	var gqlErr *Error
 	if !errors.As(err, &gqlErr) || gqlErr.Code != "NOT_FOUND" {
 		t.Fatalf("err %v, want a GraphQL error with code NOT_FOUND", err)
 	}
+}
 
-	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// TestHeartbeatPostsToTheGatewaysRoute checks the heartbeat's request and that the gateway's JSON errors
+// and bare failures come back as errors the agent can tell apart.
+func TestHeartbeatPostsToTheGatewaysRoute(t *testing.T) {
+	var path, body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		path, body = r.Method+" "+r.URL.Path, string(b)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"runtimeID":"rt-1"}`))
+	}))
+	defer srv.Close()
+	if err := New(srv.URL+"/", srv.Client()).Heartbeat(context.Background(), "rt-1"); err != nil {
+		t.Fatal(err)
+	}
+	if path != "POST /director/heartbeat" || body != `{"runtimeID":"rt-1"}` {
+		t.Errorf("request %q %q", path, body)
+	}
+
+	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":{"code":"FORBIDDEN","message":"only runtime rt-1 itself may send its heartbeat"}}`))
+	}))
+	defer refused.Close()
+	err := New(refused.URL, refused.Client()).Heartbeat(context.Background(), "rt-1")
+	var coded *Error
+	if !errors.As(err, &coded) || coded.Code != "FORBIDDEN" {
+		t.Fatalf("err %v, want an error with code FORBIDDEN", err)
+	}
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "upstream unavailable", http.StatusBadGateway)
 	}))
-	defer srv2.Close()
-	if err := New(srv2.URL, srv2.Client()).Heartbeat(context.Background(), "rt-1"); err == nil || !strings.Contains(err.Error(), "502") {
+	defer down.Close()
+	if err := New(down.URL, down.Client()).Heartbeat(context.Background(), "rt-1"); err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err %v, want the status", err)
 	}
 }

@@ -1,0 +1,145 @@
+// Package heartbeats is the Director's edge for the runtimes' heartbeats that the gateway hands over in
+// batches (package heartbeatbatch says why). Each heartbeat in a batch is handled as if it had come alone
+// through the GraphQL heartbeat mutation: its own assertion verified, its own caller in the context, the
+// same domain call, and the same audit rule (recorded only when it changes the runtime's condition or
+// fails, see gqlserver.Audit).
+package heartbeats
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/mgmtplane/mgmtplane/apps/director/graph/model"
+	"github.com/mgmtplane/mgmtplane/apps/internal/apperr"
+	"github.com/mgmtplane/mgmtplane/apps/internal/assertion"
+	"github.com/mgmtplane/mgmtplane/apps/internal/audit"
+	"github.com/mgmtplane/mgmtplane/apps/internal/heartbeatbatch"
+	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+)
+
+// Beater records one runtime's heartbeat for the caller in ctx; *runtimes.Service implements it.
+type Beater interface {
+	Heartbeat(ctx context.Context, id string) (*model.Runtime, error)
+}
+
+// Verifier checks an assertion; *assertion.Verifier implements it.
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (assertion.Claims, error)
+}
+
+// Handler serves heartbeatbatch.Method. Mount it behind assertion.Middleware: the batch itself must come
+// from the gateway (Sender), besides every item carrying a runtime's assertion.
+type Handler struct {
+	Log      *slog.Logger
+	Verifier Verifier
+	Runtimes Beater
+	// Audit receives the records of heartbeats that changed or failed something; nil logs them only.
+	Audit audit.Publisher
+	// App names this app in audit records.
+	App string
+	// Sender is the subject of the service identity a batch must come from (the gateway).
+	Sender string
+	// Access are the rules of the GraphQL API (access.Rules): a heartbeat here needs what the heartbeat
+	// mutation needs.
+	Access interface {
+		Allows(id identity.Identity, field string) error
+	}
+	// Parallel bounds the heartbeats of a batch handled at once (default 8).
+	Parallel int
+}
+
+// maxBody bounds a batch's body: MaxItems assertions of about a kilobyte each, with room to spare.
+const maxBody = heartbeatbatch.MaxItems * 4 << 10
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	caller, _ := identity.FromContext(r.Context())
+	if caller.ConsumerType != identity.ConsumerService || caller.Subject != h.Sender {
+		h.Log.WarnContext(r.Context(), "heartbeat batch refused: not from the gateway", "subject", caller.Subject, "consumer", caller.ConsumerType)
+		writeError(w, http.StatusForbidden, apperr.CodeForbidden, "only the gateway hands over heartbeats")
+		return
+	}
+	var req heartbeatbatch.Request
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, "the body is not a heartbeat batch")
+		return
+	}
+	if len(req.Heartbeats) > heartbeatbatch.MaxItems {
+		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, "a batch holds at most 512 heartbeats")
+		return
+	}
+	resp := heartbeatbatch.Response{Results: make([]heartbeatbatch.Result, len(req.Heartbeats))}
+	parallel := h.Parallel
+	if parallel <= 0 {
+		parallel = 8
+	}
+	// The batch's work happens even if the gateway gives up on it: each heartbeat is small, and a
+	// half-handled batch would only be sent again.
+	ctx := context.WithoutCancel(r.Context())
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, it := range req.Heartbeats {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp.Results[i] = h.beat(ctx, it)
+		}()
+	}
+	wg.Wait()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// beat handles one heartbeat as the runtime its assertion names.
+func (h *Handler) beat(ctx context.Context, it heartbeatbatch.Item) heartbeatbatch.Result {
+	claims, err := h.Verifier.Verify(ctx, it.Assertion)
+	if err != nil {
+		if !assertion.Refused(err) {
+			h.Log.ErrorContext(ctx, "heartbeat's assertion not checked", "runtime", it.RuntimeID, "err", err)
+			return result(apperr.CodeUnavailable, "cannot verify the caller now; try again")
+		}
+		h.Log.WarnContext(ctx, "heartbeat's assertion refused", "runtime", it.RuntimeID, "err", err)
+		return result(apperr.CodeUnauthenticated, err.Error())
+	}
+	caller := claims.Identity()
+	ctx = assertion.NewContext(identity.NewContext(ctx, caller), it.Assertion)
+	ctx, entry := audit.Begin(ctx, h.App, "heartbeat", []string{"heartbeat"}, h.Audit)
+	if err = h.Access.Allows(caller, "heartbeat"); err == nil {
+		_, err = h.Runtimes.Heartbeat(ctx, it.RuntimeID)
+	}
+	switch {
+	case err != nil:
+		msg, public := apperr.Public(err)
+		if !public {
+			h.Log.ErrorContext(ctx, "heartbeat not recorded", "runtime", it.RuntimeID, "err", err)
+			msg = "the heartbeat could not be recorded; try again"
+		}
+		entry.Finish(ctx, h.Log, h.Audit, []string{msg})
+		return result(apperr.CodeOf(err), msg)
+	case entry.Written():
+		entry.Finish(ctx, h.Log, h.Audit, nil)
+	default:
+		entry.Skip(ctx, h.Log)
+	}
+	return heartbeatbatch.Result{}
+}
+
+func result(code apperr.Code, msg string) heartbeatbatch.Result {
+	return heartbeatbatch.Result{Code: string(code), Message: msg}
+}
+
+func writeError(w http.ResponseWriter, status int, code apperr.Code, msg string) {
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Code, body.Error.Message = string(code), msg
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
