@@ -99,6 +99,9 @@ func TestAccessPolicyRefusesCallersItDoesNotName(t *testing.T) {
 		{"governor", "connector", "tokens", `{"tenant":"` + tenant + `","consumerID":"x","consumerType":"APPLICATION"}`, "connector"},
 		{"director", "governor", "graphql", `{"query":"{ configurations { data { id } } }"}`, "governor"},
 		{"gateway", "director", "healthcron", `{}`, "director"},
+		// Runtimes' heartbeats reach the Director in the gateway's batches only; the Governor, which holds
+		// runtimes' assertions addressed to the Director, may not hand any over.
+		{"governor", "director", "heartbeats", `{"heartbeats":[]}`, "director"},
 	} {
 		t.Run(c.from+" to "+c.app+" "+c.method, func(t *testing.T) {
 			h := http.Header{assertion.Header: {signed(t, claims(tenant, c.audience))}}
