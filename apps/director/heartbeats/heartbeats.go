@@ -20,9 +20,13 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
-// Beater records one runtime's heartbeat for the caller in ctx; *runtimes.Service implements it.
+// Beater records runtimes' heartbeats; *runtimes.Service implements it.
 type Beater interface {
+	// Heartbeat records one heartbeat for the caller in ctx, checking everything.
 	Heartbeat(ctx context.Context, id string) (*model.Runtime, error)
+	// HeartbeatMany records the heartbeats of the CONNECTED runtimes among ids of tenant at once, each
+	// already known to come from its runtime, and reports which it recorded.
+	HeartbeatMany(ctx context.Context, tenant string, ids []string) (map[string]bool, error)
 }
 
 // Verifier checks an assertion; *assertion.Verifier implements it.
@@ -47,7 +51,7 @@ type Handler struct {
 	Access interface {
 		Allows(id identity.Identity, field string) error
 	}
-	// Parallel bounds the heartbeats of a batch handled at once (default 8).
+	// Parallel bounds the heartbeats of a batch handled one by one at once (default 8).
 	Parallel int
 }
 
@@ -70,44 +74,85 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, "a batch holds at most 512 heartbeats")
 		return
 	}
-	resp := heartbeatbatch.Response{Results: make([]heartbeatbatch.Result, len(req.Heartbeats))}
+	// The batch's work happens even if the gateway gives up on it: each heartbeat is small, and a
+	// half-handled batch would only be sent again.
+	ctx := context.WithoutCancel(r.Context())
+	results := h.handle(ctx, req.Heartbeats)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(heartbeatbatch.Response{Results: results})
+}
+
+// handle decides every heartbeat of a batch. The steady ones — a runtime beating for itself, already
+// CONNECTED — are written together per tenant (Beater.HeartbeatMany); every other one goes through
+// Beater.Heartbeat on its own, with its audit record, exactly as the GraphQL mutation would.
+func (h *Handler) handle(ctx context.Context, items []heartbeatbatch.Item) []heartbeatbatch.Result {
+	results := make([]heartbeatbatch.Result, len(items))
+	callers := make([]identity.Identity, len(items))
+	var alone []int
+	byTenant := map[string][]int{}
+	for i, it := range items {
+		claims, err := h.Verifier.Verify(ctx, it.Assertion)
+		if err != nil {
+			if !assertion.Refused(err) {
+				h.Log.ErrorContext(ctx, "heartbeat's assertion not checked", "runtime", it.RuntimeID, "err", err)
+				results[i] = result(apperr.CodeUnavailable, "cannot verify the caller now; try again")
+				continue
+			}
+			h.Log.WarnContext(ctx, "heartbeat's assertion refused", "runtime", it.RuntimeID, "err", err)
+			results[i] = result(apperr.CodeUnauthenticated, err.Error())
+			continue
+		}
+		c := claims.Identity()
+		callers[i] = c
+		if c.ConsumerType == identity.ConsumerRuntime && c.Subject == it.RuntimeID && c.Tenant != "" &&
+			h.Access.Allows(c, "heartbeat") == nil {
+			byTenant[c.Tenant] = append(byTenant[c.Tenant], i)
+		} else {
+			alone = append(alone, i)
+		}
+	}
+	for tenant, idx := range byTenant {
+		ids := make([]string, len(idx))
+		for k, i := range idx {
+			ids[k] = items[i].RuntimeID
+		}
+		recorded, err := h.Runtimes.HeartbeatMany(ctx, tenant, ids)
+		if err != nil {
+			// One at a time, then: each gets its own answer, and its own error if the store is down.
+			h.Log.WarnContext(ctx, "heartbeats not recorded together", "tenant", tenant, "count", len(ids), "err", err)
+		}
+		for _, i := range idx {
+			if !recorded[items[i].RuntimeID] {
+				alone = append(alone, i)
+			}
+		}
+		h.Log.DebugContext(ctx, "heartbeats recorded", "tenant", tenant, "count", len(recorded))
+	}
+
 	parallel := h.Parallel
 	if parallel <= 0 {
 		parallel = 8
 	}
-	// The batch's work happens even if the gateway gives up on it: each heartbeat is small, and a
-	// half-handled batch would only be sent again.
-	ctx := context.WithoutCancel(r.Context())
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, it := range req.Heartbeats {
+	for _, i := range alone {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			resp.Results[i] = h.beat(ctx, it)
+			results[i] = h.beat(ctx, items[i], callers[i])
 		}()
 	}
 	wg.Wait()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(resp)
+	return results
 }
 
-// beat handles one heartbeat as the runtime its assertion names.
-func (h *Handler) beat(ctx context.Context, it heartbeatbatch.Item) heartbeatbatch.Result {
-	claims, err := h.Verifier.Verify(ctx, it.Assertion)
-	if err != nil {
-		if !assertion.Refused(err) {
-			h.Log.ErrorContext(ctx, "heartbeat's assertion not checked", "runtime", it.RuntimeID, "err", err)
-			return result(apperr.CodeUnavailable, "cannot verify the caller now; try again")
-		}
-		h.Log.WarnContext(ctx, "heartbeat's assertion refused", "runtime", it.RuntimeID, "err", err)
-		return result(apperr.CodeUnauthenticated, err.Error())
-	}
-	caller := claims.Identity()
+// beat handles one heartbeat as caller, the runtime its assertion names.
+func (h *Handler) beat(ctx context.Context, it heartbeatbatch.Item, caller identity.Identity) heartbeatbatch.Result {
 	ctx = assertion.NewContext(identity.NewContext(ctx, caller), it.Assertion)
 	ctx, entry := audit.Begin(ctx, h.App, "heartbeat", []string{"heartbeat"}, h.Audit)
-	if err = h.Access.Allows(caller, "heartbeat"); err == nil {
+	err := h.Access.Allows(caller, "heartbeat")
+	if err == nil {
 		_, err = h.Runtimes.Heartbeat(ctx, it.RuntimeID)
 	}
 	switch {

@@ -19,10 +19,30 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
 )
 
-// beater records who beat for which runtime and answers as the runtimes service would.
+// beater records who beat for which runtime and answers as the runtimes service would: the runtimes in
+// connected are CONNECTED, and HeartbeatMany records those (or fails when failMany is set).
 type beater struct {
-	mu    sync.Mutex
-	calls map[string]identity.Identity
+	mu        sync.Mutex
+	calls     map[string]identity.Identity
+	connected map[string]bool
+	failMany  bool
+	many      []string // tenant/id of each heartbeat HeartbeatMany recorded
+}
+
+func (b *beater) HeartbeatMany(_ context.Context, tenant string, ids []string) (map[string]bool, error) {
+	if b.failMany {
+		return nil, errors.New("bulk write failed")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec := map[string]bool{}
+	for _, id := range ids {
+		if b.connected[id] {
+			rec[id] = true
+			b.many = append(b.many, tenant+"/"+id)
+		}
+	}
+	return rec, nil
 }
 
 func (b *beater) Heartbeat(ctx context.Context, id string) (*model.Runtime, error) {
@@ -66,7 +86,7 @@ func runtimeID(id string) identity.Identity {
 
 func TestEveryHeartbeatOfABatchIsJudgedOnItsOwn(t *testing.T) {
 	kit, other := assertiontest.New(t), assertiontest.New(t)
-	b, pub := &beater{calls: map[string]identity.Identity{}}, &published{}
+	b, pub := &beater{calls: map[string]identity.Identity{}, connected: map[string]bool{"rt-1": true, "rt-2": true}}, &published{}
 	h := &Handler{Log: slog.New(slog.DiscardHandler), Verifier: kit.Verifier("director"), Runtimes: b, Audit: pub,
 		App: "director", Sender: "gateway", Access: access.Rules}
 	gateway := identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}
@@ -108,10 +128,40 @@ func TestEveryHeartbeatOfABatchIsJudgedOnItsOwn(t *testing.T) {
 	if got := b.calls["rt-2"]; got.Subject != "rt-1" || got.Tenant != "acme" {
 		t.Errorf("rt-2's heartbeat ran as %+v, want the caller its assertion names", got)
 	}
+	// rt-1 is CONNECTED: recorded with the others of its tenant, not one by one. rt-2 (someone else's
+	// heartbeat) never goes into the bulk write, whatever its condition.
+	if len(b.many) != 1 || b.many[0] != "acme/rt-1" {
+		t.Errorf("recorded together: %v, want acme/rt-1", b.many)
+	}
+	if _, alone := b.calls["rt-1"]; alone {
+		t.Error("rt-1's steady heartbeat went through the single path")
+	}
 	// A steady heartbeat is not audited; every failed one that reached a decision is (refused assertions are
 	// logged by the verifier's refusal instead, as at the GraphQL edge).
 	if len(pub.ops) != 4 || strings.Contains(strings.Join(pub.ops, " "), "success") {
 		t.Errorf("audit records %v, want four errors and no success", pub.ops)
+	}
+}
+
+func TestABatchThatCannotBeWrittenTogetherIsWrittenOneByOne(t *testing.T) {
+	kit := assertiontest.New(t)
+	b := &beater{calls: map[string]identity.Identity{}, connected: map[string]bool{"rt-1": true}, failMany: true}
+	h := &Handler{Log: slog.New(slog.DiscardHandler), Verifier: kit.Verifier("director"), Runtimes: b,
+		App: "director", Sender: "gateway", Access: access.Rules}
+	gateway := identity.Identity{Subject: "gateway", ConsumerType: identity.ConsumerService}
+	rec := post(t, kit.Middleware("director")(h), kit.Header(t, gateway, "director"), heartbeatbatch.Request{Heartbeats: []heartbeatbatch.Item{
+		{RuntimeID: "rt-1", Assertion: kit.Sign(t, runtimeID("rt-1"), "director")},
+		{RuntimeID: "gone", Assertion: kit.Sign(t, runtimeID("gone"), "director")},
+	}})
+	var resp heartbeatbatch.Response
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || len(resp.Results) != 2 {
+		t.Fatalf("answer %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	if !resp.Results[0].OK() || resp.Results[1].Code != "NOT_FOUND" {
+		t.Errorf("results %+v", resp.Results)
+	}
+	if b.calls["rt-1"].Subject != "rt-1" || b.calls["gone"].Subject != "gone" {
+		t.Errorf("one by one: %v", b.calls)
 	}
 }
 

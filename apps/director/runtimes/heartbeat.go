@@ -37,6 +37,7 @@ type heartbeat struct {
 // *registry.Registry implements it.
 type Liveness interface {
 	PutValue(ctx context.Context, s registry.Scope, id string, v any) error
+	PutValues(ctx context.Context, s registry.Scope, values map[string]any) error
 	GetValues(ctx context.Context, s registry.Scope, ids []string, decode func(id string, data []byte) error) error
 }
 
@@ -63,6 +64,40 @@ func (s *Service) Heartbeat(ctx context.Context, id string) (*model.Runtime, err
 		return rt, nil
 	}
 	return s.setStatus(ctx, id, model.RuntimeStatusConditionConnected, nil)
+}
+
+// HeartbeatMany records the heartbeats of the CONNECTED runtimes among ids, all of tenant, with one bulk
+// read of the runtimes and one write of the heartbeats, and reports which it recorded. The others — a
+// runtime that is not CONNECTED (its heartbeat changes its condition: an audited write), or not there —
+// are left for Heartbeat, one by one, which answers or records them as it always does.
+//
+// It reads the runtimes of tenant without a caller: whoever calls it must have checked, for each id, what
+// Heartbeat checks first, that the heartbeat's caller is that runtime of tenant (package heartbeats does,
+// from the runtime's own assertion). Batches of heartbeats come from the gateway (package heartbeatbatch).
+func (s *Service) HeartbeatMany(ctx context.Context, tenant string, ids []string) (map[string]bool, error) {
+	steady := make(map[string]any, len(ids))
+	now := s.now().UTC()
+	err := s.store.GetMany(ctx, registry.Scope{Tenant: tenant, Kind: Kind}, ids, func(id string, data []byte) error {
+		var rt model.Runtime
+		if err := json.Unmarshal(data, &rt); err != nil {
+			return fmt.Errorf("decode runtime %s: %w", id, err)
+		}
+		if connected(&rt) {
+			steady[id] = heartbeat{RuntimeID: id, Last: now}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read runtimes: %w", err)
+	}
+	if err := s.store.PutValues(ctx, registry.Scope{Tenant: tenant, Kind: HeartbeatKind}, steady); err != nil {
+		return nil, fmt.Errorf("heartbeats: %w", err)
+	}
+	recorded := make(map[string]bool, len(steady))
+	for id := range steady {
+		recorded[id] = true
+	}
+	return recorded, nil
 }
 
 func connected(rt *model.Runtime) bool {

@@ -353,3 +353,45 @@ func TestHeartbeatsStoredTheOldWayStillCount(t *testing.T) {
 		t.Fatalf("a runtime beating since is %s, want CONNECTED", c)
 	}
 }
+
+// Heartbeats handed over together: the CONNECTED runtimes of the tenant among them cost one bulk read and
+// one transaction whatever their number, and show as each runtime's lastHeartbeat; a runtime that is not
+// CONNECTED, one of another tenant and one that does not exist are left for the single path, untouched.
+func TestHeartbeatManyWritesTheSteadyOnesTogether(t *testing.T) {
+	f := newBeatFixture()
+	admin := directortest.Tenant("t1")
+	connected := model.RuntimeStatusConditionConnected
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, f.register(t, admin, fmt.Sprintf("steady-%d", i), &connected).ID)
+	}
+	initial := f.register(t, admin, "initial", nil)
+	foreign := f.register(t, directortest.Tenant("t2"), "foreign", &connected)
+
+	before := f.st.snapshot()
+	f.clk.advance(time.Minute)
+	recorded, err := f.rts.HeartbeatMany(context.Background(), "t1", append(slices.Clone(ids), initial.ID, foreign.ID, "nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := diff(f.st.snapshot(), before); fmt.Sprint(ops) != fmt.Sprint(map[string]int{"bulk": 1, "transaction": 1}) {
+		t.Fatalf("three heartbeats together cost %v, want one bulk read and one transaction", ops)
+	}
+	if len(recorded) != 3 {
+		t.Fatalf("recorded %v, want the three CONNECTED runtimes of t1", recorded)
+	}
+	for _, id := range ids {
+		if last, err := f.rts.LastHeartbeat(admin, id); err != nil || last == nil || !last.Equal(f.clk.now()) {
+			t.Errorf("%s: last heartbeat %v %v, want %v", id, last, err, f.clk.now())
+		}
+	}
+	if last, err := f.rts.LastHeartbeat(admin, initial.ID); err != nil || last != nil {
+		t.Errorf("the INITIAL runtime got a heartbeat (%v %v); its first one must go through Heartbeat", last, err)
+	}
+	if last, err := f.rts.LastHeartbeat(directortest.Tenant("t2"), foreign.ID); err != nil || last != nil {
+		t.Errorf("another tenant's runtime got a heartbeat: %v %v", last, err)
+	}
+	if f.condition(t, admin, initial.ID) != model.RuntimeStatusConditionInitial {
+		t.Error("the INITIAL runtime's condition changed")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	dapr "github.com/dapr/go-sdk/client"
 )
@@ -34,6 +36,28 @@ func (r *Registry) PutValue(ctx context.Context, s Scope, id string, v any) erro
 	}
 	if err := r.api.SaveState(ctx, r.store, s.valueKey(id), raw, nil, dapr.WithConcurrency(dapr.StateConcurrencyLastWrite)); err != nil {
 		return fmt.Errorf("put %s %s: %w", s.Kind, id, err)
+	}
+	return nil
+}
+
+// PutValues stores the plain values of scope s in values (by id) in one transaction, each replacing what
+// was there (last writer wins): for values that arrive together, such as a batch of heartbeats.
+func (r *Registry) PutValues(ctx context.Context, s Scope, values map[string]any) error {
+	if len(values) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(values))
+	ops := make([]*dapr.StateOperation, 0, len(ids))
+	for _, id := range ids {
+		raw, err := json.Marshal(values[id])
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+		}
+		ops = append(ops, &dapr.StateOperation{Type: dapr.StateOperationTypeUpsert, Item: &dapr.SetStateItem{
+			Key: s.valueKey(id), Value: raw, Options: &dapr.StateOptions{Concurrency: dapr.StateConcurrencyLastWrite}}})
+	}
+	if err := r.api.ExecuteStateTransaction(ctx, r.store, nil, ops); err != nil {
+		return fmt.Errorf("put %d %s values: %w", len(ops), s.Kind, err)
 	}
 	return nil
 }
