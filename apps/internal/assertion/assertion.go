@@ -141,7 +141,16 @@ func (s *Signer) Sign(id identity.Identity, audience ...string) (string, error) 
 // reuseKey names a caller and audience: every field that goes into an assertion, separated by a byte
 // that none of them contains (tenants, subjects, scopes and serials are printable).
 func reuseKey(id identity.Identity, audience []string) string {
+	// Sized up front: built on every request, the builder otherwise grows (and copies) several times.
+	n := len(id.Tenant) + len(id.Subject) + len(id.ConsumerType) + len(id.CertSerial) + 5 + len(id.Scopes) + len(audience)
+	for _, sc := range id.Scopes {
+		n += len(sc)
+	}
+	for _, a := range audience {
+		n += len(a)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for _, f := range []string{id.Tenant, id.Subject, id.ConsumerType, id.CertSerial} {
 		b.WriteString(f)
 		b.WriteByte(0)
@@ -182,8 +191,9 @@ type Verifier struct {
 	Now      func() time.Time
 	// Remember, when set, keeps the assertions that verified until they expire, so that the same
 	// assertion on the next request (the gateway reuses them for a few seconds, see Signer.Reuse) skips
-	// parsing and the signature check. Every other check runs again on each request, and the key that
-	// signed it must still be in the key set under its id.
+	// parsing and the signature check. Every other check runs again on each request (but the tenant's
+	// pattern, which depends on nothing but the claims), and the key that signed it must still be in the
+	// key set under its id.
 	Remember bool
 
 	once     sync.Once
@@ -224,8 +234,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 			v.verified.Delete(sum)
 			return Claims{}, err
 		}
-		if pub, ok := key.Key.(*ecdsa.PublicKey); ok && pub.Equal(hit.key) {
-			return v.validate(hit.claims, t)
+		// The same key object (the key set was not read again) needs no comparison; Equal compares the
+		// coordinates through big.Int.Bytes, which allocates.
+		if pub, ok := key.Key.(*ecdsa.PublicKey); ok && (pub == hit.key || pub.Equal(hit.key)) {
+			// The tenant's pattern is not matched again: it held for these very claims when they were
+			// remembered, and they cannot have changed since. The checks that depend on the time, and
+			// the others, run again.
+			return v.check(hit.claims, t, false)
 		}
 		v.verified.Delete(sum)
 	}
@@ -267,6 +282,12 @@ func (v *Verifier) verifySignature(ctx context.Context, raw string) (Claims, ver
 
 // validate checks everything but the signature: lifetime, time, issuer, audience, tenant.
 func (v *Verifier) validate(c Claims, now time.Time) (Claims, error) {
+	return v.check(c, now, true)
+}
+
+// check is validate, the tenant's pattern matched only with tenant set (a regular expression, the most
+// costly of these checks).
+func (v *Verifier) check(c Claims, now time.Time, tenant bool) (Claims, error) {
 	if c.Expiry == nil || c.IssuedAt == nil || c.ID == "" {
 		return Claims{}, fmt.Errorf("%w: exp, iat and jti are required", ErrMalformed)
 	}
@@ -283,7 +304,7 @@ func (v *Verifier) validate(c Claims, now time.Time) (Claims, error) {
 	if !slices.Contains(c.Audience, v.Audience) {
 		return Claims{}, ErrAudience
 	}
-	if c.Tenant != "" {
+	if tenant && c.Tenant != "" {
 		if err := identity.ValidateTenant(c.Tenant); err != nil {
 			return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}

@@ -154,8 +154,12 @@ func find(set *jose.JSONWebKeySet, kid string) *jose.JSONWebKey {
 	if kid == "" {
 		return nil
 	}
-	if ks := set.Key(kid); len(ks) > 0 {
-		return &ks[0]
+	// Not set.Key, which copies every matching key into a new slice: this runs on every request, and the
+	// sets are never changed once read (a new read makes a new set).
+	for i := range set.Keys {
+		if set.Keys[i].KeyID == kid {
+			return &set.Keys[i]
+		}
 	}
 	return nil
 }

@@ -58,8 +58,10 @@ func (c *Client) Do(ctx context.Context, appID, httpMethod, method string, heade
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s/%s: %w", appID, method, err)
 	}
-	for k, vs := range header {
-		req.Header[k] = append([]string(nil), vs...)
+	if header != nil {
+		// One copy of every value in one allocation (Clone), not one per header: the caller's map stays
+		// its own, as before.
+		req.Header = header.Clone()
 	}
 	if c.apiToken != "" {
 		req.Header.Set("dapr-api-token", c.apiToken)
