@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,6 +118,105 @@ func BenchmarkGatewayPath(b *testing.B) {
 		b.ReportMetric(total[0], "direct-cpu-ms/op")
 		b.ReportMetric(total[0]/total[2], "cpu-direct/gateway")
 	}
+	if dir := os.Getenv("MP_PROFILE_DIR"); dir != "" && !pathProfiled {
+		// Once: the benchmark runs with b.N = 1 before the real run, and profiles cost 10 s.
+		pathProfiled = true
+		pathProfiles(b, dir, client, targets[2], body, want)
+	}
+}
+
+// pathProfiled is set once pathProfiles has run in this process.
+var pathProfiled bool
+
+// pathProfileSeconds is how long pathProfiles keeps the gateway path busy while the apps profile it.
+const pathProfileSeconds = 10
+
+// pathProfiles takes CPU profiles of the gateway and the Director while requests take the gateway path
+// (pathConcurrency in flight, as in the measured rounds), into dir/gateway.pprof and dir/director.pprof:
+// where a request's CPU goes in the apps, for `go tool pprof`. It runs after the measurement, so the
+// profiler's own cost does not count there. The apps serve profiles only when the stack inherits
+// PPROF_ADDR (package profiling), so run the benchmark as
+//
+//	MP_REQUIRE_E2E=1 PPROF_ADDR=127.0.0.1:0 MP_PROFILE_DIR=/tmp/prof go test -run '^$' -bench 'BenchmarkGatewayPath$' ./apps/e2e/
+func pathProfiles(b *testing.B, dir string, client *http.Client, t pathTarget, body, want []byte) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	apps := []string{"gateway", "director"}
+	addrs := make([]string, len(apps))
+	for i, app := range apps {
+		if addrs[i] = pprofAddr(stack.Log(app)); addrs[i] == "" {
+			b.Fatalf("MP_PROFILE_DIR: %s serves no profiles; run with PPROF_ADDR=127.0.0.1:0", app)
+		}
+	}
+	stop := make(chan struct{})
+	load := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				load <- nil
+				return
+			default:
+			}
+			if _, err := pathRound(client, t, body, want, 4*pathConcurrency); err != nil {
+				load <- err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make([]error, len(apps))
+	for i, app := range apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addrs[i], pathProfileSeconds),
+				filepath.Join(dir, app+".pprof"))
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-load; err != nil {
+		b.Fatalf("load while profiling: %v", err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			b.Fatalf("profile %s: %v", apps[i], err)
+		}
+	}
+	b.Logf("CPU profiles of %v on the gateway path in %s", apps, dir)
+}
+
+// pprofAddr returns the address an app's log says it serves profiles at (package profiling), or "".
+func pprofAddr(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "pprof listening") {
+			return rec.Addr
+		}
+	}
+	return ""
+}
+
+// fetchProfile saves the profile at url to path.
+func fetchProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
+	}
+	return os.WriteFile(path, raw, 0o644)
 }
 
 // pathProcesses are the processes a request through the gateway passes, by their stack names.
