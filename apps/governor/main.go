@@ -27,6 +27,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/events"
 	"github.com/mgmtplane/mgmtplane/apps/internal/invoke"
 	"github.com/mgmtplane/mgmtplane/apps/internal/logger"
+	"github.com/mgmtplane/mgmtplane/apps/internal/profiling"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 )
@@ -51,6 +52,8 @@ type config struct {
 	RelayInterval   time.Duration `conf:"default:5s,env:OUTBOX_RELAY_INTERVAL"`
 	SidecarWait     time.Duration `conf:"default:60s,env:SIDECAR_WAIT"`
 	ShutdownTimeout time.Duration `conf:"default:10s,env:SHUTDOWN_TIMEOUT"`
+	// PprofAddr, when set (127.0.0.1:0 for a free port), serves Go's profiles there; off by default.
+	PprofAddr string `conf:"env:PPROF_ADDR"`
 	// RolloutTick is how often rollouts are moved on (soak times and step timeouts are checked); an
 	// agent's report moves them on at once as well.
 	RolloutTick time.Duration `conf:"default:5s,env:ROLLOUT_TICK"`
@@ -84,6 +87,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		cfg.WakePubSub = cfg.PubSub
 	}
 
+	if _, err := profiling.Serve(ctx, log, cfg.PprofAddr); err != nil {
+		return err
+	}
 	client, err := daprclient.Open(ctx, cfg.DaprGRPCPort, cfg.SidecarWait)
 	if err != nil {
 		return err
