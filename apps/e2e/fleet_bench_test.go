@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,12 +129,15 @@ type fleetResult struct {
 	probe             fleetsim.HeartbeatProbe
 	fanouts           []fleetsim.Fanout
 	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every agent reported
+	fanoutUse         []fleetsim.Usage
 	errors            []string
 	errorCount        int
 	intervals         [3]time.Duration // heartbeat, long poll, fallback fetch
 	spread            time.Duration    // the agents' starts are spread over this
 	broken            []string         // what failed outside the agents: a plane process gone, the administrator refused
 	sidecarRates      map[string][]fleetsim.Rate
+	// fanoutOps are the Dapr operations of the first change, per agent, by sidecar.
+	fanoutOps map[string][]fleetsim.Rate
 }
 
 // scrapeSidecars reads the counters of the plane's sidecars; a sidecar that cannot be read is logged and
@@ -278,7 +283,23 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 	fleet.SetPhase("fanout")
 	for k := 1; k <= changes; k++ {
 		before := take()
+		var opsBefore map[string]fleetsim.Counters
+		if k == 1 {
+			profileFanout(b, n)
+			opsBefore = scrapeSidecars(b)
+		}
 		fo, err := fleet.Change(ctx, configID, marker(k), 2*time.Minute)
+		if k == 1 {
+			// Counted over the change, in operations per agent: Rates over a wall of n seconds.
+			r.fanoutOps = map[string][]fleetsim.Rate{}
+			for app, cb := range scrapeSidecars(b) {
+				for _, rt := range fleetsim.Rates(opsBefore[app], cb, time.Duration(n)*time.Second, 0.05) {
+					if strings.HasPrefix(rt.Series, "dapr_") && !strings.Contains(rt.Series, "bytes") && !strings.Contains(rt.Series, "latenc") {
+						r.fanoutOps[app] = append(r.fanoutOps[app], rt)
+					}
+				}
+			}
+		}
 		if err != nil {
 			// The change itself did not go through: the plane refused or timed out its administrator.
 			r.broken = append(r.broken, fmt.Sprintf("fan-out %d: %v", k, err))
@@ -286,6 +307,7 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 		u := fleetsim.Between(before, take())
 		r.fanouts = append(r.fanouts, fo)
 		r.fanoutCPU = append(r.fanoutCPU, u.TotalCores*u.Wall.Seconds())
+		r.fanoutUse = append(r.fanoutUse, u)
 		time.Sleep(5 * time.Second)
 	}
 	for _, p := range []string{"enroll", "start", "steady", "probe", "fanout"} {
@@ -382,6 +404,30 @@ func (r *fleetResult) print() {
 	for i, f := range r.fanouts {
 		fmt.Fprintf(&w, "fan-out %d     write %s; received p50 %s p99 %s max %s; APPLIED answered max %s; missed %d; plane CPU %.1f s\n",
 			i+1, ms(f.Write), ms(f.Received.Percentile(0.5)), ms(f.Received.Percentile(0.99)), ms(f.Received.Max()), ms(f.Reported.Max()), f.Missed, r.fanoutCPU[i])
+		// Where a change's CPU went, in CPU-seconds per process, largest first.
+		u := r.fanoutUse[i]
+		names := slices.SortedFunc(maps.Keys(u.Cores), func(a, b string) int { return cmp.Compare(u.Cores[b], u.Cores[a]) })
+		var parts []string
+		for _, n := range names {
+			if sec := u.Cores[n] * u.Wall.Seconds(); sec >= 0.1 {
+				parts = append(parts, fmt.Sprintf("%s %.1f", n, sec))
+			}
+		}
+		fmt.Fprintf(&w, "              over %s: %s\n", u.Wall.Round(100*time.Millisecond), strings.Join(parts, ", "))
+		if i == 0 {
+			for _, app := range []string{"gateway", "director", "governor"} {
+				ops := r.fanoutOps[app]
+				fmt.Fprintf(&w, "              %s-daprd, per agent over the change:", app)
+				for j, rt := range ops {
+					if j == 12 {
+						fmt.Fprintf(&w, " (%d more)", len(ops)-j)
+						break
+					}
+					fmt.Fprintf(&w, "\n    %8.2f  %s", rt.PerSecond, rt.Series)
+				}
+				fmt.Fprintln(&w)
+			}
+		}
 	}
 	fmt.Fprintf(&w, "fan-out all   received p50 %s p99 %s max %s; APPLIED answered p99 %s max %s; missed %d\n",
 		ms(received.Percentile(0.5)), ms(received.Percentile(0.99)), ms(received.Max()), ms(reported.Percentile(0.99)), ms(reported.Max()), missed)
@@ -393,4 +439,33 @@ func (r *fleetResult) print() {
 		fmt.Fprintf(&w, "  %s\n", l)
 	}
 	fmt.Print(w.String())
+}
+
+// fanoutProfileSeconds is how long profileFanout profiles the apps from the moment a change is written.
+const fanoutProfileSeconds = 8
+
+// profileFanout takes, when MP_PROFILE_DIR is set, CPU profiles of the gateway, the Governor and the
+// Director for the first seconds of a change reaching the fleet of n agents, into
+// MP_PROFILE_DIR/fanout-<n>-<app>.pprof, in the background. As for BenchmarkGatewayPath, the apps serve
+// profiles only when the stack inherits PPROF_ADDR=127.0.0.1:0.
+func profileFanout(b *testing.B, n int) {
+	dir := os.Getenv("MP_PROFILE_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, app := range []string{"gateway", "governor", "director"} {
+		addr := pprofAddr(stack.Log(app))
+		if addr == "" {
+			b.Fatalf("MP_PROFILE_DIR: %s serves no profiles; run with PPROF_ADDR=127.0.0.1:0", app)
+		}
+		go func() {
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, fanoutProfileSeconds)
+			if err := fetchProfile(url, filepath.Join(dir, fmt.Sprintf("fanout-%d-%s.pprof", n, app))); err != nil {
+				b.Logf("profile of %s: %v", app, err)
+			}
+		}()
+	}
 }
