@@ -209,20 +209,10 @@ func (h *heartbeats) failed(status int, code, msg string, cause error) error {
 	return beatFailure{outcome: beatOutcome{status: status, code: code, message: msg}, cause: cause}
 }
 
-// statusOf is the HTTP status of a Director error code.
+// statusOf is the HTTP status of a Director error code; the Director's own trouble is a bad gateway.
 func statusOf(code apperr.Code) int {
-	switch code {
-	case apperr.CodeInvalidInput:
-		return http.StatusBadRequest
-	case apperr.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case apperr.CodeForbidden:
-		return http.StatusForbidden
-	case apperr.CodeNotFound:
-		return http.StatusNotFound
-	case apperr.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusBadGateway
+	if status, ok := apperr.HTTPStatus(code); ok {
+		return status
 	}
+	return http.StatusBadGateway
 }

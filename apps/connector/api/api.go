@@ -188,20 +188,10 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func statusOf(c apperr.Code) int {
-	switch c {
-	case apperr.CodeInvalidInput:
-		return http.StatusBadRequest
-	case apperr.CodeNotFound:
-		return http.StatusNotFound
-	case apperr.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case apperr.CodeForbidden:
-		return http.StatusForbidden
-	case apperr.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+	if status, ok := apperr.HTTPStatus(c); ok {
+		return status
 	}
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

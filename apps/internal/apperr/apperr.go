@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an error for clients.
@@ -69,4 +70,25 @@ func Public(err error) (string, bool) {
 		return e.Message, true
 	}
 	return "", false
+}
+
+// HTTPStatus is the HTTP status of a code that speaks of the client's request or standing (4xx) or of a
+// dependency it may try again later (503), for REST transports; ok is false for the codes that are the
+// server's own trouble (INTERNAL, NOT_IMPLEMENTED), whose status the transport picks.
+func HTTPStatus(c Code) (status int, ok bool) {
+	switch c {
+	case CodeInvalidInput, CodeInvalidLabelQuery:
+		return http.StatusBadRequest, true
+	case CodeUnauthenticated:
+		return http.StatusUnauthorized, true
+	case CodeForbidden:
+		return http.StatusForbidden, true
+	case CodeNotFound:
+		return http.StatusNotFound, true
+	case CodeAlreadyExists, CodeConflict:
+		return http.StatusConflict, true
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable, true
+	}
+	return 0, false
 }
