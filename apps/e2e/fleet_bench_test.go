@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -385,16 +386,7 @@ func (r *fleetResult) print() {
 		fmt.Fprintf(&w, "  %-16s %6.3f %6.3f %6.0f %6d %6d %8d\n", name, r.steady.Cores[name], r.idle.Cores[name], float64(p.RSS)/(1<<20), p.FDs, p.Sockets, p.Threads)
 	}
 	for _, app := range []string{"gateway", "connector", "director", "governor"} {
-		rates := r.sidecarRates[app]
-		fmt.Fprintf(&w, "  %s-daprd, per second over the window:", app)
-		for i, rt := range rates {
-			if i == 16 {
-				fmt.Fprintf(&w, " (%d more)", len(rates)-i)
-				break
-			}
-			fmt.Fprintf(&w, "\n    %8.1f  %s", rt.PerSecond, rt.Series)
-		}
-		fmt.Fprintln(&w)
+		printRates(&w, fmt.Sprintf("  %s-daprd, per second over the window:", app), r.sidecarRates[app], 16, "%8.1f")
 	}
 	fmt.Fprintf(&w, "heartbeats    %d in the window, round trip p50 %s p99 %s; runtimes by condition %v\n",
 		len(r.beats), ms(r.beats.Percentile(0.5)), ms(r.beats.Percentile(0.99)), r.conditions)
@@ -416,16 +408,7 @@ func (r *fleetResult) print() {
 		fmt.Fprintf(&w, "              over %s: %s\n", u.Wall.Round(100*time.Millisecond), strings.Join(parts, ", "))
 		if i == 0 {
 			for _, app := range []string{"gateway", "director", "governor"} {
-				ops := r.fanoutOps[app]
-				fmt.Fprintf(&w, "              %s-daprd, per agent over the change:", app)
-				for j, rt := range ops {
-					if j == 12 {
-						fmt.Fprintf(&w, " (%d more)", len(ops)-j)
-						break
-					}
-					fmt.Fprintf(&w, "\n    %8.2f  %s", rt.PerSecond, rt.Series)
-				}
-				fmt.Fprintln(&w)
+				printRates(&w, fmt.Sprintf("              %s-daprd, per agent over the change:", app), r.fanoutOps[app], 12, "%8.2f")
 			}
 		}
 	}
@@ -468,4 +451,17 @@ func profileFanout(b *testing.B, n int) {
 			}
 		}()
 	}
+}
+
+// printRates prints title and then the first max of rates, one per line, each value in format.
+func printRates(w io.Writer, title string, rates []fleetsim.Rate, max int, format string) {
+	fmt.Fprint(w, title)
+	for i, rt := range rates {
+		if i == max {
+			fmt.Fprintf(w, " (%d more)", len(rates)-i)
+			break
+		}
+		fmt.Fprintf(w, "\n    "+format+"  %s", rt.PerSecond, rt.Series)
+	}
+	fmt.Fprintln(w)
 }
