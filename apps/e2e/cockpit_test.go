@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -116,10 +117,29 @@ func js(expr string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// text is the text of the first element the CSS selector sel matches.
+// text is the text of the first element the CSS selector sel matches, once there is one. It finds and
+// reads the element in one evaluation: the Cockpit's live refresh replaces parts of the page as events
+// arrive, and an element found in one round trip to the browser (as chromedp.Text finds it) may be gone by
+// the next, which reads it.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	return strings.TrimSpace(get(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+	expr := fmt.Sprintf(`(() => { const el = document.querySelector(%q); return el ? el.innerText : null })()`, sel)
+	read := chromedp.Action[string](func(ctx context.Context, tg *chromedp.Target) (string, error) {
+		for {
+			// An error is most likely a navigation under way (its execution context destroyed): try again
+			// until the step's time is up, as chromedp's queries wait.
+			v, err := chromedp.Evaluate[*string](expr)(ctx, tg)
+			if err == nil && v != nil {
+				return *v, nil
+			}
+			select {
+			case <-ctx.Done():
+				return "", fmt.Errorf("no element matches %s: %w", sel, errors.Join(ctx.Err(), err))
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	return strings.TrimSpace(get(t, ctx, "read "+sel, read))
 }
 
 // signIn signs in with the development sign-in as role of tenant, starting from a page that needs it.
