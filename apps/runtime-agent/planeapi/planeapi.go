@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/gqlclient"
@@ -21,14 +22,18 @@ import (
 type Client struct {
 	governorURL  string
 	heartbeatURL string
+	directorURL  string
 	http         *http.Client
+	// mutationHeartbeats is set once the gateway turned out not to have the heartbeat route.
+	mutationHeartbeats atomic.Bool
 }
 
 // New returns a client for the gateway at baseURL (the https base of its TLS listener). httpClient carries
 // the client certificate; it should have no overall Timeout, since long polls set their own deadlines.
 func New(baseURL string, httpClient *http.Client) *Client {
 	base := strings.TrimRight(baseURL, "/")
-	return &Client{governorURL: base + "/governor/graphql", heartbeatURL: base + "/director/heartbeat", http: httpClient}
+	return &Client{governorURL: base + "/governor/graphql", heartbeatURL: base + "/director/heartbeat",
+		directorURL: base + "/director/graphql", http: httpClient}
 }
 
 // callTimeout bounds the calls that do not long-poll.
@@ -94,11 +99,28 @@ func (c *Client) ReportConfigurationStatus(ctx context.Context, runtimeID string
 
 // Heartbeat tells the Director the runtime is alive. It goes to the gateway's heartbeat route rather than
 // the Director's GraphQL heartbeat mutation: the gateway hands a fleet's heartbeats to the Director in
-// batches (package heartbeatbatch), and answers once this one is recorded. Errors are *Error values with
-// the Director's or the gateway's code.
+// batches (package heartbeatbatch), and answers once this one is recorded. A gateway older than the route
+// answers 404; the agent then sends the mutation, from then on. Errors are *Error values with the
+// Director's or the gateway's code.
 func (c *Client) Heartbeat(ctx context.Context, runtimeID string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
+	if !c.mutationHeartbeats.Load() {
+		err := c.postHeartbeat(ctx, runtimeID)
+		if se := new(gqlclient.StatusError); !errors.As(err, &se) || se.Status != http.StatusNotFound {
+			return err
+		}
+		c.mutationHeartbeats.Store(true)
+	}
+	if err := c.do(ctx, c.directorURL, heartbeatMutation, map[string]any{"runtimeID": runtimeID}, nil); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+const heartbeatMutation = `mutation heartbeat($runtimeID: ID!) { heartbeat(runtimeID: $runtimeID) { id } }`
+
+func (c *Client) postHeartbeat(ctx context.Context, runtimeID string) error {
 	body, err := json.Marshal(map[string]string{"runtimeID": runtimeID})
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)

@@ -17,14 +17,15 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/runtime-agent/revision"
 )
 
-// TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's checked-in
-// schema: the contract between them, without importing its code.
+// TestDocumentsMatchTheSchemas checks the agent's GraphQL documents against the Governor's and the
+// Director's checked-in schemas: the contract between them, without importing their code.
 func TestDocumentsMatchTheSchemas(t *testing.T) {
 	for _, tc := range []struct {
 		schema string
 		docs   []string
 	}{
 		{"../../governor/graph/schema/*.graphqls", []string{runtimeConfigurationQuery, reportStatusMutation}},
+		{"../../director/graph/schema/*.graphqls", []string{heartbeatMutation}},
 	} {
 		s := schematest.Load(t, tc.schema)
 		for _, doc := range tc.docs {
@@ -110,5 +111,53 @@ func TestHeartbeatPostsToTheGatewaysRoute(t *testing.T) {
 	defer down.Close()
 	if err := New(down.URL, down.Client()).Heartbeat(context.Background(), "rt-1"); err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err %v, want the status", err)
+	}
+}
+
+// A gateway older than the heartbeat route answers 404 with no JSON error: the agent sends the Director's
+// GraphQL mutation instead, and from then on only that.
+func TestHeartbeatFallsBackToTheMutationOnAnOlderGateway(t *testing.T) {
+	var routeHits, mutations int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/director/heartbeat":
+			routeHits++
+			http.NotFound(w, r)
+		case "/director/graphql":
+			var req struct {
+				Query     string         `json:"query"`
+				Variables map[string]any `json:"variables"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			if !strings.Contains(req.Query, "heartbeat(runtimeID: $runtimeID)") || req.Variables["runtimeID"] != "rt-1" {
+				t.Errorf("mutation %q %v", req.Query, req.Variables)
+			}
+			mutations++
+			_, _ = w.Write([]byte(`{"data":{"heartbeat":{"id":"rt-1"}}}`))
+		default:
+			t.Errorf("unexpected %s", r.URL.Path)
+		}
+	}))
+	defer srv.Close()
+	c := New(srv.URL, srv.Client())
+	for range 3 {
+		if err := c.Heartbeat(context.Background(), "rt-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if routeHits != 1 || mutations != 3 {
+		t.Errorf("route asked %d times, mutation sent %d times; want 1 and 3", routeHits, mutations)
+	}
+
+	// A 404 that is the Director's answer (the runtime is gone) is an error, not an older gateway.
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":{"code":"NOT_FOUND","message":"runtime \"rt-1\" not found"}}`))
+	}))
+	defer gone.Close()
+	var coded *Error
+	if err := New(gone.URL, gone.Client()).Heartbeat(context.Background(), "rt-1"); !errors.As(err, &coded) || coded.Code != "NOT_FOUND" {
+		t.Errorf("err %v, want NOT_FOUND", err)
 	}
 }
