@@ -8,6 +8,7 @@ package heartbeats
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -71,7 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Heartbeats) > heartbeatbatch.MaxItems {
-		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, "a batch holds at most 512 heartbeats")
+		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, fmt.Sprintf("a batch holds at most %d heartbeats", heartbeatbatch.MaxItems))
 		return
 	}
 	// The batch's work happens even if the gateway gives up on it: each heartbeat is small, and a
