@@ -36,7 +36,7 @@ func Middleware(v *Verifier, log *slog.Logger) func(http.Handler) http.Handler {
 // refuse answers 401, or 503 when the keys could not be read: the caller may well be legitimate then.
 func refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, code, msg := http.StatusUnauthorized, "UNAUTHENTICATED", err.Error()
-	if !isVerdict(err) {
+	if !Refused(err) {
 		status, code, msg = http.StatusServiceUnavailable, "UNAVAILABLE", "cannot verify the caller now; try again"
 		log.ErrorContext(r.Context(), "caller assertion not checked", "err", err)
 	} else {
@@ -56,8 +56,10 @@ func refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// isVerdict reports whether err is a judgement on the assertion rather than a failure to judge it.
-func isVerdict(err error) bool {
+// Refused reports whether err from Verify is a judgement on the assertion (missing, forged, expired,
+// addressed elsewhere) rather than a failure to judge it (the keys could not be read): the first is the
+// caller's to fix, the second is worth trying again.
+func Refused(err error) bool {
 	for _, e := range []error{ErrMissing, ErrMalformed, ErrSignature, ErrExpired, ErrAudience, ErrLifetime, ErrUnknownKey} {
 		if errors.Is(err, e) {
 			return true
