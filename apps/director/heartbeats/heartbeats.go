@@ -156,20 +156,16 @@ func (h *Handler) beat(ctx context.Context, it heartbeatbatch.Item, caller ident
 	if err == nil {
 		_, err = h.Runtimes.Heartbeat(ctx, it.RuntimeID)
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		msg, public := apperr.Public(err)
 		if !public {
 			h.Log.ErrorContext(ctx, "heartbeat not recorded", "runtime", it.RuntimeID, "err", err)
 			msg = "the heartbeat could not be recorded; try again"
 		}
-		entry.Finish(ctx, h.Log, h.Audit, []string{msg})
+		entry.FinishLiveness(ctx, h.Log, h.Audit, []string{msg})
 		return result(apperr.CodeOf(err), msg)
-	case entry.Written():
-		entry.Finish(ctx, h.Log, h.Audit, nil)
-	default:
-		entry.Skip(ctx, h.Log)
 	}
+	entry.FinishLiveness(ctx, h.Log, h.Audit, nil)
 	return heartbeatbatch.Result{}
 }
 

@@ -96,6 +96,18 @@ func (e *Entry) Skip(ctx context.Context, log *slog.Logger) {
 	logRecord(ctx, log, slog.LevelDebug, e.Record)
 }
 
+// FinishLiveness completes the record of a liveness operation (a runtime's heartbeat, which arrives every
+// few seconds from every member of a fleet): kept as Finish keeps it when the operation failed or changed
+// something through the Registry, and otherwise skipped (Skip), so that a fleet saying "still here" does
+// not fill the audit stream.
+func (e *Entry) FinishLiveness(ctx context.Context, log *slog.Logger, pub Publisher, errs []string) {
+	if len(errs) == 0 && !e.Written() {
+		e.Skip(ctx, log)
+		return
+	}
+	e.Finish(ctx, log, pub, errs)
+}
+
 func logRecord(ctx context.Context, log *slog.Logger, level slog.Level, rec Record) {
 	log.Log(ctx, level, "audit", "id", rec.ID, "tenant", rec.Tenant, "subject", rec.Subject, "consumer", rec.ConsumerType,
 		"operation", rec.Operation, "fields", rec.Fields, "outcome", rec.Outcome, "errors", rec.Errors)

@@ -130,10 +130,10 @@ func (a auditor) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 			errs = append(errs, fmt.Sprintf("%s: %s", code, e.Message))
 		}
 	}
-	if len(errs) == 0 && a.pub != nil && a.isLiveness(fields) && !entry.Written() {
-		entry.Skip(ctx, a.log)
-		return resp
+	if a.pub != nil && a.isLiveness(fields) {
+		entry.FinishLiveness(ctx, a.log, a.pub, errs)
+	} else {
+		entry.Finish(ctx, a.log, a.pub, errs)
 	}
-	entry.Finish(ctx, a.log, a.pub, errs)
 	return resp
 }
