@@ -19,6 +19,7 @@ import (
 	"github.com/mgmtplane/mgmtplane/apps/internal/audit"
 	"github.com/mgmtplane/mgmtplane/apps/internal/heartbeatbatch"
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 )
 
 // Beater records runtimes' heartbeats; *runtimes.Service implements it.
@@ -63,16 +64,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller, _ := identity.FromContext(r.Context())
 	if caller.ConsumerType != identity.ConsumerService || caller.Subject != h.Sender {
 		h.Log.WarnContext(r.Context(), "heartbeat batch refused: not from the gateway", "subject", caller.Subject, "consumer", caller.ConsumerType)
-		writeError(w, http.StatusForbidden, apperr.CodeForbidden, "only the gateway hands over heartbeats")
+		web.WriteError(w, http.StatusForbidden, string(apperr.CodeForbidden), "only the gateway hands over heartbeats")
 		return
 	}
 	var req heartbeatbatch.Request
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, "the body is not a heartbeat batch")
+		web.WriteError(w, http.StatusBadRequest, string(apperr.CodeInvalidInput), "the body is not a heartbeat batch")
 		return
 	}
 	if len(req.Heartbeats) > heartbeatbatch.MaxItems {
-		writeError(w, http.StatusBadRequest, apperr.CodeInvalidInput, fmt.Sprintf("a batch holds at most %d heartbeats", heartbeatbatch.MaxItems))
+		web.WriteError(w, http.StatusBadRequest, string(apperr.CodeInvalidInput), fmt.Sprintf("a batch holds at most %d heartbeats", heartbeatbatch.MaxItems))
 		return
 	}
 	// The batch's work happens even if the gateway gives up on it: each heartbeat is small, and a
@@ -171,17 +172,4 @@ func (h *Handler) beat(ctx context.Context, it heartbeatbatch.Item, caller ident
 
 func result(code apperr.Code, msg string) heartbeatbatch.Result {
 	return heartbeatbatch.Result{Code: string(code), Message: msg}
-}
-
-func writeError(w http.ResponseWriter, status int, code apperr.Code, msg string) {
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = string(code), msg
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
 }

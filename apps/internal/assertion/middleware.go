@@ -2,12 +2,12 @@ package assertion
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/mgmtplane/mgmtplane/apps/internal/identity"
+	"github.com/mgmtplane/mgmtplane/apps/internal/web"
 )
 
 type rawKey struct{}
@@ -44,16 +44,7 @@ func refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error)
 		log.WarnContext(r.Context(), "caller assertion refused", "err", err, "path", r.URL.Path,
 			"dapr_caller", r.Header.Get("dapr-caller-app-id"))
 	}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code, body.Error.Message = code, msg
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	web.WriteError(w, status, code, msg)
 }
 
 // Refused reports whether err from Verify is a judgement on the assertion (missing, forged, expired,

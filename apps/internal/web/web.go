@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,4 +69,19 @@ func RequireAppToken(token string, next http.Handler) http.Handler {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"error":{"code":"UNAUTHENTICATED","message":"only this app's Dapr sidecar may call it"}}`))
 	})
+}
+
+// WriteError answers status with the plane's JSON error body, {"error": {"code": ..., "message": ...}}, for
+// the routes apps serve to each other and to their sidecars (GraphQL routes answer GraphQL errors).
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Code, body.Error.Message = code, message
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }
