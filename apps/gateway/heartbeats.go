@@ -152,13 +152,11 @@ func (h *heartbeats) send(ctx context.Context, batch []*pendingBeat) {
 	for i, p := range batch {
 		req.Heartbeats[i] = p.item
 	}
-	results, err := h.call(context.WithoutCancel(ctx), req)
-	var failure beatFailure
-	errors.As(err, &failure)
+	results, failed := h.call(context.WithoutCancel(ctx), req)
 	for i, p := range batch {
 		switch {
-		case err != nil:
-			p.done <- failure.outcome
+		case failed != nil:
+			p.done <- *failed
 		case results[i].OK():
 			p.done <- beatOutcome{status: http.StatusOK}
 		default:
@@ -167,16 +165,9 @@ func (h *heartbeats) send(ctx context.Context, batch []*pendingBeat) {
 	}
 }
 
-// beatFailure is a batch that got no answer from the Director: every heartbeat in it gets outcome.
-type beatFailure struct {
-	outcome beatOutcome
-	cause   error
-}
-
-func (f beatFailure) Error() string { return f.cause.Error() }
-
-// call sends req and returns one result per heartbeat, or a beatFailure.
-func (h *heartbeats) call(ctx context.Context, req heartbeatbatch.Request) ([]heartbeatbatch.Result, error) {
+// call sends req and returns one result per heartbeat or, when the batch got no answer from the Director,
+// the outcome every heartbeat in it gets.
+func (h *heartbeats) call(ctx context.Context, req heartbeatbatch.Request) ([]heartbeatbatch.Result, *beatOutcome) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	body, err := json.Marshal(req)
@@ -204,9 +195,10 @@ func (h *heartbeats) call(ctx context.Context, req heartbeatbatch.Request) ([]he
 	return out.Results, nil
 }
 
-func (h *heartbeats) failed(status int, code, msg string, cause error) error {
+// failed logs why a batch got no answer and returns what its heartbeats are answered.
+func (h *heartbeats) failed(status int, code, msg string, cause error) *beatOutcome {
 	h.log.Error("heartbeat batch", "app", h.appID, "status", status, "err", cause)
-	return beatFailure{outcome: beatOutcome{status: status, code: code, message: msg}, cause: cause}
+	return &beatOutcome{status: status, code: code, message: msg}
 }
 
 // statusOf is the HTTP status of a Director error code; the Director's own trouble is a bad gateway.

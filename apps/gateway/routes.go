@@ -240,17 +240,14 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 		}
 		body, err := requestBody(c.Request)
 		if err != nil {
-			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
-				return
+			if !abortTooLarge(c, err) {
+				authn.Abort(c, http.StatusBadRequest, "BAD_REQUEST", "cannot read the request body")
 			}
-			authn.Abort(c, http.StatusBadRequest, "BAD_REQUEST", "cannot read the request body")
 			return
 		}
 		resp, err := inv.Do(ctx, up.AppID, httpMethod, path, h, body)
 		if err != nil {
-			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-				authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
+			if abortTooLarge(c, err) {
 				return
 			}
 			status, code, msg := upstreamFailure(ctx, up.AppID, err)
@@ -281,6 +278,16 @@ func forward(log *slog.Logger, inv Invoker, sign Signer, up upstream) gin.Handle
 			log.WarnContext(c.Request.Context(), "copy response", "app", up.AppID, "err", err)
 		}
 	}
+}
+
+// abortTooLarge answers 413 when err is limitBody's cap on the request body, read before the call (a
+// buffered body) or while the sidecar was sent it (a streamed one), and reports whether it did.
+func abortTooLarge(c *gin.Context, err error) bool {
+	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+		authn.Abort(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", "request body exceeds the limit")
+		return true
+	}
+	return false
 }
 
 // maxBufferedBody is the largest request body forward reads before it calls the sidecar (requestBody).
