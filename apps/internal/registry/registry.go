@@ -621,6 +621,10 @@ var conflictMessages = []string{
 	// PostgreSQL ends one of two transactions that wait on each other's rows (40P01) or that cannot be
 	// serialised (40001), and rolls it back whole.
 	"deadlock detected", "could not serialize access",
+	// state.sqlite in WAL mode fails a transaction whose snapshot another connection's commit made stale
+	// (SQLITE_BUSY_SNAPSHOT, "database is locked (517)": the component's own background writes, or another
+	// process on the file), and rolls it back whole; waiting on the lock cannot help it, a fresh read can.
+	"database is locked",
 }
 
 func (r *Registry) getEnvelope(ctx context.Context, key string) (*envelope, string, error) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	dapr "github.com/dapr/go-sdk/client"
+
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry"
 	"github.com/mgmtplane/mgmtplane/apps/internal/registry/memstate"
 )
@@ -393,5 +395,38 @@ func TestEnqueuedEventsAreRelayed(t *testing.T) {
 	}
 	if got := pub.seen(); len(got) != 3 {
 		t.Fatalf("published %v, want 3 audit events", got)
+	}
+}
+
+// staleSnapshot fails the first transaction as state.sqlite does in WAL mode when another connection
+// committed since the transaction's snapshot, rolling it back whole.
+type staleSnapshot struct {
+	*memstate.Store
+	failed bool
+}
+
+func (s *staleSnapshot) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
+	if !s.failed {
+		s.failed = true
+		return errors.New("error executing state transaction: rpc error: code = Internal desc = error while executing state transaction: database is locked (517)")
+	}
+	return s.Store.ExecuteStateTransaction(ctx, store, meta, ops)
+}
+
+// A sqlite transaction refused for a stale snapshot changed nothing, so the write is read again and tried
+// again, as after an ETag conflict, instead of failing its caller.
+func TestStaleSqliteSnapshotIsTriedAgain(t *testing.T) {
+	st := &staleSnapshot{Store: memstate.New()}
+	r := registry.New(st, "registry")
+	s := registry.Scope{Tenant: "t", Kind: "token"}
+	err := r.Mutate(context.Background(), s, "k1", "", func(cur []byte) (registry.Change, error) {
+		return registry.Change{Data: item{Name: "a"}}, nil
+	})
+	if err != nil || !st.failed {
+		t.Fatalf("write after a stale snapshot: %v (refused once: %v)", err, st.failed)
+	}
+	var got item
+	if err := r.Get(context.Background(), s, "k1", &got); err != nil || got.Name != "a" {
+		t.Fatalf("stored %+v, %v", got, err)
 	}
 }
