@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -24,11 +25,18 @@ import (
 // caller gets the outcome its own transaction would have had (an ETag conflict is its own, never another's).
 // Transactions that touch a common key never share a commit, so none sees another's write of that key
 // inside one transaction, whatever order the store applies the operations in.
+//
+// Reads queue the same way behind the read slots, and the reads that queued meanwhile go to the store as
+// one bulk read (state.sqlite answers it with one query): the 1,000 woken long polls each read their
+// runtime's view, and each of their reports reads it again. A read is a read of each key at the moment
+// the store gets to it, alone or in a bulk read alike, so grouping changes no caller's outcome.
 const (
 	sqliteWriters = 1
 	sqliteReaders = 8
 	// groupOps bounds the operations of one combined transaction.
 	groupOps = 128
+	// groupKeys bounds the keys of one combined read.
+	groupKeys = 256
 	// groupTimeout bounds a combined transaction, which no single caller's context may cancel.
 	groupTimeout = 15 * time.Second
 )
@@ -47,8 +55,23 @@ type boundedState struct {
 	api           StateAPI
 	writes, reads chan struct{}
 
-	mu     sync.Mutex
-	queued []*queuedTx
+	mu      sync.Mutex
+	queued  []*queuedTx
+	reading []*queuedRead
+}
+
+// queuedRead is a read waiting for a read slot; done (buffered) receives its outcome.
+type queuedRead struct {
+	ctx         context.Context
+	store       string
+	keys        []string
+	parallelism int32
+	done        chan readResult
+}
+
+type readResult struct {
+	items []*dapr.BulkStateItem
+	err   error
 }
 
 // queuedTx is a transaction waiting for a write slot; done receives its outcome.
@@ -70,21 +93,135 @@ func acquire(ctx context.Context, slots chan struct{}) (release func(), err erro
 }
 
 func (b *boundedState) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
-	release, err := acquire(ctx, b.reads)
+	if len(meta) > 0 {
+		release, err := acquire(ctx, b.reads)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		return b.api.GetState(ctx, store, key, meta)
+	}
+	items, err := b.read(ctx, store, []string{key}, meta, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	return b.api.GetState(ctx, store, key, meta)
+	for _, it := range items {
+		if it.Key != key {
+			continue
+		}
+		if it.Error != "" {
+			return nil, fmt.Errorf("read %s: %s", key, it.Error)
+		}
+		return &dapr.StateItem{Key: key, Value: it.Value, Etag: it.Etag, Metadata: it.Metadata}, nil
+	}
+	return &dapr.StateItem{Key: key}, nil
 }
 
 func (b *boundedState) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*dapr.BulkStateItem, error) {
-	release, err := acquire(ctx, b.reads)
-	if err != nil {
-		return nil, err
+	return b.read(ctx, store, keys, meta, parallelism)
+}
+
+// read queues the read; whoever gets a read slot reads what queued meanwhile in one bulk read (see
+// readQueued), so a caller's read may be made by another caller's goroutine. Reads with metadata go
+// alone: it may change what the store returns.
+func (b *boundedState) read(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*dapr.BulkStateItem, error) {
+	if len(meta) > 0 {
+		release, err := acquire(ctx, b.reads)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		return b.api.GetBulkState(ctx, store, keys, meta, parallelism)
 	}
-	defer release()
-	return b.api.GetBulkState(ctx, store, keys, meta, parallelism)
+	rd := &queuedRead{ctx: ctx, store: store, keys: keys, parallelism: parallelism, done: make(chan readResult, 1)}
+	b.mu.Lock()
+	b.reading = append(b.reading, rd)
+	b.mu.Unlock()
+	for {
+		select {
+		case res := <-rd.done:
+			return res.items, res.err
+		case b.reads <- struct{}{}:
+			b.readQueued()
+			<-b.reads
+		case <-ctx.Done():
+			// A read already taken into a bulk read is answered on done all the same, which does not block.
+			b.withdrawRead(rd)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (b *boundedState) withdrawRead(rd *queuedRead) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.reading, rd); i >= 0 {
+		b.reading = slices.Delete(b.reading, i, i+1)
+	}
+}
+
+// readQueued makes the reads queued when it starts, the caller holding a read slot: those of one store, up
+// to groupKeys keys, in one bulk read. The rest stay queued for the next holder of a slot, so that the
+// slots keep reading in parallel.
+func (b *boundedState) readQueued() {
+	b.mu.Lock()
+	var group []*queuedRead
+	n := 0
+	b.reading = slices.DeleteFunc(b.reading, func(rd *queuedRead) bool {
+		if len(group) > 0 && (rd.store != group[0].store || n+len(rd.keys) > groupKeys) {
+			return false
+		}
+		group = append(group, rd)
+		n += len(rd.keys)
+		return true
+	})
+	b.mu.Unlock()
+	switch len(group) {
+	case 0:
+		return
+	case 1:
+		rd := group[0]
+		items, err := b.api.GetBulkState(rd.ctx, rd.store, rd.keys, nil, rd.parallelism)
+		rd.done <- readResult{items, err}
+		return
+	}
+	var keys []string
+	seen := make(map[string]bool, n)
+	parallelism := int32(1)
+	for _, rd := range group {
+		parallelism = max(parallelism, rd.parallelism)
+		for _, k := range rd.keys {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
+	defer cancel()
+	items, err := b.api.GetBulkState(ctx, group[0].store, keys, nil, parallelism)
+	if err != nil {
+		// Each read is made again on its own, so that its outcome is its own.
+		for _, rd := range group {
+			items, err := b.api.GetBulkState(rd.ctx, rd.store, rd.keys, nil, rd.parallelism)
+			rd.done <- readResult{items, err}
+		}
+		return
+	}
+	byKey := make(map[string]*dapr.BulkStateItem, len(items))
+	for _, it := range items {
+		byKey[it.Key] = it
+	}
+	for _, rd := range group {
+		out := make([]*dapr.BulkStateItem, 0, len(rd.keys))
+		for _, k := range rd.keys {
+			if it, ok := byKey[k]; ok {
+				c := *it // each caller its own item; the value's bytes are only read
+				out = append(out, &c)
+			}
+		}
+		rd.done <- readResult{items: out}
+	}
 }
 
 // ExecuteStateTransaction queues the transaction; whoever gets the write slot commits everything queued

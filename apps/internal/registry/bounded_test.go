@@ -3,6 +3,9 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +24,7 @@ type inFlight struct {
 	reads, writes       atomic.Int32
 	maxReads, maxWrites atomic.Int32
 	commits             atomic.Int32 // transactions the store was asked to commit
+	readCalls           atomic.Int32 // reads and bulk reads the store was asked for
 }
 
 func (s *inFlight) enter(n, most *atomic.Int32) func() {
@@ -36,11 +40,13 @@ func (s *inFlight) enter(n, most *atomic.Int32) func() {
 }
 
 func (s *inFlight) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
+	s.readCalls.Add(1)
 	defer s.enter(&s.reads, &s.maxReads)()
 	return s.Store.GetState(ctx, store, key, meta)
 }
 
 func (s *inFlight) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, p int32) ([]*dapr.BulkStateItem, error) {
+	s.readCalls.Add(1)
 	defer s.enter(&s.reads, &s.maxReads)()
 	return s.Store.GetBulkState(ctx, store, keys, meta, p)
 }
@@ -163,4 +169,143 @@ func (b *blocking) ExecuteStateTransaction(ctx context.Context, store string, me
 // group) and on the index heads lose no update.
 func TestGroupCommitLosesNothing(t *testing.T) {
 	testConcurrentWriters(t, registry.New(&inFlight{Store: memstate.New()}, "registry", registry.OptionsFor("state.sqlite")...))
+}
+
+// Reads that queue for a read slot go to the store together, and each caller still gets what it asked
+// for: its own value, or not found.
+func TestQueuedReadsAreReadTogether(t *testing.T) {
+	st := &inFlight{Store: memstate.New()}
+	r := registry.New(st, "registry", registry.WithBoundedState(1, 2))
+	s := registry.Scope{Tenant: "t", Kind: "thing"}
+	ctx := context.Background()
+	const n = 200
+	for i := range n {
+		if i%4 != 0 { // every fourth is left unwritten
+			if err := r.PutValue(ctx, s, fmt.Sprint("k", i), item{Count: i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st.readCalls.Store(0)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got item
+			err := r.GetValue(ctx, s, fmt.Sprint("k", i), &got)
+			switch {
+			case i%4 == 0 && !errors.Is(err, registry.ErrNotFound):
+				errs <- fmt.Errorf("k%d: %v, want not found", i, err)
+			case i%4 != 0 && (err != nil || got.Count != i):
+				errs <- fmt.Errorf("k%d: %+v, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if c := st.readCalls.Load(); c >= n/2 {
+		t.Errorf("%d reads took %d store calls: too few were read together", n, c)
+	}
+	if rd := st.maxReads.Load(); rd > 2 {
+		t.Errorf("%d reads at once, want at most 2", rd)
+	}
+}
+
+// poisoned fails every bulk read that asks for the poisoned key.
+type poisoned struct {
+	*memstate.Store
+	calls atomic.Int32
+}
+
+func (p *poisoned) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, par int32) ([]*dapr.BulkStateItem, error) {
+	p.calls.Add(1)
+	time.Sleep(time.Millisecond) // so that the others queue
+	if slices.Contains(keys, "t/t/thing/v/poison") {
+		return nil, errors.New("store failed")
+	}
+	return p.Store.GetBulkState(ctx, store, keys, meta, par)
+}
+
+// A read that fails a bulk read does not fail the others read with it: each is read again on its own.
+func TestAFailedReadFailsOnlyItsCaller(t *testing.T) {
+	st := &poisoned{Store: memstate.New()}
+	r := registry.New(st, "registry", registry.WithBoundedState(1, 1))
+	s := registry.Scope{Tenant: "t", Kind: "thing"}
+	ctx := context.Background()
+	for i := range 20 {
+		if err := r.PutValue(ctx, s, fmt.Sprint("k", i), item{Count: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 21 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint("k", i)
+			if i == 20 {
+				id = "poison"
+			}
+			var got item
+			err := r.GetValue(ctx, s, id, &got)
+			switch {
+			case id == "poison" && err != nil && strings.Contains(err.Error(), "store failed"):
+				failed.Add(1)
+			case id == "poison":
+				t.Errorf("poison: %v, want the store's failure", err)
+			case err != nil || got.Count != i:
+				t.Errorf("%s: %+v, %v", id, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 1 {
+		t.Errorf("the poisoned read did not fail")
+	}
+	if c := st.calls.Load(); c >= 21 {
+		t.Errorf("21 reads took %d store calls: none were read together", c)
+	}
+}
+
+// A read that gives up while it waits for a slot gets its context's error.
+func TestQueuedReadEndsWithTheRequest(t *testing.T) {
+	block := make(chan struct{})
+	st := &slowReads{Store: memstate.New(), block: block}
+	r := registry.New(st, "registry", registry.WithBoundedState(1, 1))
+	s := registry.Scope{Tenant: "t", Kind: "thing"}
+	go func() { var got item; _ = r.GetValue(context.Background(), s, "first", &got) }()
+	for st.entered.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var got item
+	if err := r.GetValue(ctx, s, "second", &got); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting read: %v, want context.DeadlineExceeded", err)
+	}
+	close(block)
+}
+
+type slowReads struct {
+	*memstate.Store
+	block   chan struct{}
+	entered atomic.Int32
+}
+
+func (b *slowReads) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, par int32) ([]*dapr.BulkStateItem, error) {
+	b.entered.Add(1)
+	<-b.block
+	return b.Store.GetBulkState(ctx, store, keys, meta, par)
+}
+
+func (b *slowReads) GetState(ctx context.Context, store, key string, meta map[string]string) (*dapr.StateItem, error) {
+	b.entered.Add(1)
+	<-b.block
+	return b.Store.GetState(ctx, store, key, meta)
 }
