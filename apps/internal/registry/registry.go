@@ -76,7 +76,7 @@ type Registry struct {
 	store string
 
 	outboxTenants sync.Map                  // tenants known to have an outbox
-	writers       sync.Map                  // tenant -> *sync.Mutex: one write at a time per tenant in this process
+	writers       sync.Map                  // tenant -> *tenantQueue: one write (or group, see group.go) at a time per tenant in this process
 	stripes       [entityStripes]sync.Mutex // writes that touch only their entity, by entity (see shared.go)
 	nextHints     sync.Map                  // head key -> its Next when last read, to guess buckets (see prefetch)
 	locks         bool
@@ -270,7 +270,7 @@ func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn M
 	var err error
 	if r.locks {
 		// Every write takes the tenant's lock in the store (see WithTenantLocks), so it may as well queue.
-		err = r.exclusive(ctx, s.Tenant, func() error { return r.mutateOnce(ctx, s, id, writeID, fn) })
+		err = r.queueWrite(ctx, s, id, writeID, fn, nil)
 	} else {
 		err = r.mutateShared(ctx, s, id, writeID, fn)
 	}
@@ -286,9 +286,9 @@ func (r *Registry) Mutate(ctx context.Context, s Scope, id, writeID string, fn M
 // stores without atomic transactions also take the tenant's lock in the store. Writes that touch none of
 // those heads do not queue here (see mutateShared).
 func (r *Registry) exclusive(ctx context.Context, tenant string, attempt func() error) error {
-	mu, _ := r.writers.LoadOrStore(tenant, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	q := r.tenantQueue(tenant)
+	q.turn.Lock()
+	defer q.turn.Unlock()
 	return r.retry(ctx, func() error {
 		unlock, err := r.lock(ctx, tenant)
 		if err != nil {
@@ -433,6 +433,28 @@ func (w *decided) nextUnique() []string {
 // apply makes the decided write: the entity, the indexes and unique keys it joins or leaves and the outbox
 // record of its events, in one transaction guarded by ETags.
 func (r *Registry) apply(ctx context.Context, w *decided) error {
+	p, err := r.plan(ctx, w)
+	if err != nil {
+		return err
+	}
+	err = r.commit(ctx, p.ops)
+	p.settle(err == nil)
+	if err == nil && p.events {
+		r.signalRelay(w.s.Tenant)
+	}
+	return err
+}
+
+// planned is a decided write's transaction, not yet committed. settle must be called with its outcome: it
+// hands the request's audit record, if the write claimed it, to the next write when this one failed.
+type planned struct {
+	ops    []*dapr.StateOperation
+	events bool // it carries events: the relay is kicked once it commits
+	settle func(written bool)
+}
+
+// plan works out the operations of the decided write, reading what they touch into w.snap first.
+func (r *Registry) plan(ctx context.Context, w *decided) (p *planned, err error) {
 	s, id, cur, etag, ch := w.s, w.id, w.cur, w.etag, w.ch
 	key := s.entityKey(id)
 	var rider []Event
@@ -440,20 +462,22 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 	if s.Kind != outboxTenantsKind { // the registry's own bookkeeping is not the caller's change
 		rider, settle = claimFirstWrite(ctx)
 	}
-	written := false
-	defer func() { settle(written) }()
+	defer func() {
+		if err != nil {
+			settle(false)
+		}
+	}()
 	ch.Events = append(slices.Clip(ch.Events), rider...)
 	if ch.TTL > 0 && ch.Data != nil && (len(ch.Indexes) > 0 || len(ch.Unique) > 0 || (cur != nil && len(cur.Unique) > 0)) {
-		return fmt.Errorf("write %s %s: an entity with a TTL cannot join indexes or hold unique keys", s.Kind, id)
+		return nil, fmt.Errorf("write %s %s: an entity with a TTL cannot join indexes or hold unique keys", s.Kind, id)
 	}
 
 	var ops []*dapr.StateOperation
 	next := envelope{Indexes: map[string]int64{}, WriteID: w.writeID, Unique: w.nextUnique()}
 	want := w.wantIndexes()
-	var err error
 	if ch.Data != nil {
 		if next.Data, err = json.Marshal(ch.Data); err != nil {
-			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+			return nil, fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
 		}
 	}
 	var had map[string]int64
@@ -466,7 +490,7 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 		snap = snapshot{}
 	}
 	if err := r.prefetch(ctx, snap, s, had, want, hadUnique, next.Unique, len(ch.Events) > 0); err != nil {
-		return err
+		return nil, err
 	}
 
 	// Index removals and additions, in a stable order so that concurrent writers touch keys alike.
@@ -488,13 +512,13 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 		case isIn:
 			iops, err := r.removeMember(ctx, snap, s, ix, seq, id)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ops = append(ops, iops...)
 		default:
 			seq, iops, err := r.addMember(ctx, snap, s, ix, id)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			next.Indexes[ix] = seq
 			ops = append(ops, iops...)
@@ -503,13 +527,13 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 
 	uops, err := r.uniqueChanges(ctx, snap, s, id, hadUnique, next.Unique)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ops = append(ops, uops...)
 
 	outbox, err := r.outboxOps(ctx, snap, s.Tenant, ch.Events)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ops = append(ops, outbox...)
 
@@ -520,20 +544,13 @@ func (r *Registry) apply(ctx context.Context, w *decided) error {
 	} else {
 		raw, err := json.Marshal(next)
 		if err != nil {
-			return fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
+			return nil, fmt.Errorf("encode %s %s: %w", s.Kind, id, err)
 		}
 		op := upsert(key, raw, etag)
 		op.Item.Metadata = ttlMetadata(ch.TTL)
 		ops = append(ops, op)
 	}
-	if err := r.commit(ctx, ops); err != nil {
-		return err
-	}
-	written = true
-	if len(ch.Events) > 0 {
-		r.signalRelay(s.Tenant)
-	}
-	return nil
+	return &planned{ops: ops, events: len(ch.Events) > 0, settle: settle}, nil
 }
 
 // uniqueChanges claims the unique keys in want that are not in had and releases those no longer wanted.

@@ -39,7 +39,7 @@ func (r *Registry) entityLock(key string) *sync.Mutex {
 func (r *Registry) mutateShared(ctx context.Context, s Scope, id, writeID string, fn MutateFunc) error {
 	if s.Kind != outboxTenantsKind && riderPending(ctx) {
 		// It carries events: straight into the queue, reading there, where the read is fresh.
-		return r.exclusive(ctx, s.Tenant, func() error { return r.mutateOnce(ctx, s, id, writeID, fn) })
+		return r.queueWrite(ctx, s, id, writeID, fn, nil)
 	}
 	var queued *decided
 	err := r.retry(ctx, func() error {
@@ -59,15 +59,9 @@ func (r *Registry) mutateShared(ctx context.Context, s Scope, id, writeID string
 	if err != nil || queued == nil {
 		return err
 	}
-	return r.exclusive(ctx, s.Tenant, func() error {
-		if w := queued; w != nil {
-			// The first attempt uses what was read outside: if the entity changed since, its ETag check
-			// fails the transaction and the next attempt reads again.
-			queued = nil
-			return r.apply(ctx, w)
-		}
-		return r.mutateOnce(ctx, s, id, writeID, fn)
-	})
+	// Made as decided outside if it goes alone: if the entity changed since, its ETag check fails the
+	// transaction and the next attempt reads again.
+	return r.queueWrite(ctx, s, id, writeID, fn, queued)
 }
 
 // ownEntityOnly reports whether the write touches no key but the entity's own.
