@@ -129,7 +129,10 @@ type fleetResult struct {
 	conditions        map[string]int
 	probe             fleetsim.HeartbeatProbe
 	fanouts           []fleetsim.Fanout
-	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every agent reported
+	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every report's event was published
+	// statusOut is, per change, the time from the change to the Governor's sidecar having published one
+	// configuration.status event per APPLIED report (0 when it had not within the wait): the relay's lag.
+	statusOut []time.Duration
 	fanoutUse         []fleetsim.Usage
 	errors            []string
 	errorCount        int
@@ -155,6 +158,40 @@ func scrapeSidecars(b *testing.B) map[string]fleetsim.Counters {
 		}
 	}
 	return out
+}
+
+// topicConfigurationStatus is the Governor's topic of agents' reports.
+const topicConfigurationStatus = "configuration.status"
+
+// waitPublished waits until app's sidecar has published want events on topic since the counters were
+// at before, and returns how long after since that was; 0 if it had not when timeout passed.
+func waitPublished(b *testing.B, app string, before fleetsim.Counters, topic string, want float64, since time.Time, timeout time.Duration) time.Duration {
+	url, err := stack.MetricsURL(app)
+	if err != nil {
+		b.Logf("metrics of %s's sidecar: %v", app, err)
+		return 0
+	}
+	published := func(c fleetsim.Counters) float64 {
+		sum := 0.0
+		for k, v := range c {
+			if strings.HasPrefix(k, "dapr_component_pubsub_egress_count{") && strings.Contains(k, "success=true") &&
+				strings.Contains(k, "topic="+topic+"}") {
+				sum += v
+			}
+		}
+		return sum
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		c, err := fleetsim.ScrapeCounters(context.Background(), url)
+		if err != nil {
+			b.Logf("metrics of %s's sidecar: %v", app, err)
+			return 0
+		}
+		if published(c)-published(before) >= want {
+			return time.Since(since)
+		}
+	}
+	return 0
 }
 
 func measureFleet(b *testing.B, n int) *fleetResult {
@@ -287,8 +324,8 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 		var opsBefore map[string]fleetsim.Counters
 		if k == 1 {
 			profileFanout(b, n)
-			opsBefore = scrapeSidecars(b)
 		}
+		opsBefore = scrapeSidecars(b)
 		fo, err := fleet.Change(ctx, configID, marker(k), 2*time.Minute)
 		if k == 1 {
 			// Counted over the change, in operations per agent: Rates over a wall of n seconds.
@@ -305,6 +342,10 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 			// The change itself did not go through: the plane refused or timed out its administrator.
 			r.broken = append(r.broken, fmt.Sprintf("fan-out %d: %v", k, err))
 		}
+		// The change is done when what it set off is: the reports' events go out through the Governor's outbox
+		// after the reports are answered, and that work is the change's too.
+		r.statusOut = append(r.statusOut, waitPublished(b, "governor", opsBefore["governor"], topicConfigurationStatus,
+			float64(len(fo.Reported)), before.At, 2*time.Minute))
 		u := fleetsim.Between(before, take())
 		r.fanouts = append(r.fanouts, fo)
 		r.fanoutCPU = append(r.fanoutCPU, u.TotalCores*u.Wall.Seconds())
@@ -394,8 +435,12 @@ func (r *fleetResult) print() {
 	fmt.Fprintf(&w, "hb → status   %d probed: stamped by the Director p50 %s p99 %s, visible to runtime(id) p50 %s p99 %s; %d not shown, %d not CONNECTED\n",
 		len(p.Visible), ms(p.Stamped.Percentile(0.5)), ms(p.Stamped.Percentile(0.99)), ms(p.Visible.Percentile(0.5)), ms(p.Visible.Percentile(0.99)), p.Missed, p.NotConnected)
 	for i, f := range r.fanouts {
-		fmt.Fprintf(&w, "fan-out %d     write %s; received p50 %s p99 %s max %s; APPLIED answered max %s; missed %d; plane CPU %.1f s\n",
-			i+1, ms(f.Write), ms(f.Received.Percentile(0.5)), ms(f.Received.Percentile(0.99)), ms(f.Received.Max()), ms(f.Reported.Max()), f.Missed, r.fanoutCPU[i])
+		out := "not all within 2 min"
+		if r.statusOut[i] > 0 {
+			out = ms(r.statusOut[i])
+		}
+		fmt.Fprintf(&w, "fan-out %d     write %s; received p50 %s p99 %s max %s; APPLIED answered max %s; their status events out %s; missed %d; plane CPU %.1f s\n",
+			i+1, ms(f.Write), ms(f.Received.Percentile(0.5)), ms(f.Received.Percentile(0.99)), ms(f.Received.Max()), ms(f.Reported.Max()), out, f.Missed, r.fanoutCPU[i])
 		// Where a change's CPU went, in CPU-seconds per process, largest first.
 		u := r.fanoutUse[i]
 		names := slices.SortedFunc(maps.Keys(u.Cores), func(a, b string) int { return cmp.Compare(u.Cores[b], u.Cores[a]) })
