@@ -484,3 +484,33 @@ func TestDriftThroughGraphQL(t *testing.T) {
 		t.Fatalf("the runtime read its state: %+v", errs)
 	}
 }
+
+// The server keeps documents parsed by their text, so the same text comes again and again: what a cached
+// document answers still depends only on the request that sends it (its identity, its variables), and a
+// document refused once is refused again.
+func TestARepeatedDocumentAnswersEachRequestOnItsOwn(t *testing.T) {
+	c := newClient(t)
+	if _, errs := raw(t, c, createMutation, as(admin),
+		client.Var("in", map[string]any{"runtimeID": "rt-1", "bindings": []any{logBinding("http://a", secret)}})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	q := `query($id: ID!) { runtimeConfiguration(runtimeID: $id) { secretsIncluded bindings { secretMetadata { value } } } }`
+	for i := range 2 {
+		own, _ := raw(t, c, q, as(runtime1), client.Var("id", "rt-1"))
+		if !strings.Contains(own, secret) {
+			t.Errorf("round %d: the runtime's own poll lacks its secret: %s", i, own)
+		}
+		other, _ := raw(t, c, q, as(admin), client.Var("id", "rt-1"))
+		if strings.Contains(other, secret) || !strings.Contains(other, `"secretsIncluded":false`) {
+			t.Errorf("round %d: an administrator's read shows the secret: %s", i, other)
+		}
+		_, errs := raw(t, c, q, as(runtime1), client.Var("id", "rt-2"))
+		if len(errs) == 0 || errs[0].Extensions["code"] != "FORBIDDEN" {
+			t.Errorf("round %d: a runtime polling another: %+v, want FORBIDDEN", i, errs)
+		}
+		_, err := c.RawPost(`{ runtimeConfiguration(runtimeID: "rt-1") { noSuchField } }`, as(runtime1))
+		if err == nil || !strings.Contains(err.Error(), "GRAPHQL_VALIDATION_FAILED") {
+			t.Errorf("round %d: an invalid document: %v, want GRAPHQL_VALIDATION_FAILED", i, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -24,6 +25,10 @@ type Limits struct {
 	MaxDepth      int // nesting of selections
 	MaxComplexity int // gqlgen complexity: by default one per field, lists included once
 }
+
+// queryCacheSize is how many distinct documents an app keeps parsed. The plane's clients send a few dozen;
+// the Compass examples some seventy more.
+const queryCacheSize = 1000
 
 // DefaultLimits fit the Compass API: its deepest documents (applications with bundles, specs and fetch
 // request credentials) nest 13 levels.
@@ -40,6 +45,10 @@ const AuditTopic = audit.Topic
 func New(schema graphql.ExecutableSchema, log *slog.Logger, app string, limits Limits, audit AuditPublisher) *handler.Server {
 	srv := handler.New(schema)
 	srv.AddTransport(transport.POST{})
+	// Parsed and validated documents by query text: an agent's long poll, report and heartbeat are the same
+	// few documents again and again, and parsing and validating one costs more than running it. Documents
+	// that fail validation are not kept.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
 	srv.Use(depthLimit{max: limits.MaxDepth})

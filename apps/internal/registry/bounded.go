@@ -67,6 +67,7 @@ type queuedRead struct {
 	keys        []string
 	parallelism int32
 	done        chan readResult
+	taken       bool // out of the queue: read, or withdrawn (guarded by boundedState.mu)
 }
 
 type readResult struct {
@@ -137,26 +138,42 @@ func (b *boundedState) read(ctx context.Context, store string, keys []string, me
 	b.mu.Lock()
 	b.reading = append(b.reading, rd)
 	b.mu.Unlock()
-	for {
-		select {
-		case res := <-rd.done:
-			return res.items, res.err
-		case b.reads <- struct{}{}:
+	select {
+	case res := <-rd.done:
+		return res.items, res.err
+	case b.reads <- struct{}{}:
+		// Read what queued, in groups from the front, until this read has gone into one (this goroutine's
+		// or another slot holder's); then the slot is free for others and this read only waits for its
+		// answer. Holding on to a slot while the answer is on its way would keep a waiter spinning.
+		for b.isQueued(rd) {
 			b.readQueued()
-			<-b.reads
-		case <-ctx.Done():
-			// A read already taken into a bulk read is answered on done all the same, which does not block.
-			b.withdrawRead(rd)
-			return nil, ctx.Err()
 		}
+		<-b.reads
+	case <-ctx.Done():
+		b.withdrawRead(rd)
+		return nil, ctx.Err()
 	}
+	select {
+	case res := <-rd.done:
+		return res.items, res.err
+	case <-ctx.Done():
+		// The bulk read it went into answers on done all the same, which does not block.
+		return nil, ctx.Err()
+	}
+}
+
+func (b *boundedState) isQueued(rd *queuedRead) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !rd.taken
 }
 
 func (b *boundedState) withdrawRead(rd *queuedRead) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if i := slices.Index(b.reading, rd); i >= 0 {
-		b.reading = slices.Delete(b.reading, i, i+1)
+	if !rd.taken {
+		rd.taken = true
+		b.reading = slices.DeleteFunc(b.reading, func(q *queuedRead) bool { return q == rd })
 	}
 }
 
@@ -173,6 +190,7 @@ func (b *boundedState) readQueued() {
 		}
 		group = append(group, rd)
 		n += len(rd.keys)
+		rd.taken = true
 		return true
 	})
 	b.mu.Unlock()
