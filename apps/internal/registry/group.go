@@ -3,8 +3,10 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
 )
@@ -18,11 +20,12 @@ import (
 // what the ones before it wrote, and one transaction. Their order in it is their order in the queue, and so
 // is the order of their events in the outbox.
 //
-// The combined transaction is guarded by the ETags of what was read, as a single write is. When it fails
-// for any reason (another replica wrote first, a store error), nothing of it was written and each write is
-// made again on its own, so that its outcome is its own: fn may run more than once, which MutateFunc
-// allows. A write that fails on its own (fn's error, a unique key taken by a write before it in the group)
-// is left out and answered with that error.
+// The combined transaction is guarded by the ETags of what was read, as a single write is, and its
+// outcomes count only if it commits. When another replica wrote first, the group is read and tried again as
+// a group; when it fails otherwise (a store error that one write's operation may have caused), each write is
+// made again on its own, so that its outcome is its own. fn may so run more than once, which MutateFunc
+// allows. A write that fails on its own in a group that commits (fn's error, a unique key taken by a write
+// before it in the group) is left out of the transaction and answered with that error.
 
 // groupWrites bounds the writes made in one transaction.
 const groupWrites = 32
@@ -95,12 +98,14 @@ func (q *tenantQueue) take() []*queuedWrite {
 	return group
 }
 
-// writeGroup makes the writes of group, the caller holding the tenant's turn.
+// writeGroup makes the writes of group, the caller holding the tenant's turn. A group that lost an ETag
+// race (another replica committed to the tenant's heads first) is read and tried again as a group, within
+// half the contention budget; a group that failed otherwise, or kept losing, is written one by one, so
+// that a write whose own operation the store refuses fails alone.
 func (r *Registry) writeGroup(group []*queuedWrite) {
-	finish := func(w *queuedWrite, err error) { w.err, w.done = err, true }
 	alone := func(w *queuedWrite) {
 		pre := w.pre
-		finish(w, r.retry(w.ctx, func() error {
+		w.finish(r.retry(w.ctx, func() error {
 			unlock, err := r.lock(w.ctx, w.s.Tenant)
 			if err != nil {
 				return err
@@ -117,23 +122,35 @@ func (r *Registry) writeGroup(group []*queuedWrite) {
 		alone(group[0])
 		return
 	}
-	retry, err := r.writeTogether(group, finish)
-	if err != nil {
-		for _, w := range retry {
-			alone(w)
+	start := time.Now()
+	for n := 0; ; n++ {
+		err := r.writeTogether(group)
+		if err == nil {
+			return
 		}
+		if !errors.Is(err, errConflict) || time.Since(start) > contentionBudget/2 {
+			break
+		}
+		time.Sleep(conflictBackoff(n))
+	}
+	for _, w := range group {
+		alone(w)
 	}
 }
 
-// writeTogether tries the writes of group in one transaction. It finishes every write it settles and
-// returns those it could not, with the reason, to be made again one by one.
-func (r *Registry) writeTogether(group []*queuedWrite, finish func(*queuedWrite, error)) ([]*queuedWrite, error) {
+func (w *queuedWrite) finish(err error) { w.err, w.done = err, true }
+
+// writeTogether makes the writes of group in one transaction. Its outcomes count only if the transaction
+// commits (or there is nothing to commit): a write that failed on its own in an attempt whose transaction
+// did not commit may have failed for a write before it that was then not made, so on error nothing is
+// finished and every write is tried again.
+func (r *Registry) writeTogether(group []*queuedWrite) error {
 	tenant := group[0].s.Tenant
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
 	unlock, err := r.lock(ctx, tenant)
 	if err != nil {
-		return group, err
+		return err
 	}
 	defer unlock()
 
@@ -150,45 +167,44 @@ func (r *Registry) writeTogether(group []*queuedWrite, finish func(*queuedWrite,
 		keys = append(keys, bk)
 	}
 	if err := r.bulk(ctx, snap, keys); err != nil {
-		return group, err
+		return err
 	}
 
 	tx := newCombined(snap)
 	var plans []*planned
-	var in []*queuedWrite
-	for _, w := range group {
+	outcomes := make([]error, len(group))
+	for i, w := range group {
 		d, err := r.decideFrom(snap, w)
 		if err != nil || d == nil {
-			finish(w, err)
+			outcomes[i] = err
 			continue
 		}
 		p, err := r.plan(w.ctx, d)
 		if err != nil {
-			finish(w, err)
+			outcomes[i] = err
 			continue
 		}
 		tx.add(p.ops)
-		plans, in = append(plans, p), append(in, w)
+		plans = append(plans, p)
 	}
-	if len(plans) == 0 {
-		return nil, nil
-	}
-	err = r.commit(ctx, tx.ops())
 	events := false
-	for _, p := range plans {
-		p.settle(err == nil)
-		events = events || p.events
+	if len(plans) > 0 {
+		err = r.commit(ctx, tx.ops())
+		for _, p := range plans {
+			p.settle(err == nil)
+			events = events || p.events
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return in, err
-	}
-	for _, w := range in {
-		finish(w, nil)
+	for i, w := range group {
+		w.finish(outcomes[i])
 	}
 	if events {
 		r.signalRelay(tenant)
 	}
-	return nil, nil
+	return nil
 }
 
 // decideFrom decides the write on its entity as read into snap, with the outbox keys (if it carries

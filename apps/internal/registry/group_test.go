@@ -169,16 +169,25 @@ func TestAWriteFailingInAGroupFailsAlone(t *testing.T) {
 // failingBig fails the first transactions of more operations than one write makes (8 here): a group's.
 type failingBig struct {
 	*inFlight
-	left   atomic.Int32
-	failed atomic.Int32
+	left     atomic.Int32
+	failed   atomic.Int32
+	conflict bool         // fail as an ETag conflict: another replica wrote first
+	bigOK    atomic.Int32 // transactions of a group that committed
 }
 
 func (f *failingBig) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*dapr.StateOperation) error {
 	if len(ops) > 10 && f.left.Add(-1) >= 0 {
 		f.failed.Add(1)
+		if f.conflict {
+			return errors.New("possible etag mismatch. error from state store")
+		}
 		return errors.New("store failed")
 	}
-	return f.inFlight.ExecuteStateTransaction(ctx, store, meta, ops)
+	err := f.inFlight.ExecuteStateTransaction(ctx, store, meta, ops)
+	if err == nil && len(ops) > 10 {
+		f.bigOK.Add(1)
+	}
+	return err
 }
 
 // A group whose transaction fails writes nothing, and each of its writes is made again on its own.
@@ -195,6 +204,27 @@ func TestAFailedGroupIsWrittenOneByOne(t *testing.T) {
 	}
 	if st.failed.Load() == 0 {
 		t.Fatal("no group's transaction failed: the test made none")
+	}
+	checkWritten(t, r, st.Store, s, n)
+}
+
+// A group that lost an ETag race is read and tried again as a group, not one write at a time.
+func TestAGroupThatLostARaceIsTriedAgainTogether(t *testing.T) {
+	st := &failingBig{inFlight: &inFlight{Store: memstate.New()}, conflict: true}
+	st.left.Store(2)
+	r := registry.New(st, "registry", registry.OptionsFor("state.postgresql")...)
+	s := registry.Scope{Tenant: "t", Kind: "status"}
+	const n = 32
+	for i, err := range writeConcurrently(r, s, n) {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if st.failed.Load() == 0 {
+		t.Fatal("no group lost a race: the test made none")
+	}
+	if st.bigOK.Load() == 0 {
+		t.Error("no group committed after the lost race: the writes went one by one")
 	}
 	checkWritten(t, r, st.Store, s, n)
 }

@@ -310,16 +310,19 @@ func (r *Registry) retry(ctx context.Context, attempt func() error) error {
 		if time.Since(start) > contentionBudget {
 			return ErrContention
 		}
-		// Back off with jitter so that colliding writers spread out, but briefly: the writers of a tenant in
-		// this process queue behind this one, so the other side is a handful of replicas, and a long sleep
-		// only hands the tenant to their queues.
-		d := time.Duration(1+rand.IntN(2<<min(n, 4))) * time.Millisecond
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(d):
+		case <-time.After(conflictBackoff(n)):
 		}
 	}
+}
+
+// conflictBackoff is the pause before the attempt after the nth conflict: jittered so that colliding
+// writers spread out, but brief: the writers of a tenant in this process queue behind this one, so the
+// other side is a handful of replicas, and a long sleep only hands the tenant to their queues.
+func conflictBackoff(n int) time.Duration {
+	return time.Duration(1+rand.IntN(2<<min(n, 4))) * time.Millisecond
 }
 
 var errConflict = errors.New("etag conflict")
