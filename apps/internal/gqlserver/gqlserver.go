@@ -1,5 +1,6 @@
 // Package gqlserver builds the GraphQL HTTP handler every GraphQL app of the plane uses: POST transport,
-// query depth and complexity limits, one error presenter (apperr codes in extensions.code), and an audit
+// a cache of parsed and validated documents, query depth and complexity limits (checked on every request,
+// cached document or not), one error presenter (apperr codes in extensions.code), and an audit
 // record for every mutation (for an app's liveness mutations, such as heartbeats, only when they change
 // something or fail: see Audit).
 package gqlserver
