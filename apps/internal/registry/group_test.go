@@ -190,43 +190,30 @@ func (f *failingBig) ExecuteStateTransaction(ctx context.Context, store string, 
 	return err
 }
 
-// A group whose transaction fails writes nothing, and each of its writes is made again on its own.
-func TestAFailedGroupIsWrittenOneByOne(t *testing.T) {
-	st := &failingBig{inFlight: &inFlight{Store: memstate.New()}}
-	st.left.Store(3)
-	r := registry.New(st, "registry", registry.OptionsFor("state.postgresql")...)
-	s := registry.Scope{Tenant: "t", Kind: "status"}
-	const n = 32
-	for i, err := range writeConcurrently(r, s, n) {
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
+// A group whose transaction fails writes nothing. When it lost an ETag race it is read and tried again as
+// a group; when the store failed it otherwise, each of its writes is made again on its own.
+func TestAFailedGroupIsTriedAgain(t *testing.T) {
+	for _, race := range []bool{false, true} {
+		t.Run(fmt.Sprintf("race=%v", race), func(t *testing.T) {
+			st := &failingBig{inFlight: &inFlight{Store: memstate.New()}, conflict: race}
+			st.left.Store(3)
+			r := registry.New(st, "registry", registry.OptionsFor("state.postgresql")...)
+			s := registry.Scope{Tenant: "t", Kind: "status"}
+			const n = 32
+			for i, err := range writeConcurrently(r, s, n) {
+				if err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+			}
+			if st.failed.Load() == 0 {
+				t.Fatal("no group's transaction failed: the test made none")
+			}
+			if race && st.bigOK.Load() == 0 {
+				t.Error("no group committed after the lost race: the writes went one by one")
+			}
+			checkWritten(t, r, st.Store, s, n)
+		})
 	}
-	if st.failed.Load() == 0 {
-		t.Fatal("no group's transaction failed: the test made none")
-	}
-	checkWritten(t, r, st.Store, s, n)
-}
-
-// A group that lost an ETag race is read and tried again as a group, not one write at a time.
-func TestAGroupThatLostARaceIsTriedAgainTogether(t *testing.T) {
-	st := &failingBig{inFlight: &inFlight{Store: memstate.New()}, conflict: true}
-	st.left.Store(2)
-	r := registry.New(st, "registry", registry.OptionsFor("state.postgresql")...)
-	s := registry.Scope{Tenant: "t", Kind: "status"}
-	const n = 32
-	for i, err := range writeConcurrently(r, s, n) {
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-	}
-	if st.failed.Load() == 0 {
-		t.Fatal("no group lost a race: the test made none")
-	}
-	if st.bigOK.Load() == 0 {
-		t.Error("no group committed after the lost race: the writes went one by one")
-	}
-	checkWritten(t, r, st.Store, s, n)
 }
 
 // On a store without atomic transactions, a group is written under the tenant's lock like a single write.
