@@ -75,7 +75,11 @@ func (h *heartbeats) handle(c *gin.Context) {
 	var body struct {
 		RuntimeID string `json:"runtimeID"`
 	}
-	if err := c.ShouldBindJSON(&body); err != nil || body.RuntimeID == "" {
+	err := c.ShouldBindJSON(&body)
+	if abortTooLarge(c, err) {
+		return // 413, as on the other routes
+	}
+	if err != nil || body.RuntimeID == "" {
 		authn.Abort(c, http.StatusBadRequest, string(apperr.CodeInvalidInput), `the body must be {"runtimeID": "<id>"}`)
 		return
 	}

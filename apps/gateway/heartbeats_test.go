@@ -149,7 +149,7 @@ func TestHeartbeatsRefusedAtTheGateway(t *testing.T) {
 		{"not a runtime", "alice", `{"runtimeID":"rt-1"}`, 403, "FORBIDDEN"},
 		{"no runtime id", "rt-1", `{}`, 400, "INVALID_INPUT"},
 		{"not JSON", "rt-1", `rt-1`, 400, "INVALID_INPUT"},
-		{"body too large", "rt-1", `{"runtimeID":"` + strings.Repeat("x", 5000) + `"}`, 400, "INVALID_INPUT"},
+		{"body too large", "rt-1", `{"runtimeID":"` + strings.Repeat("x", 5000) + `"}`, 413, "BODY_TOO_LARGE"},
 	} {
 		rec := beat(h, tc.who, tc.body)
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), `"`+tc.code+`"`) {
