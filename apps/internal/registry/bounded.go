@@ -162,6 +162,12 @@ func (b *boundedState) read(ctx context.Context, store string, keys []string, me
 	}
 }
 
+// readAlone makes one queued read by itself, under its caller's context.
+func (b *boundedState) readAlone(rd *queuedRead) {
+	items, err := b.api.GetBulkState(rd.ctx, rd.store, rd.keys, nil, rd.parallelism)
+	rd.done <- readResult{items, err}
+}
+
 func (b *boundedState) isQueued(rd *queuedRead) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -198,9 +204,7 @@ func (b *boundedState) readQueued() {
 	case 0:
 		return
 	case 1:
-		rd := group[0]
-		items, err := b.api.GetBulkState(rd.ctx, rd.store, rd.keys, nil, rd.parallelism)
-		rd.done <- readResult{items, err}
+		b.readAlone(group[0])
 		return
 	}
 	var keys []string
@@ -221,8 +225,7 @@ func (b *boundedState) readQueued() {
 	if err != nil {
 		// Each read is made again on its own, so that its outcome is its own.
 		for _, rd := range group {
-			items, err := b.api.GetBulkState(rd.ctx, rd.store, rd.keys, nil, rd.parallelism)
-			rd.done <- readResult{items, err}
+			b.readAlone(rd)
 		}
 		return
 	}

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -161,12 +160,7 @@ func (r *Registry) writeTogether(group []*queuedWrite) error {
 	for _, w := range group {
 		keys = append(keys, w.s.entityKey(w.id))
 	}
-	os := Scope{Tenant: tenant, Kind: outboxKind}
-	keys = append(keys, os.headKey(outboxIndex))
-	if bk, ok := r.bucketHint(os, outboxIndex); ok {
-		keys = append(keys, bk)
-	}
-	if err := r.bulk(ctx, snap, keys); err != nil {
+	if err := r.bulk(ctx, snap, append(keys, r.outboxKeys(tenant)...)); err != nil {
 		return err
 	}
 
@@ -174,7 +168,7 @@ func (r *Registry) writeTogether(group []*queuedWrite) error {
 	var plans []*planned
 	outcomes := make([]error, len(group))
 	for i, w := range group {
-		d, err := r.decideFrom(snap, w)
+		d, err := decideFrom(snap, w)
 		if err != nil || d == nil {
 			outcomes[i] = err
 			continue
@@ -207,33 +201,14 @@ func (r *Registry) writeTogether(group []*queuedWrite) error {
 	return nil
 }
 
-// decideFrom decides the write on its entity as read into snap, with the outbox keys (if it carries
-// events) read there too; the plan then works on the same snapshot.
-func (r *Registry) decideFrom(snap snapshot, w *queuedWrite) (*decided, error) {
-	key := w.s.entityKey(w.id)
-	it := snap[key]
-	var cur *envelope
-	if len(it.value) > 0 {
-		cur = new(envelope)
-		if err := json.Unmarshal(it.value, cur); err != nil {
-			return nil, fmt.Errorf("read %s %s: decode %s: %w", w.s.Kind, w.id, key, err)
-		}
-	}
-	if cur != nil && w.writeID != "" && cur.WriteID == w.writeID {
-		return nil, nil
-	}
-	var curData []byte
-	if cur != nil {
-		curData = cur.Data
-	}
-	ch, err := w.fn(curData)
+// decideFrom decides the write on its entity as read into snap, with the outbox keys; the plan then works
+// on the same snapshot.
+func decideFrom(snap snapshot, w *queuedWrite) (*decided, error) {
+	cur, etag, err := envelopeIn(snap, w.s.entityKey(w.id))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s %s: %w", w.s.Kind, w.id, err)
 	}
-	if ch.Data == nil && cur == nil {
-		return nil, nil
-	}
-	return &decided{s: w.s, id: w.id, writeID: w.writeID, cur: cur, etag: it.etag, ch: ch, snap: snap}, nil
+	return decideOn(w.s, w.id, w.writeID, w.fn, cur, etag, snap)
 }
 
 // combined is the transaction of a group: one operation per key, the last one planned for it, guarded by

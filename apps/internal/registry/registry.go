@@ -368,6 +368,12 @@ func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn M
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", s.Kind, id, err)
 	}
+	return decideOn(s, id, writeID, fn, cur, etag, snap)
+}
+
+// decideOn lets fn decide the change to the entity as read (cur, nil when it does not exist, under etag),
+// with snap what was read along with it; nil means there is nothing to write.
+func decideOn(s Scope, id, writeID string, fn MutateFunc, cur *envelope, etag string, snap snapshot) (*decided, error) {
 	if cur != nil && writeID != "" && cur.WriteID == writeID {
 		return nil, nil
 	}
@@ -388,21 +394,32 @@ func (r *Registry) decide(ctx context.Context, s Scope, id, writeID string, fn M
 // readWithOutbox reads the entity, the tenant's outbox head and its likely bucket into snap in one bulk read
 // and returns the entity.
 func (r *Registry) readWithOutbox(ctx context.Context, snap snapshot, s Scope, id string) (*envelope, string, error) {
-	os := Scope{Tenant: s.Tenant, Kind: outboxKind}
-	keys := []string{s.entityKey(id), os.headKey(outboxIndex)}
+	if err := r.bulk(ctx, snap, append([]string{s.entityKey(id)}, r.outboxKeys(s.Tenant)...)); err != nil {
+		return nil, "", err
+	}
+	return envelopeIn(snap, s.entityKey(id))
+}
+
+// outboxKeys are the tenant's outbox head and the bucket its next record likely goes to, which a write that
+// may carry events reads along with its entity.
+func (r *Registry) outboxKeys(tenant string) []string {
+	os := Scope{Tenant: tenant, Kind: outboxKind}
+	keys := []string{os.headKey(outboxIndex)}
 	if bk, ok := r.bucketHint(os, outboxIndex); ok {
 		keys = append(keys, bk)
 	}
-	if err := r.bulk(ctx, snap, keys); err != nil {
-		return nil, "", err
-	}
-	it := snap[s.entityKey(id)]
+	return keys
+}
+
+// envelopeIn decodes the entity stored under key as read into snap, nil when it does not exist, and its ETag.
+func envelopeIn(snap snapshot, key string) (*envelope, string, error) {
+	it := snap[key]
 	if len(it.value) == 0 {
 		return nil, "", nil
 	}
 	var env envelope
 	if err := json.Unmarshal(it.value, &env); err != nil {
-		return nil, "", fmt.Errorf("decode %s: %w", s.entityKey(id), err)
+		return nil, "", fmt.Errorf("decode %s: %w", key, err)
 	}
 	return &env, it.etag, nil
 }
