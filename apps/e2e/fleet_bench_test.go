@@ -181,13 +181,14 @@ func waitPublished(b *testing.B, app string, before fleetsim.Counters, topic str
 		}
 		return sum
 	}
+	want += published(before)
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		c, err := fleetsim.ScrapeCounters(context.Background(), url)
 		if err != nil {
 			b.Logf("metrics of %s's sidecar: %v", app, err)
 			return 0
 		}
-		if published(c)-published(before) >= want {
+		if published(c) >= want {
 			return time.Since(since)
 		}
 	}
@@ -321,11 +322,10 @@ func measureFleet(b *testing.B, n int) *fleetResult {
 	fleet.SetPhase("fanout")
 	for k := 1; k <= changes; k++ {
 		before := take()
-		var opsBefore map[string]fleetsim.Counters
 		if k == 1 {
 			profileFanout(b, n)
 		}
-		opsBefore = scrapeSidecars(b)
+		opsBefore := scrapeSidecars(b)
 		fo, err := fleet.Change(ctx, configID, marker(k), 2*time.Minute)
 		if k == 1 {
 			// Counted over the change, in operations per agent: Rates over a wall of n seconds.
