@@ -132,14 +132,14 @@ type fleetResult struct {
 	fanoutCPU         []float64 // plane CPU-seconds spent per change, until every report's event was published
 	// statusOut is, per change, the time from the change to the Governor's sidecar having published one
 	// configuration.status event per APPLIED report (0 when it had not within the wait): the relay's lag.
-	statusOut []time.Duration
-	fanoutUse         []fleetsim.Usage
-	errors            []string
-	errorCount        int
-	intervals         [3]time.Duration // heartbeat, long poll, fallback fetch
-	spread            time.Duration    // the agents' starts are spread over this
-	broken            []string         // what failed outside the agents: a plane process gone, the administrator refused
-	sidecarRates      map[string][]fleetsim.Rate
+	statusOut    []time.Duration
+	fanoutUse    []fleetsim.Usage
+	errors       []string
+	errorCount   int
+	intervals    [3]time.Duration // heartbeat, long poll, fallback fetch
+	spread       time.Duration    // the agents' starts are spread over this
+	broken       []string         // what failed outside the agents: a plane process gone, the administrator refused
+	sidecarRates map[string][]fleetsim.Rate
 	// fanoutOps are the Dapr operations of the first change, per agent, by sidecar.
 	fanoutOps map[string][]fleetsim.Rate
 }
