@@ -93,11 +93,7 @@ func TestHeartbeatPostsToTheGatewaysRoute(t *testing.T) {
 		t.Errorf("request %q %q", path, body)
 	}
 
-	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":{"code":"FORBIDDEN","message":"only runtime rt-1 itself may send its heartbeat"}}`))
-	}))
+	refused := answering(http.StatusForbidden, `{"error":{"code":"FORBIDDEN","message":"only runtime rt-1 itself may send its heartbeat"}}`)
 	defer refused.Close()
 	err := New(refused.URL, refused.Client()).Heartbeat(context.Background(), "rt-1")
 	var coded *Error
@@ -150,14 +146,19 @@ func TestHeartbeatFallsBackToTheMutationOnAnOlderGateway(t *testing.T) {
 	}
 
 	// A 404 that is the Director's answer (the runtime is gone) is an error, not an older gateway.
-	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":{"code":"NOT_FOUND","message":"runtime \"rt-1\" not found"}}`))
-	}))
+	gone := answering(http.StatusNotFound, `{"error":{"code":"NOT_FOUND","message":"runtime \"rt-1\" not found"}}`)
 	defer gone.Close()
 	var coded *Error
 	if err := New(gone.URL, gone.Client()).Heartbeat(context.Background(), "rt-1"); !errors.As(err, &coded) || coded.Code != "NOT_FOUND" {
 		t.Errorf("err %v, want NOT_FOUND", err)
 	}
+}
+
+// answering is a gateway that answers every request with status and the JSON body.
+func answering(status int, body string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
 }
