@@ -65,9 +65,7 @@ func RequireAppToken(token string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"error":{"code":"UNAUTHENTICATED","message":"only this app's Dapr sidecar may call it"}}`))
+		WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "only this app's Dapr sidecar may call it")
 	})
 }
 
